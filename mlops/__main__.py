@@ -1,0 +1,5 @@
+"""`python -m mlops` is the same as the `mlops` command."""
+
+from mlops.cli import main
+
+main()

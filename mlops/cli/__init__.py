@@ -1,0 +1,102 @@
+"""The `mlops` command line: every CI job is one or two calls to it.
+
+Commands are loaded lazily: the table below names each command's module and its one-sentence help, so
+`mlops --help` imports neither boto3 nor sagemaker and starts in a fraction of a second. A command module
+imports heavy libraries inside its functions only. A command whose module is not installed is not listed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from mlops import __version__
+from mlops.errors import ConfigError, MlopsError
+
+# name -> (module:attribute, one-sentence help). Order is the order of `mlops --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tenants": ("mlops.cli.tenants:tenants", "Validate, list and describe the tenant registry under tenants/."),
+    "names": ("mlops.cli.tenants:names", "Print the AWS resource names of the platform and of every tenant."),
+    "contract": ("mlops.cli.tenants:contract", "Check a model repository's mlops.yaml against the model contract."),
+    "local": ("mlops.cli.local:local", "Start, inspect and stop the embedded local AWS (moto + Terraform)."),
+    "infra": ("mlops.cli.infra:infra", "Plan or apply the Terraform root for the local AWS or a real account."),
+    "lint": ("mlops.cli.build:lint", "Run pylint on a model repository and write a GitLab Code Quality report."),
+    "version": ("mlops.cli.build:version", "Compute the next semantic version of a model from ECR tags and commits."),
+    "image": ("mlops.cli.build:image", "Build a model's image with Buildah and publish it to ECR under its version."),
+    "pipeline": ("mlops.cli.train:pipeline", "Print or register the SageMaker pipeline definition of a model."),
+    "train": ("mlops.cli.train:train", "Start a tenant's training pipeline execution and follow it."),
+    "executions": ("mlops.cli.ledger:executions", "List and show pipeline executions recorded in the ledger."),
+    "cost": ("mlops.cli.ledger:cost", "Report training cost per tenant and model from the ledger."),
+    "gate": ("mlops.cli.deploy:gate", "Compare a challenger model with the tenant's champion and decide."),
+    "deploy": ("mlops.cli.deploy:deploy", "Deploy a tenant's model version to its endpoint (blue/green, rollback)."),
+    "reject": ("mlops.cli.deploy:reject", "Reject a model version; if it is live, roll back to the previous one."),
+    "invoke": ("mlops.cli.deploy:invoke", "Send rows to a tenant's endpoint and print the predictions."),
+    "retrain-check": ("mlops.cli.retrain:retrain_check", "Decide which tenant models need retraining, and why."),
+    "demo": ("mlops.cli.demo:demo", "Run the whole story on the embedded local AWS and print a summary."),
+}
+
+
+def _available(spec: str) -> bool:
+    module = spec.split(":", 1)[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported only when they run (or their own --help is asked)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (spec, _) in COMMANDS.items() if _available(spec)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _available(entry[0]):
+            return None
+        module_name, attr = entry[0].split(":", 1)
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="mlops")
+def cli() -> None:
+    """GitLab CI MLOps for Amazon SageMaker: lint, version, build, train per tenant, gate, deploy, retrain.
+
+    Every command prints readable output by default and JSON with --json. Settings come from
+    environment variables (MLOPS_ROOT, MLOPS_TENANTS_DIR, MLOPS_STATE_DIR, ...; see the README) and,
+    for the local AWS, from the env file that `mlops local up` writes.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI, turning expected failures into one-line errors."""
+    try:
+        cli.main(args=argv, prog_name="mlops", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        for problem in exc.problems:
+            if problem != exc.message:
+                click.echo(f"  {problem}", err=True)
+        sys.exit(exc.exit_code)
+    except MlopsError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
