@@ -48,7 +48,7 @@ demo: venv ## Run the whole story on the embedded local AWS and print a summary.
 	$(VENV_BIN)/python -m mlops.demo
 
 pylint: venv ## pylint on the project itself (must stay clean).
-	$(VENV_BIN)/pylint --rcfile=.pylintrc mlops lambda tests bench examples
+	$(VENV_BIN)/pylint --rcfile=.pylintrc --recursive=y mlops lambda tests bench examples
 
 fmt-check: ## terraform fmt -check on every Terraform file.
 	terraform fmt -check -recursive terraform

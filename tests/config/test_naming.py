@@ -10,6 +10,7 @@ from mlops.naming import Names
 
 @pytest.fixture
 def names() -> Names:
+    """A naming scheme in a fixed account and region."""
     return Names(project="acme-ml", account_id="123456789012", region="eu-west-1")
 
 
@@ -55,7 +56,7 @@ def test_a_tenant_id_that_overflows_a_bucket_name_is_refused() -> None:
 
 def test_every_generated_name_respects_its_limit() -> None:
     names = Names(project="p" * 20, account_id="999999999999", region="ap-southeast-4")
-    tenant, model = "t" * 20, "m" * 20
+    tenant = "t" * 20
     assert len(names.tenant_bucket(tenant)) <= 63
     assert len(names.artifacts_bucket()) <= 63
     with pytest.raises(NamingError):

@@ -27,15 +27,21 @@ def test_the_repository_registry_is_valid(registry_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("filename", "content", "expected"),
     [
-        pytest.param("bad-tier.yaml", GOOD.format(id="t1", tier="platinum"), "bad-tier.yaml: tier: unknown tier 'platinum'", id="bad-tier"),
-        pytest.param("missing.yaml", "id: t2\ntier: gold\nmodels: [churn]\n", "missing.yaml: display_name: required field is missing", id="missing-field"),
+        pytest.param("bad-tier.yaml", GOOD.format(id="t1", tier="platinum"), "bad-tier.yaml: tier: unknown tier 'platinum'",
+                     id="bad-tier"),
+        pytest.param("missing.yaml", "id: t2\ntier: gold\nmodels: [churn]\n", "missing.yaml: display_name: required field is missing",
+                     id="missing-field"),
         pytest.param("dup.yaml", GOOD.format(id="acme", tier="gold"), "dup.yaml: id: duplicate tenant id 'acme'", id="duplicate-id"),
         pytest.param("upper.yaml", GOOD.format(id="Bad_Id", tier="gold"), "upper.yaml: id: String should match pattern", id="invalid-id"),
-        pytest.param("long.yaml", GOOD.format(id="a-very-long-tenant-id-abc", tier="gold"), "long.yaml: id:", id="id-too-long-for-names"),
-        pytest.param("model.yaml", "id: t3\ndisplay_name: X\ntier: gold\nmodels: [fraud]\n", "model.yaml: models[0]: unknown model 'fraud'", id="unknown-model"),
-        pytest.param("extra.yaml", GOOD.format(id="t4", tier="gold") + "colour: red\n", "extra.yaml: colour: unknown field", id="unknown-field"),
+        pytest.param("long.yaml", GOOD.format(id="a-very-long-tenant-id-abc", tier="gold"), "long.yaml: id:",
+                     id="id-too-long-for-names"),
+        pytest.param("model.yaml", "id: t3\ndisplay_name: X\ntier: gold\nmodels: [fraud]\n", "model.yaml: models[0]: unknown model 'fraud'",
+                     id="unknown-model"),
+        pytest.param("extra.yaml", GOOD.format(id="t4", tier="gold") + "colour: red\n", "extra.yaml: colour: unknown field",
+                     id="unknown-field"),
         pytest.param("yaml.yaml", "id: [unclosed\n", "yaml.yaml: line", id="malformed-yaml"),
-        pytest.param("tag.yaml", GOOD.format(id="t5", tier="gold") + "tags: {'aws:owner': x}\n", "tag.yaml: tags: Value error, tag key 'aws:owner'", id="reserved-tag"),
+        pytest.param("tag.yaml", GOOD.format(id="t5", tier="gold") + "tags: {'aws:owner': x}\n",
+                     "tag.yaml: tags: Value error, tag key 'aws:owner'", id="reserved-tag"),
     ],
 )
 def test_each_problem_is_one_line_naming_file_and_field(registry_dir: Path, filename: str, content: str, expected: str) -> None:
