@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "senior"]
 CATEGORICAL = ["contract", "internet_service", "payment_method"]
@@ -68,11 +68,19 @@ def clean(raw: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def split(data: pd.DataFrame, target: str, validation: float, test: float, seed: int) -> dict[str, pd.DataFrame]:
-    """Stratified train/validation/test sets."""
-    rest, test_set = train_test_split(data, test_size=test, stratify=data[target], random_state=seed)
-    train_set, validation_set = train_test_split(
-        rest, test_size=validation / (1 - test), stratify=rest[target], random_state=seed)
-    return {"train": train_set, "validation": validation_set, "test": test_set}
+    """Stratified train/validation/test sets: each class is shuffled and cut at the same shares.
+
+    numpy rather than sklearn.model_selection keeps this step's start-up short.
+    """
+    rng = np.random.default_rng(seed)
+    picked: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for _, rows in sorted(data.groupby(target).groups.items()):
+        order = rng.permutation(np.asarray(rows))
+        n_test, n_validation = max(1, round(len(order) * test)), max(1, round(len(order) * validation))
+        picked["test"].extend(order[:n_test])
+        picked["validation"].extend(order[n_test:n_test + n_validation])
+        picked["train"].extend(order[n_test + n_validation:])
+    return {name: data.loc[sorted(rows)] for name, rows in picked.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
