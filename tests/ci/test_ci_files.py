@@ -1,0 +1,230 @@
+"""The GitLab CI files: GitLab's schema, the template conventions, keyless AWS access and the docs table.
+
+Fast and offline: YAML is read and rendered with the default inputs by ci-templates/tools/citemplates.py;
+only the schema check runs a subprocess (check-jsonschema with GitLab's bundled schema).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ci_helpers import CITEMPLATES, ROOT
+
+TEMPLATES = CITEMPLATES.templates()
+TEMPLATE_IDS = [t.path.name for t in TEMPLATES]
+CI_FILES = CITEMPLATES.ci_files()
+# `mlops` commands that call AWS; a job running one must carry an OIDC token and a role.
+AWS_COMMAND = re.compile(r"\bmlops (version next|image publish|pipeline upsert|train|gate|deploy|retrain-check|infra)\b")
+# Stage names are free text; every other string input is constrained.
+FREE_TEXT_INPUT = re.compile(r"^stage(-.*)?$")
+
+
+def _visible_jobs(config: dict) -> dict[str, dict]:
+    return {k: v for k, v in config.items() if k not in CITEMPLATES.GLOBAL_KEYWORDS and not k.startswith(".")}
+
+
+def _script(job: dict) -> str:
+    return "\n".join(str(line) for key in ("before_script", "script") for line in job.get(key) or [])
+
+
+def test_every_ci_file_is_found() -> None:
+    names = {str(p.relative_to(ROOT)) for p in CI_FILES}
+    assert {".gitlab-ci.yml", "ci-templates/model-repo.yml", "ci-templates/mlops-pipeline.yml",
+            "ci-templates/mlops-retrain.yml", "ci-templates/mlops-base.yml", "examples/churn/.gitlab-ci.yml"} <= names
+
+
+def test_every_ci_file_validates_against_gitlab_schema() -> None:
+    result = CITEMPLATES.schema_check(CI_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_catches_an_unknown_keyword_and_a_bad_input_type(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("spec:\n  inputs:\n    x:\n      type: strng\n      default: a\n      description: x\n---\n"
+                   "job:\n  stage: $[[ inputs.x ]]\n  script: [echo]\n  bogus: 1\n", encoding="utf-8")
+    result = CITEMPLATES.schema_check([bad])
+    assert result.returncode == 1
+    assert "'bogus' was unexpected" in result.stdout
+    assert "strng" in result.stdout
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+def test_every_input_is_typed_described_and_has_a_default(template) -> None:
+    for name, spec in template.inputs.items():
+        assert spec.get("type") in {"string", "boolean", "number", "array"}, f"{name}: type"
+        assert len(str(spec.get("description", ""))) >= 15, f"{name}: description"
+        assert "default" in spec, f"{name}: default"
+        default = spec["default"]
+        expected = {"string": str, "boolean": bool, "number": (int, float), "array": list}[spec["type"]]
+        assert isinstance(default, expected), f"{name}: default {default!r} is not a {spec['type']}"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+def test_constrained_inputs_have_options_or_a_regex_their_default_matches(template) -> None:
+    for name, spec in template.inputs.items():
+        if spec["type"] == "string" and not FREE_TEXT_INPUT.match(name):
+            assert "options" in spec or "regex" in spec, f"{name}: needs options or regex"
+        if "regex" in spec:
+            assert re.search(spec["regex"], spec["default"]), f"{name}: default does not match its regex"
+        if "options" in spec:
+            assert spec["default"] in spec["options"], f"{name}: default is not one of the options"
+        if spec["type"] == "boolean":
+            assert name.endswith("-enabled"), f"{name}: feature switches are named *-enabled"
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+def test_every_input_is_used_and_every_use_is_declared(template) -> None:
+    assert template.used_inputs() == set(template.inputs)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+def test_templates_have_a_job_prefix_and_stage_inputs_and_no_global_keywords(template) -> None:
+    assert "job-prefix" in template.inputs
+    jobs = template.jobs({"job-prefix": "zz"})
+    assert not set(jobs) & (CITEMPLATES.GLOBAL_KEYWORDS - {"include"}), "no global keywords in a template"
+    for name in jobs:
+        if name != "include":
+            assert name.startswith(("zz-", ".zz-")), f"job {name} ignores the job-prefix input"
+    for name, job in _visible_jobs(jobs).items():
+        stage = str(job.get("stage", ""))
+        assert re.fullmatch(r"\$\[\[ inputs\.stage(-[a-z]+)? \]\]", _raw_stage(template, name)), f"{name}: stage {stage}"
+
+
+def _raw_stage(template, job_name: str) -> str:
+    prefix_free = job_name.removeprefix("zz-")
+    block = re.search(r"^\$\[\[ inputs\.job-prefix \]\]-" + re.escape(prefix_free) + r":\n((?:[ #].*\n|\n)*)",
+                      template.body, re.MULTILINE)
+    assert block, job_name
+    stage = re.search(r"^  stage: (.+)$", block.group(1), re.MULTILINE)
+    assert stage, f"{job_name}: no stage"
+    return stage.group(1).strip()
+
+
+def test_no_latest_or_untagged_image_anywhere(pipeline) -> None:
+    for path in CI_FILES:
+        assert ":latest" not in path.read_text(encoding="utf-8"), path
+    for template in TEMPLATES:
+        for name, spec in template.inputs.items():
+            if name.endswith("image"):
+                assert re.fullmatch(r"[^\s:]+(:\d+)?/?[^\s:]*:[^\s:]*\d[^\s:]*", spec["default"]), spec["default"]
+    images = {job["image"] for job in pipeline.values() if isinstance(job, dict) and "image" in job}
+    assert images
+    for image in images:
+        assert re.search(r":[^:/]*\d[^:/]*$", image), f"image {image} is not pinned by version"
+
+
+def test_every_job_that_calls_aws_has_an_oidc_token_and_a_role_of_its_purpose(pipeline) -> None:
+    aws_jobs = {name: job for name, job in _visible_jobs(pipeline).items() if AWS_COMMAND.search(_script(job))}
+    assert {"mlops-version", "mlops-image", "mlops-train", "mlops-deploy-staging", "mlops-deploy-production",
+            "mlops-retrain-check", "infra-plan", "infra-apply"} <= set(aws_jobs)
+    audiences = {}
+    for name, job in aws_jobs.items():
+        token = (job.get("id_tokens") or {}).get("MLOPS_ID_TOKEN")
+        assert token and token.get("aud"), f"{name} calls AWS without id_tokens"
+        role = job["variables"]["MLOPS_AWS_ROLE_ARN"]
+        purpose = token["aud"].rsplit("-", 1)[1]
+        assert role == f"$MLOPS_AWS_ROLE_ARN_{purpose.upper()}", f"{name}: audience {token['aud']} but role {role}"
+        assert "MLOPS_LOCAL" in _script(job), f"{name}: no local (MLOPS_LOCAL=1) path"
+        audiences[name] = purpose
+    assert audiences["mlops-deploy-production"] == "deploy"
+    assert audiences["infra-apply"] == "infra"
+    assert audiences["mlops-train"] == "train"
+
+
+def test_no_aws_key_or_personal_token_anywhere() -> None:
+    files = [*CI_FILES, ROOT / "ci-templates" / "tools" / "citemplates.py", ROOT / "docs" / "ci.md"]
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        # Defining or reading a static key (`unset` of one is fine: it keeps the web identity in charge).
+        assert not re.search(r"(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)\s*[:=]", text), path
+        assert not re.search(r"\$\{?(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)", text), path
+        assert not re.search(r"PRIVATE[-_]TOKEN|glpat-|GITLAB_TOKEN|PERSONAL_ACCESS_TOKEN", text), path
+    source_job = CITEMPLATES.resolve_pipeline(ROOT / ".gitlab-ci.yml")["mlops-source"]
+    assert '--header "JOB-TOKEN: $CI_JOB_TOKEN"' in "\n".join(source_job["script"])
+
+
+def test_workflow_separates_the_three_modes(pipeline) -> None:
+    modes = {rule.get("variables", {}).get("MLOPS_MODE") for rule in pipeline["workflow"]["rules"]}
+    assert modes == {"model", "schedule", "self", None}
+    model_rule = pipeline["workflow"]["rules"][0]
+    assert '$CI_PIPELINE_SOURCE == "pipeline"' in model_rule["if"]
+    for variable in ("MLOPS_UPSTREAM_PROJECT_ID", "MLOPS_MODEL", "MLOPS_TENANTS"):
+        assert f"${variable} =~ /" in model_rule["if"], f"{variable} is not checked"
+
+
+def test_model_jobs_have_needs_and_are_interruptible_except_deployments(pipeline) -> None:
+    for name, job in _visible_jobs(pipeline).items():
+        if not name.startswith("mlops-") or name == "mlops-retrain-check":
+            continue
+        deploy = "environment" in job
+        assert job.get("interruptible") is (not deploy), name
+        if name != "mlops-source":
+            assert job.get("needs"), f"{name} has no needs"
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_model(pipeline, environment) -> None:
+    job = pipeline[f"mlops-deploy-{environment}"]
+    assert all(rule.get("when") == "manual" for rule in job["rules"])
+    assert job["environment"]["deployment_tier"] == environment
+    assert job["environment"]["name"].startswith(f"{environment}/")
+    assert "$MLOPS_TENANT" in job["resource_group"] and "$MLOPS_MODEL" in job["resource_group"]
+    assert job["parallel"]["matrix"][0]["MLOPS_TENANT"]
+    assert "mlops gate" in _script(job) and "mlops deploy" in _script(job)
+    if environment == "production":
+        assert any(need == {"job": "mlops-deploy-staging", "artifacts": False} for need in job["needs"])
+        assert "$MLOPS_MODEL_BRANCH == $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
+
+
+def test_the_tenant_matrix_lists_every_tenant_of_the_registry(pipeline) -> None:
+    registry = sorted(yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in (ROOT / "tenants").glob("*.yaml"))
+    for name in ("mlops-train", "mlops-deploy-staging", "mlops-deploy-production"):
+        assert sorted(pipeline[name]["parallel"]["matrix"][0]["MLOPS_TENANT"]) == registry, (
+            f"{name}: update the `tenants` input in .gitlab-ci.yml to {registry}")
+
+
+def test_model_repo_template_packages_and_triggers_with_strategy_depend() -> None:
+    template = next(t for t in TEMPLATES if t.path.name == "model-repo.yml")
+    jobs = template.jobs()
+    trigger = jobs["mlops-trigger"]
+    assert trigger["trigger"]["strategy"] == "depend"
+    assert trigger["trigger"]["project"] == template.inputs["mlops-project"]["default"]
+    assert trigger["needs"] == [{"job": "mlops-package", "artifacts": True}]
+    forwarded = set(trigger["variables"])
+    used_downstream = set(re.findall(r"\$\{?(MLOPS_(?:UPSTREAM|MODEL)_[A-Z_]+|MLOPS_MODEL|MLOPS_TENANTS)\b",
+                                     (ROOT / "ci-templates" / "mlops-pipeline.yml").read_text(encoding="utf-8")))
+    assert used_downstream - {"MLOPS_UPSTREAM_SOURCE_DIR"} <= forwarded
+    package = jobs["mlops-package"]
+    assert package["artifacts"]["paths"] == [".mlops/model-source.tar.gz"]
+    assert package["variables"]["GIT_DEPTH"] == "0"
+
+
+def test_the_example_model_repo_needs_at_most_ten_lines() -> None:
+    path = ROOT / "examples" / "churn" / ".gitlab-ci.yml"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    assert len(lines) <= 10
+    include = yaml.safe_load(path.read_text(encoding="utf-8"))["include"][0]
+    assert include["file"] == "ci-templates/model-repo.yml"
+    template = next(t for t in TEMPLATES if t.path.name == "model-repo.yml")
+    assert set(include["inputs"]) <= set(template.inputs)
+    for name, value in include["inputs"].items():
+        assert re.search(template.inputs[name]["regex"], str(value)), name
+
+
+def test_the_generated_inputs_table_is_up_to_date() -> None:
+    committed = (ROOT / "docs" / "ci-inputs.md").read_text(encoding="utf-8")
+    assert committed == CITEMPLATES.inputs_table(), "run: python ci-templates/tools/citemplates.py docs"
+    for template in TEMPLATES:
+        for name in template.inputs:
+            assert f"`{name}`" in committed
+
+
+def test_the_inputs_table_names_variable_fallbacks() -> None:
+    table = CITEMPLATES.inputs_table()
+    assert "| `lint-fail-under` / `MLOPS_LINT_FAIL_UNDER` |" in table
+    assert "| `tenants` / `MLOPS_TENANTS` |" in table
