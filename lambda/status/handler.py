@@ -1,0 +1,41 @@
+"""The status Lambda: SageMaker pipeline status changes (EventBridge → SQS) into the ledger.
+
+Each record is applied with a rank-guarded conditional write, so duplicates and late events change
+nothing; the terminal event releases the tier slot in the same transaction and sends the notification.
+Answered with a partial batch response; malformed events go to the DLQ with the reason.
+The logic is `mlops.builds.BuildService.record_status`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from mlops.builds import Outcome, consume, current_service
+from mlops.requests import parse_status_event
+
+logger = Logger(service="mlops-status")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _apply(body: str) -> Outcome:
+    service, _ = current_service()
+    return service.record_status(parse_status_event(body))
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    """One status-change event."""
+    service, config = current_service()
+    queue = record.event_source_arn.rsplit(":", 1)[-1]
+    outcome = consume(service.queues, queue, record.body, int(record.attributes.approximate_receive_count),
+                      config.max_receives, _apply)
+    logger.info("status", extra=outcome.as_dict())
+    return outcome.as_dict()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

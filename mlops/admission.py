@@ -1,0 +1,145 @@
+"""Admission decisions: which queued build requests of a tier to start now, fairly across its tenants.
+
+A tier has a limit of builds running at once, shared by all its tenants. The dispatcher sees the tier's
+state (running, waiting and served counts per tenant, read in one query) and a window of queued requests
+(an SQS receive). Fairness is round-robin by service: a tenant's *lag* is how many more admissions it has
+had than the least-served tenant that is still waiting (the tier's virtual clock). Only lag-0 requests are
+admitted; the others are deferred (made invisible on the queue) for about as long as it takes the others
+to catch up, so a tenant that queued a thousand requests cannot take every slot while others wait. A tenant
+that comes back after a quiet spell starts at the virtual clock, not at its old low count. Tiers are
+visited by priority, which decides who gets an account-wide quota first.
+
+Pure: plain data in, plain data out; no boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Longest a request is deferred at a time; it is then looked at again.
+MAX_DEFER_SECONDS = 900
+
+
+@dataclass
+class TenantState:
+    """A tenant's counters inside one tier."""
+
+    running: int = 0
+    waiting: int = 0
+    served: int = 0
+
+
+@dataclass
+class TierState:
+    """Everything a dispatcher needs to know about a tier, from one read."""
+
+    tier: str
+    limit: int
+    inflight: int = 0
+    waiting: int = 0
+    tenants: dict[str, TenantState] = field(default_factory=dict)
+    slots: list[str] = field(default_factory=list)
+
+    @property
+    def free(self) -> int:
+        """Slots free now (never negative)."""
+        return max(0, self.limit - self.inflight)
+
+    def virtual_clock(self) -> int:
+        """The least service among tenants that still wait (0 when nobody waits)."""
+        waiting = [t.served for t in self.tenants.values() if t.waiting > 0]
+        return min(waiting) if waiting else 0
+
+    def lag(self, tenant: str, clock: int | None = None) -> int:
+        """Admissions this tenant is ahead of the least-served waiting tenant."""
+        clock = self.virtual_clock() if clock is None else clock
+        served = self.tenants.get(tenant, TenantState()).served
+        return max(served, clock) - clock
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A queued request seen in a receive window."""
+
+    ref: Any
+    tenant: str
+    requested_at: str
+
+
+@dataclass
+class Plan:
+    """What to do with one receive window."""
+
+    admit: list[tuple[Candidate, int]] = field(default_factory=list)
+    defer: list[tuple[Candidate, int]] = field(default_factory=list)
+    release: list[Candidate] = field(default_factory=list)
+
+
+def tier_order(priorities: Mapping[str, int]) -> list[str]:
+    """Tiers by priority, highest first; ties by name so every dispatcher visits them in the same order."""
+    return sorted(priorities, key=lambda name: (-priorities[name], name))
+
+
+def defer_seconds(lag: int, round_seconds: float) -> int:
+    """How long to hide a request whose tenant is `lag` admissions ahead."""
+    return int(min(MAX_DEFER_SECONDS, max(1.0, lag * round_seconds)))
+
+
+def round_seconds(state: TierState, mean_build_seconds: float) -> float:
+    """About how long it takes every waiting tenant to get one more admission."""
+    waiting_tenants = sum(1 for t in state.tenants.values() if t.waiting > 0)
+    return max(1.0, waiting_tenants * mean_build_seconds / max(1, state.limit))
+
+
+def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_build_seconds: float,
+                tenant_limits: Mapping[str, int] | None = None, work_conserving: bool = False) -> Plan:
+    """Split a receive window into requests to admit (in order, with the growth of their tenant's `served`),
+    to defer (with seconds) and to release (show again at once: no free slot).
+
+    `state` is updated as if every planned admission succeeded, so consecutive windows of one round build
+    on each other. `work_conserving` admits the least-lagged requests even when none has lag 0: the
+    dispatcher sets it when its receives found no lag-0 request, so a stale waiting count can never hold
+    slots idle.
+    """
+    tenant_limits = tenant_limits or {}
+    plan = Plan()
+    pending = sorted(window, key=lambda c: c.requested_at)
+    unit = round_seconds(state, mean_build_seconds)
+    while pending:
+        clock = state.virtual_clock()
+        best = min(pending, key=lambda c: (state.lag(c.tenant, clock), c.requested_at))
+        pending.remove(best)
+        tenant = state.tenants.setdefault(best.tenant, TenantState())
+        cap = tenant_limits.get(best.tenant)
+        lag = state.lag(best.tenant, clock)
+        if cap is not None and tenant.running >= cap:
+            plan.defer.append((best, defer_seconds(1, unit)))
+        elif free <= 0:
+            plan.release.append(best)
+        elif lag == 0 or work_conserving:
+            plan.admit.append((best, _admitted(state, tenant, clock)))
+            free -= 1
+        else:
+            plan.defer.append((best, defer_seconds(lag, unit)))
+    return plan
+
+
+def _admitted(state: TierState, tenant: TenantState, clock: int) -> int:
+    """Count an admission; return how much the tenant's `served` grows (its lift to the clock, plus 1)."""
+    increment = max(tenant.served, clock) + 1 - tenant.served
+    tenant.served += increment
+    tenant.running += 1
+    tenant.waiting = max(0, tenant.waiting - 1)
+    state.inflight += 1
+    state.waiting = max(0, state.waiting - 1)
+    return increment
+
+
+def jain_index(values: Iterable[float]) -> float:
+    """Jain's fairness index: 1 when all equal, 1/n when one value takes everything."""
+    xs = list(values)
+    total = sum(xs)
+    squares = sum(x * x for x in xs)
+    return (total * total) / (len(xs) * squares) if xs and squares else 1.0

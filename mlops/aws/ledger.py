@@ -1,0 +1,208 @@
+"""The execution ledger (DynamoDB): one item per pipeline execution, and its status history.
+
+Key: `pk = EXEC#<execution_id>`, `sk = EXEC` (docs/trigger.md). Every status write is conditional on the
+item's `status_rank` being lower than the new status's rank, so a status event delivered twice or late
+(Executing after Succeeded) changes nothing. Writes that must happen together with a slot change are
+returned as transaction items (`mlops.aws.dynamo.TxItem`) for the caller to combine with the slots table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlops.aws.dynamo import TxItem, from_attrs, to_attrs
+from mlops.errors import MlopsError
+from mlops.requests import BuildRequest
+
+QUEUED, STARTING, EXECUTING, STOPPING = "QUEUED", "STARTING", "EXECUTING", "STOPPING"
+SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
+RANK = {QUEUED: 10, STARTING: 20, EXECUTING: 30, STOPPING: 40, SUCCEEDED: 50, FAILED: 50, STOPPED: 50}
+TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
+#: SageMaker's pipeline execution statuses, as they appear in status-change events.
+FROM_SAGEMAKER = {"Executing": EXECUTING, "Stopping": STOPPING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Stopped": STOPPED}
+
+
+def key(execution_id: str) -> dict[str, Any]:
+    """The ledger key of an execution."""
+    return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}
+
+
+def _history(status: str, at: str, source: str, detail: str | None = None) -> dict[str, Any]:
+    entry = {"status": status, "at": at, "source": source}
+    if detail:
+        entry["detail"] = detail[:500]
+    return to_attrs({"h": [entry]})["h"]
+
+
+class Ledger:
+    """The ledger table behind a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table: str):
+        self.client = client
+        self.table = table
+
+    # -- item construction (used inside transactions) ----------------------------------------------
+    def new_item(self, request: BuildRequest, tier: str, instance_type: str, instance_count: int,
+                 status: str, now: str) -> TxItem:
+        """Create the item of a new request; fails (as a transaction condition) if it exists."""
+        values: dict[str, Any] = {
+            "pk": f"EXEC#{request.execution_id}", "sk": "EXEC",
+            "execution_id": request.execution_id, "request_digest": request.digest,
+            "tenant": request.tenant, "model": request.model, "tier": tier, "source": request.source,
+            "version": request.version, "git_commit": request.git_commit, "image_uri": request.image_uri,
+            "image_digest": request.image_digest, "data_uri": request.data_uri, "reason": request.reason,
+            "parameters": dict(request.parameters), "links": dict(request.links),
+            "requested_at": request.requested_at, "instance_type": instance_type, "instance_count": instance_count,
+            "status": status, "status_rank": RANK[status], "status_time": now,
+            "history": [{"status": QUEUED, "at": request.requested_at, "source": request.source}]
+            + ([{"status": status, "at": now, "source": "trigger"}] if status != QUEUED else []),
+            "request": request.to_message(),
+        }
+        if status == STARTING:
+            values |= {"starting_at": now, "start_attempt": 1}
+        return TxItem("ledger", {"Put": {
+            "TableName": self.table, "Item": to_attrs(values),
+            "ConditionExpression": "attribute_not_exists(pk)", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }})
+
+    def start_item(self, execution_id: str, now: str) -> TxItem:
+        """QUEUED → STARTING, only from QUEUED: the one write that makes a second start impossible."""
+        return TxItem("ledger", {"Update": {
+            "TableName": self.table, "Key": key(execution_id),
+            "UpdateExpression": ("SET #s = :starting, status_rank = :rank, status_time = :now, starting_at = :now, "
+                                 "start_attempt = :one, history = list_append(history, :h)"),
+            "ConditionExpression": "#s = :queued", "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":starting": {"S": STARTING}, ":queued": {"S": QUEUED},
+                                          ":rank": {"N": str(RANK[STARTING])}, ":now": {"S": now}, ":one": {"N": "1"},
+                                          ":h": _history(STARTING, now, "dispatcher")},
+        }})
+
+    def status_item(self, execution_id: str, status: str, at: str, source: str,
+                    extra: dict[str, Any] | None = None) -> TxItem:
+        """Move to `status` only if it is later than the current one (duplicates and stale events no-op)."""
+        names = {"#s": "status"}
+        values = {":status": {"S": status}, ":rank": {"N": str(RANK[status])}, ":at": {"S": at},
+                  ":h": _history(status, at, source, (extra or {}).get("failure_reason"))}
+        sets = ["#s = :status", "status_rank = :rank", "status_time = :at", "history = list_append(history, :h)"]
+        for i, (name, value) in enumerate(sorted((extra or {}).items())):
+            if value is None:
+                continue
+            names[f"#x{i}"] = name
+            values[f":x{i}"] = to_attrs({"v": value})["v"]
+            sets.append(f"#x{i} = :x{i}")
+        return TxItem("ledger", {"Update": {
+            "TableName": self.table, "Key": key(execution_id),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "attribute_exists(pk) AND status_rank < :rank",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+        }})
+
+    # -- single writes ---------------------------------------------------------------------------------
+    def write(self, item: TxItem) -> bool:
+        """Run one item built above on its own; False when its condition failed."""
+        (op, params), = item.op.items()
+        params = {k: v for k, v in params.items() if k != "ReturnValuesOnConditionCheckFailure"}
+        call = {"Put": self.client.put_item, "Update": self.client.update_item}[op]
+        try:
+            call(**params)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _error(exc, "write") from exc
+
+    def record_started(self, execution_id: str, arn: str, now: str) -> bool:
+        """After StartPipelineExecution: STARTING → EXECUTING with the ARN, unless an event got there first."""
+        if self.write(self.status_item(execution_id, EXECUTING, now, "dispatcher",
+                                       {"pipeline_execution_arn": arn, "started_at": now})):
+            return True
+        try:  # a status event was faster: keep its status, add the ARN if it is missing
+            self.client.update_item(TableName=self.table, Key=key(execution_id),
+                                    UpdateExpression="SET pipeline_execution_arn = if_not_exists(pipeline_execution_arn, :a)",
+                                    ConditionExpression="attribute_exists(pk)",
+                                    ExpressionAttributeValues={":a": {"S": arn}})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _error(exc, "record the start") from exc
+        return False
+
+    def claim_restart(self, execution_id: str, attempt: int, stale_before: str, now: str) -> bool:
+        """Take over a start whose dispatcher vanished (STARTING for longer than a lease). One winner."""
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=key(execution_id),
+                UpdateExpression="SET start_attempt = :next, starting_at = :now",
+                ConditionExpression="#s = :starting AND start_attempt = :attempt AND starting_at < :stale",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":next": {"N": str(attempt + 1)}, ":now": {"S": now},
+                                           ":starting": {"S": STARTING}, ":attempt": {"N": str(attempt)},
+                                           ":stale": {"S": stale_before}})
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _error(exc, "claim a restart") from exc
+
+    def set_fields(self, execution_id: str, fields: dict[str, Any], only_if_missing: str | None = None) -> bool:
+        """Set plain fields (results, `notified`); with `only_if_missing`, only if that field is absent."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(fields.values())}
+        condition = "attribute_exists(pk)"
+        if only_if_missing:
+            names["#once"] = only_if_missing
+            condition += " AND attribute_not_exists(#once)"
+        try:
+            self.client.update_item(TableName=self.table, Key=key(execution_id),
+                                    UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                                    ConditionExpression=condition,
+                                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _error(exc, "update") from exc
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def get(self, execution_id: str) -> dict[str, Any] | None:
+        """One execution, strongly consistent; None if it is not in the ledger."""
+        try:
+            item = self.client.get_item(TableName=self.table, Key=key(execution_id), ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise _error(exc, "read") from exc
+        return public(from_attrs(item)) if item else None
+
+    def scan(self, tenant: str | None = None, model: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Every execution matching the filters, newest request first."""
+        filters, values = ["sk = :sk"], {":sk": {"S": "EXEC"}}
+        names: dict[str, str] = {}
+        for name, value in (("tenant", tenant), ("model", model), ("status", status)):
+            if value:
+                names[f"#{name}"] = name
+                filters.append(f"#{name} = :{name}")
+                values[f":{name}"] = {"S": value}
+        params: dict[str, Any] = {"TableName": self.table, "FilterExpression": " AND ".join(filters),
+                                  "ExpressionAttributeValues": values}
+        if names:
+            params["ExpressionAttributeNames"] = names
+        items: list[dict[str, Any]] = []
+        try:
+            for page in self.client.get_paginator("scan").paginate(**params):
+                items.extend(public(from_attrs(i)) for i in page.get("Items", []))
+        except ClientError as exc:
+            raise _error(exc, "scan") from exc
+        return sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)
+
+
+def public(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("pk", "sk")}
+
+
+def _error(exc: ClientError, what: str) -> MlopsError:
+    code = exc.response["Error"]["Code"]
+    hint = "create the ledger table (terraform apply / mlops local up)" if code == "ResourceNotFoundException" \
+        else "check the role's DynamoDB permissions on the ledger table"
+    return MlopsError(f"ledger {what} failed: {code}: {exc.response['Error'].get('Message', '')}", hint)

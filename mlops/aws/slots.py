@@ -1,0 +1,148 @@
+"""Tier slots (DynamoDB): how many builds of a tier run, who waits, and one slot item per execution.
+
+Items (docs/trigger.md): `TIER#<tier>/#COUNTER` (inflight, waiting), `TIER#<tier>/TENANT#<tenant>`
+(running, waiting, served) and `TIER#<tier>/SLOT#<execution_id>`. Admission is one transaction whose
+counter update is conditional on `inflight < limit`: under any number of concurrent dispatchers the
+tier can never run more than its limit. Release deletes the slot item (conditional on it existing) and
+decrements the counters in the same transaction, so releasing twice releases once. An optional account
+counter (`ACCOUNT/#COUNTER`) holds every tier to the account's pipeline-execution quota.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlops.admission import TenantState, TierState
+from mlops.aws.dynamo import TxItem, from_attrs, transact
+from mlops.errors import MlopsError
+
+COUNTER = "#COUNTER"
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+class Slots:
+    """The tier-slots table behind a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table: str, account_quota: int | None = None):
+        self.client = client
+        self.table = table
+        self.account_quota = account_quota
+
+    def _key(self, tier: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": f"TIER#{tier}"}, "sk": {"S": sk}}
+
+    def read_tier(self, tier: str, limit: int) -> TierState:
+        """The whole tier in one strongly consistent query: counter, tenants, slots."""
+        state = TierState(tier=tier, limit=limit)
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"TIER#{tier}"}}, ConsistentRead=True)
+            for page in pages:
+                for raw in page.get("Items", []):
+                    item = from_attrs(raw)
+                    sk = item["sk"]
+                    if sk == COUNTER:
+                        state.inflight, state.waiting = item.get("inflight", 0), item.get("waiting", 0)
+                    elif sk.startswith("TENANT#"):
+                        state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("served", 0))
+                    elif sk.startswith("SLOT#"):
+                        state.slots.append(sk[5:])
+        except ClientError as exc:
+            raise _error(exc) from exc
+        return state
+
+    def enqueue_items(self, tier: str, tenant: str) -> list[TxItem]:
+        """Count a request as waiting (with the ledger put that records it)."""
+        return [
+            TxItem("tenant", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                "UpdateExpression": "SET waiting = if_not_exists(waiting, :zero) + :one",
+                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1)}}}),
+            TxItem("counter", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, COUNTER),
+                "UpdateExpression": "SET waiting = if_not_exists(waiting, :zero) + :one",
+                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1)}}}),
+        ]
+
+    def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *, queued: bool,
+                    tenant_cap: int | None = None, served_increment: int = 1) -> list[TxItem]:
+        """Take a slot: counter `inflight < limit` (and, for a request that skips the queue, nobody waiting)."""
+        waiting = ", waiting = if_not_exists(waiting, :zero) - :one" if queued else ""
+        counter_condition = "(attribute_not_exists(inflight) OR inflight < :limit)"
+        if not queued:  # skipping the queue is only fair when nobody is in it
+            counter_condition += " AND (attribute_not_exists(waiting) OR waiting <= :zero)"
+        tenant_values = {":zero": _n(0), ":one": _n(1), ":inc": _n(served_increment)}
+        tenant_condition = None
+        if tenant_cap is not None:
+            tenant_condition = "attribute_not_exists(running) OR running < :cap"
+            tenant_values[":cap"] = _n(tenant_cap)
+        tenant_update: dict[str, Any] = {
+            "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+            "UpdateExpression": ("SET running = if_not_exists(running, :zero) + :one, "
+                                 f"served = if_not_exists(served, :zero) + :inc{waiting}"),
+            "ExpressionAttributeValues": tenant_values}
+        if tenant_condition:
+            tenant_update["ConditionExpression"] = tenant_condition
+        items = [
+            TxItem("counter", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, COUNTER),
+                "UpdateExpression": f"SET inflight = if_not_exists(inflight, :zero) + :one, #limit = :limit{waiting}",
+                "ConditionExpression": counter_condition,
+                "ExpressionAttributeNames": {"#limit": "limit"},
+                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}}}),
+            TxItem("tenant", {"Update": tenant_update}),
+            TxItem("slot", {"Put": {
+                "TableName": self.table,
+                "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
+                         "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
+                "ConditionExpression": "attribute_not_exists(pk)"}}),
+        ]
+        if self.account_quota is not None:
+            items.append(TxItem("account", {"Update": {
+                "TableName": self.table, "Key": {"pk": {"S": "ACCOUNT"}, "sk": {"S": COUNTER}},
+                "UpdateExpression": "SET inflight = if_not_exists(inflight, :zero) + :one",
+                "ConditionExpression": "attribute_not_exists(inflight) OR inflight < :quota",
+                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":quota": _n(self.account_quota)}}}))
+        return items
+
+    def release_items(self, tier: str, tenant: str, execution_id: str) -> list[TxItem]:
+        """Give the slot back: delete the slot item (it must exist) and decrement the counters."""
+        items = [
+            TxItem("slot", {"Delete": {"TableName": self.table, "Key": self._key(tier, f"SLOT#{execution_id}"),
+                                       "ConditionExpression": "attribute_exists(pk)"}}),
+            TxItem("counter", {"Update": {"TableName": self.table, "Key": self._key(tier, COUNTER),
+                                          "UpdateExpression": "SET inflight = inflight - :one",
+                                          "ExpressionAttributeValues": {":one": _n(1)}}}),
+            TxItem("tenant", {"Update": {"TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                                         "UpdateExpression": "SET running = running - :one",
+                                         "ExpressionAttributeValues": {":one": _n(1)}}}),
+        ]
+        if self.account_quota is not None:
+            items.append(TxItem("account", {"Update": {
+                "TableName": self.table, "Key": {"pk": {"S": "ACCOUNT"}, "sk": {"S": COUNTER}},
+                "UpdateExpression": "SET inflight = inflight - :one", "ExpressionAttributeValues": {":one": _n(1)}}}))
+        return items
+
+    def release(self, tier: str, tenant: str, execution_id: str) -> bool:
+        """Release on its own (idempotent): True if this call gave the slot back."""
+        return transact(self.client, self.release_items(tier, tenant, execution_id)).ok
+
+    def account_inflight(self) -> int:
+        """Executions running account-wide (0 when no quota is configured)."""
+        try:
+            item = self.client.get_item(TableName=self.table, Key={"pk": {"S": "ACCOUNT"}, "sk": {"S": COUNTER}},
+                                        ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise _error(exc) from exc
+        return int(from_attrs(item).get("inflight", 0)) if item else 0
+
+
+def _error(exc: ClientError) -> MlopsError:
+    return MlopsError(f"tier slots: {exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')}",
+                      "create the slots table (terraform apply / mlops local up) and check the role's permissions")

@@ -1,0 +1,442 @@
+"""The build request service: what the trigger, dispatcher and status Lambdas do, without the Lambda.
+
+- `submit`   (trigger): check a request against the registry, record it in the ledger exactly once, then
+  start it at once if its tier has a free slot and nobody waits, or queue it on the tier's queue.
+- `dispatch` (dispatcher, on a schedule): per tier by priority, read the tier's state in one query,
+  receive a window of queued requests, admit the fair ones with one transaction each, start them, defer
+  tenants that are ahead, and delete what was handled.
+- `record_status` (status): apply a SageMaker status-change event to the ledger (rank-guarded, so
+  duplicates and late events do nothing) and, on the terminal one, release the slot in the same
+  transaction and notify.
+
+Exactly once, by construction: the only way to a pipeline start is winning a transaction whose ledger
+write is conditional on the request being QUEUED (or not existing yet); losers never call the start
+port. A start whose dispatcher died is retaken after a lease by one claimant (conditional update), which
+asks the port whether the execution exists before starting it again with the same ClientRequestToken.
+
+AWS access goes through the adapters in `mlops.aws`; the pipeline start is the `StartExecution` port.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlops.admission import Candidate, TierState, plan_window, tier_order
+from mlops.aws.dynamo import transact
+from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, STARTING, TERMINAL, Ledger, public
+from mlops.aws.queues import Message, Queues
+from mlops.aws.slots import Slots
+from mlops.errors import MlopsError
+from mlops.notify import Notifier
+from mlops.requests import (BuildRequest, PipelineStatusEvent, RejectedRequest, StartExecution, StartRejected,
+                            check_registry, parse_json, parse_request, utc_now)
+
+LOG = logging.getLogger(__name__)
+
+#: Optional port: the ARN of an execution already started for this request, if any (crash recovery).
+FindExecution = Callable[[BuildRequest], "str | None"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one request or event."""
+
+    execution_id: str
+    result: str  # started | queued | duplicate | applied | stale | ignored | failed
+    status: str | None = None
+    pipeline_execution_arn: str | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for handler responses and the CLI."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatcher run did, per tier."""
+
+    admitted: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    duplicates: int = 0
+    restarted: int = 0
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """Knobs of the dispatcher (defaults fit AWS; the local runtime and tests shorten the lease)."""
+
+    lease_seconds: int = 180
+    mean_build_seconds: float = 900.0
+    receives_per_round: int = 3
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return round((datetime.fromisoformat(end.replace("Z", "+00:00"))
+                      - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds(), 3)
+    except ValueError:
+        return None
+
+
+class BuildService:
+    """Trigger, dispatcher and status logic over the ledger, the slots, the queues and the start port."""
+
+    def __init__(self, *, registry: Any, ledger: Ledger, slots: Slots, queues: Queues, start: StartExecution,
+                 find: FindExecution | None = None, notifier: Notifier | None = None,
+                 settings: DispatchSettings = DispatchSettings(), clock: Callable[[], str] = utc_now,
+                 direct_start: bool = True):
+        self.registry = registry
+        self.names = registry.names()
+        self.ledger = ledger
+        self.slots = slots
+        self.queues = queues
+        self.start = start
+        self.find = find
+        self.notifier = notifier
+        self.settings = settings
+        self.clock = clock
+        self.direct_start = direct_start
+
+    # -- trigger -------------------------------------------------------------------------------------
+    def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
+        tenant = self.registry.tenant(tenant_id)
+        return tenant.tier, self.registry.platform.tiers[tenant.tier].max_concurrent_builds, tenant
+
+    def submit(self, request: BuildRequest) -> Outcome:
+        """Accept one checked request: start it now, or queue it. Raises RejectedRequest if invalid."""
+        tenant = check_registry(request, self.registry)
+        tier, limit, _ = self._tier_of(tenant.id)
+        effective = tenant.effective_tier(self.registry.platform.tiers)
+        now = self.clock()
+        eid = request.execution_id
+        if self.direct_start:
+            outcome = transact(self.slots.client, [
+                self.ledger.new_item(request, tier, effective.instance_type, effective.instance_count, STARTING, now),
+                *self.slots.admit_items(tier, limit, tenant.id, eid, now, queued=False,
+                                        tenant_cap=tenant.overrides.max_concurrent_builds)])
+            if outcome.ok:
+                return self._start(request, tier, first_attempt=True)
+            if "ledger" in outcome.failed:
+                return self._duplicate(request, outcome.old.get("ledger"))
+        outcome = transact(self.slots.client, [
+            self.ledger.new_item(request, tier, effective.instance_type, effective.instance_count, QUEUED, now),
+            *self.slots.enqueue_items(tier, tenant.id)])
+        if not outcome.ok:
+            if "ledger" in outcome.failed:
+                return self._duplicate(request, outcome.old.get("ledger"))
+            raise MlopsError(f"could not queue {eid}: transaction {'conflict' if outcome.conflict else 'cancelled'}",
+                             "retry: nothing was recorded")
+        self.queues.send(self.names.tier_queue(tier), request.to_message())
+        return Outcome(eid, "queued", QUEUED)
+
+    def _duplicate(self, request: BuildRequest, old: dict[str, Any] | None) -> Outcome:
+        """A request already in the ledger: report it; re-queue it if the first trigger died before sending."""
+        item = public(old) if old else (self.ledger.get(request.execution_id) or {})
+        status = item.get("status")
+        if status == QUEUED and item.get("status_time", "") < self._stale_before():
+            self.queues.send(self.names.tier_queue(item["tier"]), request.to_message())
+            return Outcome(request.execution_id, "duplicate", status, detail="re-queued: the first delivery did not finish")
+        return Outcome(request.execution_id, "duplicate", status, item.get("pipeline_execution_arn"))
+
+    def _stale_before(self) -> str:
+        now = datetime.fromisoformat(self.clock())
+        return (now - timedelta(seconds=self.settings.lease_seconds)).isoformat(timespec="microseconds")
+
+    def _start(self, request: BuildRequest, tier: str, first_attempt: bool) -> Outcome:
+        """Call the start port for an admitted request and record the result.
+
+        A retaken start first asks the `find` port whether the execution exists: on AWS the
+        ClientRequestToken already makes the second start a no-op, but moto ignores the token.
+        """
+        eid = request.execution_id
+        arn = None if first_attempt or self.find is None else self.find(request)
+        if arn is None:
+            try:
+                arn = self.start(request, request.client_request_token)
+            except StartRejected as exc:
+                self._fail_start(request, tier, exc.one_line())
+                return Outcome(eid, "failed", FAILED, detail=exc.one_line())
+        self.ledger.record_started(eid, arn, self.clock())
+        return Outcome(eid, "started", STARTING, arn)
+
+    def _fail_start(self, request: BuildRequest, tier: str, reason: str) -> None:
+        now = self.clock()
+        transact(self.slots.client, [
+            self.ledger.status_item(request.execution_id, FAILED, now, "dispatcher", {"failure_reason": reason, "ended_at": now}),
+            *self.slots.release_items(tier, request.tenant, request.execution_id)])
+
+    # -- dispatcher ------------------------------------------------------------------------------------
+    def dispatch(self) -> DispatchReport:
+        """One scheduled run: every tier, highest priority first."""
+        report = DispatchReport()
+        tiers = self.registry.platform.tiers
+        for tier in tier_order({name: t.priority for name, t in tiers.items()}):
+            self.dispatch_tier(tier, report)
+        return report
+
+    def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
+        """Admit what fits in one tier now."""
+        limit = self.registry.platform.tiers[tier].max_concurrent_builds
+        state = self.slots.read_tier(tier, limit)
+        if state.free <= 0 or state.waiting <= 0:
+            return
+        queue = self.names.tier_queue(tier)
+        caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
+                if t.overrides.max_concurrent_builds is not None}
+        handled: list[str] = []
+        free = state.free
+        for receive in range(self.settings.receives_per_round):
+            messages = self.queues.receive(queue, 10, self.settings.lease_seconds)
+            if not messages:
+                break
+            window = self._window(queue, messages, handled, report)
+            last = receive == self.settings.receives_per_round - 1
+            plan = plan_window(state, window, free, self.settings.mean_build_seconds, caps,
+                               work_conserving=last and not any(state.lag(c.tenant) == 0 for c in window))
+            later: list[tuple[str, int]] = [(c.ref[0].receipt, s) for c, s in plan.defer]
+            report.deferred[tier] = report.deferred.get(tier, 0) + len(plan.defer)
+            full = False
+            for candidate, increment in plan.admit:
+                message, request = candidate.ref
+                if full:
+                    later.append((message.receipt, 0))
+                    continue
+                verdict = self._admit(tier, limit, request, increment, state, report)
+                if verdict == "orphan":
+                    self.queues.dead_letter(queue, message.body, f"request {request.execution_id} is not in the ledger "
+                                            "(queued outside the trigger); send it to the trigger instead")
+                    handled.append(message.receipt)
+                    report.rejected += 1
+                elif verdict == "full":
+                    full = True
+                    later.append((message.receipt, 0))
+                elif verdict == "later":
+                    later.append((message.receipt, 0))
+                else:
+                    handled.append(message.receipt)
+                    free -= verdict == "admitted"
+            later.extend((c.ref[0].receipt, 0) for c in plan.release)
+            if later:
+                self.queues.change_visibility(queue, later)
+            if full or free <= 0:
+                break
+        if handled:
+            self.queues.delete(queue, handled)
+
+    def _window(self, queue: str, messages: list[Message], handled: list[str], report: DispatchReport) -> list[Candidate]:
+        window = []
+        for message in messages:
+            try:
+                request = parse_request(parse_json(message.body))
+            except RejectedRequest as exc:
+                self.queues.dead_letter(queue, message.body, exc.one_line())
+                handled.append(message.receipt)
+                report.rejected += 1
+                continue
+            window.append(Candidate(ref=(message, request), tenant=request.tenant, requested_at=request.requested_at))
+        return window
+
+    def _admit(self, tier: str, limit: int, request: BuildRequest, increment: int, state: TierState,
+               report: DispatchReport) -> str:
+        """admitted | full | later | orphan | done (a duplicate or a request already handled)."""
+        eid = request.execution_id
+        tenant = self.registry.tenants.get(request.tenant)
+        cap = tenant.overrides.max_concurrent_builds if tenant else None
+        outcome = transact(self.slots.client, [
+            self.ledger.start_item(eid, self.clock()),
+            *self.slots.admit_items(tier, limit, request.tenant, eid, self.clock(), queued=True,
+                                    tenant_cap=cap, served_increment=increment)])
+        if outcome.ok:
+            self._start(request, tier, first_attempt=True)
+            report.admitted[tier] = report.admitted.get(tier, 0) + 1
+            return "admitted"
+        if "ledger" in outcome.failed:
+            return self._not_queued(request, tier, outcome.old.get("ledger"), report)
+        if outcome.failed & {"counter", "account"}:
+            state.inflight = state.limit
+            return "full"
+        return "later"
+
+    def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> str:
+        """The ledger says this request is not QUEUED: a duplicate message, or a start to take over."""
+        if item is None:
+            return "orphan"
+        if item["status"] == STARTING and self.ledger.claim_restart(
+                request.execution_id, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
+            self._start(request, item.get("tier", tier), first_attempt=False)
+            report.restarted += 1
+            return "done"
+        if item["status"] == STARTING:
+            return "later"  # its dispatcher may still be starting it; look again after the lease
+        report.duplicates += 1
+        return "done"
+
+    # -- status ----------------------------------------------------------------------------------------
+    def record_status(self, event: PipelineStatusEvent) -> Outcome:
+        """Apply one status-change event; on the terminal one release the slot and notify."""
+        eid = event.execution_id
+        status = FROM_SAGEMAKER[event.status]
+        extra: dict[str, Any] = {"pipeline_execution_arn": event.pipeline_execution_arn}
+        if event.started_at:
+            extra["started_at"] = event.started_at
+        if status not in TERMINAL:
+            applied = self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
+            return Outcome(eid, "applied" if applied else "stale", status)
+        ended = event.ended_at or event.at
+        extra |= {"ended_at": ended, "duration_seconds": _seconds_between(event.started_at, ended)}
+        tier, tenant = self._owner(eid)
+        if tier is None:
+            return Outcome(eid, "ignored", status, detail="not an execution of this platform")
+        outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
+                                               *self.slots.release_items(tier, tenant, eid)])
+        if not outcome.ok and "ledger" not in outcome.failed and "slot" in outcome.failed:
+            # The slot is not where the registry says (the tenant changed tier while it ran): ask the ledger.
+            item = self.ledger.get(eid)
+            if item is None:
+                return Outcome(eid, "ignored", status, detail="not in the ledger")
+            outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
+                                                   *self.slots.release_items(item["tier"], item["tenant"], eid)])
+            if not outcome.ok and "ledger" not in outcome.failed:  # no slot at all: record the status anyway
+                self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
+        if not outcome.ok and "ledger" in outcome.failed:
+            old = outcome.old.get("ledger")
+            if old and old.get("status") in TERMINAL and not old.get("notified"):
+                self._notify(eid)  # the delivery that applied it died before notifying
+            return Outcome(eid, "stale", status)
+        self._notify(eid)
+        return Outcome(eid, "applied", status)
+
+    def _owner(self, execution_id: str) -> tuple[str | None, str]:
+        """(tier, tenant) of an execution id `<tenant>-<model>-<12 hex>`, from the registry (no AWS call)."""
+        matches = [(t.tier, t.id) for t in self.registry.tenants.values() for m in t.models
+                   if execution_id.startswith(f"{t.id}-{m}-") and len(execution_id) == len(t.id) + len(m) + 14]
+        if len(matches) == 1:
+            return matches[0]
+        item = self.ledger.get(execution_id)
+        return (item["tier"], item["tenant"]) if item else (None, "")
+
+    def _notify(self, execution_id: str) -> None:
+        if self.notifier is None or not self.notifier.enabled:
+            return
+        item = self.ledger.get(execution_id)
+        if item is None or item.get("notified"):
+            return
+        result = self.notifier.notify(item)
+        if result.sns_message_id or result.slack_ok or not result.errors:
+            self.ledger.set_fields(execution_id, {"notified": True})
+
+
+# -- wiring for the Lambda handlers and the local runtime ------------------------------------------------
+
+def consume(queues: Queues, queue: str, body: str, receive_count: int, max_receives: int,
+            work: Callable[[str], Outcome]) -> Outcome:
+    """Process one SQS message body with `work`, deciding what never to retry.
+
+    A rejection (malformed, unknown tenant) goes to the DLQ with its reason at once and counts as done. Any
+    other error is raised, so the record is reported as a batch item failure and retried, until its last
+    delivery (`max_receives`, the queue's maxReceiveCount): then it goes to the DLQ with the error as the
+    reason instead of silently by redrive.
+    """
+    try:
+        return work(body)
+    except RejectedRequest as exc:
+        LOG.warning("rejected message from %s: %s", queue, exc.one_line())
+        queues.dead_letter(queue, body, exc.one_line())
+        return Outcome("-", "rejected", detail=exc.one_line())
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # decide retry vs DLQ; re-raised below
+        if receive_count < max_receives:
+            raise
+        reason = f"gave up after {receive_count} deliveries: {type(exc).__name__}: {exc}"
+        LOG.error("dead-lettering message from %s: %s", queue, reason)
+        queues.dead_letter(queue, body, reason)
+        return Outcome("-", "rejected", detail=reason)
+
+
+@dataclass(frozen=True)
+class HandlerConfig:
+    """What the handlers read from the environment, once (docs/trigger.md)."""
+
+    max_receives: int = 5
+    account_quota: int | None = None
+    topic_arn: str | None = None
+    slack_webhook_url: str | None = None
+    ledger_table: str | None = None
+    slots_table: str | None = None
+    lease_seconds: int = 180
+    mean_build_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> "HandlerConfig":
+        """Read the MLOPS_* variables."""
+        quota = env.get("MLOPS_ACCOUNT_MAX_EXECUTIONS")
+        return cls(max_receives=int(env.get("MLOPS_MAX_RECEIVES", "5")), account_quota=int(quota) if quota else None,
+                   topic_arn=env.get("MLOPS_NOTIFICATIONS_TOPIC") or None,
+                   slack_webhook_url=env.get("MLOPS_SLACK_WEBHOOK_URL") or None,
+                   ledger_table=env.get("MLOPS_LEDGER_TABLE") or None, slots_table=env.get("MLOPS_SLOTS_TABLE") or None,
+                   lease_seconds=int(env.get("MLOPS_DISPATCH_LEASE_SECONDS", "180")),
+                   mean_build_seconds=float(env.get("MLOPS_MEAN_BUILD_SECONDS", "900")))
+
+
+def _pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
+    """The real pipeline start (mlops.aws.sagemaker.start_execution), looked up when first needed."""
+    import importlib  # pylint: disable=import-outside-toplevel  # the adapter is optional until wired
+
+    try:
+        module = importlib.import_module("mlops.aws.sagemaker")
+        return module.start_execution, getattr(module, "find_execution", None)
+    except (ImportError, AttributeError):
+        def missing(request: BuildRequest, token: str) -> str:
+            raise MlopsError(f"no pipeline start port for {request.execution_id} ({token[:8]}…)",
+                             "mlops.aws.sagemaker.start_execution(request, client_request_token) is not installed")
+        return missing, None
+
+
+def service_from_env(env: dict[str, str] | None = None, start: StartExecution | None = None,
+                     find: FindExecution | None = None) -> tuple[BuildService, HandlerConfig]:
+    """The service as a Lambda (or the local runtime) builds it: registry, clients and ports from the environment."""
+    import os  # pylint: disable=import-outside-toplevel
+
+    import boto3  # pylint: disable=import-outside-toplevel  # keep `mlops --help` and pure imports light
+
+    from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+    from mlops.settings import Settings  # pylint: disable=import-outside-toplevel
+
+    env = dict(os.environ if env is None else env)
+    config = HandlerConfig.from_env(env)
+    registry = load_from_settings(Settings.from_env(env))
+    names = registry.names()
+    if start is None:
+        start, find = _pipeline_ports()
+    dynamodb = boto3.client("dynamodb")
+    notifier = Notifier(boto3.client("sns") if config.topic_arn else None, config.topic_arn, config.slack_webhook_url)
+    service = BuildService(
+        registry=registry, ledger=Ledger(dynamodb, config.ledger_table or names.ledger_table()),
+        slots=Slots(dynamodb, config.slots_table or names.slots_table(), config.account_quota),
+        queues=Queues(boto3.client("sqs")), start=start, find=find, notifier=notifier,
+        settings=DispatchSettings(lease_seconds=config.lease_seconds, mean_build_seconds=config.mean_build_seconds))
+    return service, config
+
+
+_CURRENT: dict[str, Any] = {}
+
+
+def use_service(factory: Callable[[], tuple[BuildService, HandlerConfig]] | None) -> None:
+    """Choose how handlers build their service (the local runtime and tests); None restores the default."""
+    _CURRENT.clear()
+    if factory is not None:
+        _CURRENT["factory"] = factory
+
+
+def current_service() -> tuple[BuildService, HandlerConfig]:
+    """The service of this process (a Lambda container builds it once, at the first event)."""
+    if "service" not in _CURRENT:
+        _CURRENT["service"] = _CURRENT.get("factory", service_from_env)()
+    return _CURRENT["service"]

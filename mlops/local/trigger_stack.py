@@ -1,0 +1,81 @@
+"""The trigger's AWS resources on moto, for tests and benches that do not run Terraform.
+
+`provision` creates what `terraform/modules/platform` creates for the trigger (both tables with the
+`pk`/`sk` schema, every tier/event queue with its DLQ and redrive policy, one SageMaker pipeline per model)
+with the same names. `MotoPipelineStarter` is a stand-in of the pipeline start port backed by moto: it
+really calls StartPipelineExecution (moto records the execution) and counts starts per execution id, so a
+duplicate start would be visible. moto ignores ClientRequestToken, so nothing here relies on it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from typing import Any
+
+from mlops.naming import Names
+from mlops.requests import BuildRequest
+
+_DEFINITION = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": []})
+
+
+def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list[str], models: list[str],
+              tier_max_receives: int = 50, event_max_receives: int = 5) -> dict[str, str]:
+    """Create tables, queues (with DLQs) and pipelines; returns queue URLs by name."""
+    for table in (names.ledger_table(), names.slots_table()):
+        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+    urls: dict[str, str] = {}
+    queues = [(names.tier_queue(t), tier_max_receives) for t in tiers]
+    queues += [(names.events_queue(p), event_max_receives) for p in ("uploads", "status")]
+    for queue, max_receives in queues:
+        dlq = Names.dead_letter_queue(queue)
+        urls[dlq] = sqs.create_queue(QueueName=dlq)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        urls[queue] = sqs.create_queue(QueueName=queue, Attributes={
+            "VisibilityTimeout": "180",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
+    for model in models:
+        sagemaker.create_pipeline(PipelineName=names.pipeline(model), PipelineDefinition=_DEFINITION,
+                                  RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}")
+    return urls
+
+
+class MotoPipelineStarter:
+    """A `StartExecution` port on moto's SageMaker, counting starts per execution id."""
+
+    def __init__(self, sagemaker: Any, names: Names):
+        self.sagemaker = sagemaker
+        self.names = names
+        self.starts: Counter[str] = Counter()
+        self.arns: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: BuildRequest, client_request_token: str) -> str:
+        arn = self.sagemaker.start_pipeline_execution(
+            PipelineName=self.names.pipeline(request.model), PipelineExecutionDisplayName=request.execution_id,
+            PipelineExecutionDescription=f"{request.source}: {request.reason}"[:3072],
+            PipelineParameters=[{"Name": "Tenant", "Value": request.tenant}], ClientRequestToken=client_request_token,
+        )["PipelineExecutionArn"]
+        with self._lock:
+            self.starts[request.execution_id] += 1
+            self.arns[request.execution_id] = arn
+        return arn
+
+    def find(self, request: BuildRequest) -> str | None:
+        """The ARN of an execution already started for this request (by display name), if any."""
+        pages = self.sagemaker.get_paginator("list_pipeline_executions").paginate(PipelineName=self.names.pipeline(request.model))
+        for page in pages:
+            for summary in page.get("PipelineExecutionSummaries", []):
+                if summary.get("PipelineExecutionDisplayName") == request.execution_id:
+                    return summary["PipelineExecutionArn"]
+        return None
+
+    @property
+    def duplicates(self) -> int:
+        """Starts beyond the first, over all execution ids."""
+        with self._lock:
+            return sum(n - 1 for n in self.starts.values() if n > 1)

@@ -1,0 +1,264 @@
+"""Build requests: one typed model for every way a build is asked for, and its idempotency key.
+
+A build is asked for by a CI job (`mlops train`), by a tenant's data upload (S3 → EventBridge → SQS) or by
+the daily retraining check. Each is parsed here into a `BuildRequest`, checked against the tenant registry,
+and given a digest that identifies it: the same request delivered three times has the same digest, so the
+same `execution_id` (the ledger key and the pipeline execution's display name) and the same
+`ClientRequestToken`. Anything that cannot become a valid request raises `RejectedRequest` with a reason a
+person can act on; rejected requests are never retried.
+
+Pure: no boto3, no AWS calls. The pipeline start is a port (`StartExecution`) whose real implementation,
+StartPipelineExecution with per-tenant PipelineParameters, lives in `mlops.aws.sagemaker`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mlops.errors import MlopsError
+from mlops.naming import MODEL_MAX, SLUG, TENANT_MAX, Names
+
+Source = Literal["ci", "upload", "retrain"]
+
+#: Detail type of the events S3 sends to EventBridge for a new object.
+S3_OBJECT_CREATED = "Object Created"
+
+
+class RejectedRequest(MlopsError):
+    """A request that can never succeed as sent (malformed, unknown tenant or model). Not retried."""
+
+    exit_code = 2
+
+
+class BuildRequest(BaseModel):
+    """A request to run one tenant's training pipeline for one model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Source
+    tenant: str = Field(min_length=2, max_length=TENANT_MAX, pattern=SLUG.pattern)
+    model: str = Field(min_length=2, max_length=MODEL_MAX, pattern=SLUG.pattern)
+    version: str | None = Field(default=None, max_length=128, description="image version; None = the latest published")
+    git_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
+    image_uri: str | None = Field(default=None, max_length=512)
+    image_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    data_uri: str | None = Field(default=None, max_length=1024, pattern=r"^s3://")
+    reason: str = Field(default="", max_length=512)
+    parameters: dict[str, str] = Field(default_factory=dict, description="extra pipeline parameters")
+    links: dict[str, str] = Field(default_factory=dict, description="CI pipeline, job, merge request URLs")
+    requested_at: str = Field(default_factory=lambda: utc_now(), description="ISO-8601 UTC")
+    dedup_id: str | None = Field(
+        default=None, max_length=128,
+        description="what makes this request distinct from an identical earlier one (e.g. a manual rebuild)",
+    )
+
+    @property
+    def digest(self) -> str:
+        """sha256 of what identifies the request: equal for every delivery of the same request."""
+        return request_digest(self)
+
+    @property
+    def execution_id(self) -> str:
+        """Ledger key and pipeline execution display name: `<tenant>-<model>-<12 hex>` (≤ 62 characters)."""
+        return f"{self.tenant}-{self.model}-{self.digest[:12]}"
+
+    @property
+    def client_request_token(self) -> str:
+        """StartPipelineExecution's ClientRequestToken (32-128 characters): the digest."""
+        return self.digest
+
+    def to_message(self) -> str:
+        """The request as a queue message body."""
+        return self.model_dump_json(exclude_none=True)
+
+
+#: The port to the pipeline: start one execution and return its ARN. The real one is
+#: StartPipelineExecution in mlops.aws.sagemaker with `PipelineExecutionDisplayName=request.execution_id`.
+StartExecution = Callable[[BuildRequest, str], str]
+
+
+def utc_now() -> str:
+    """Now, ISO-8601 UTC with microseconds (sorts as text)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _identity(request: BuildRequest) -> dict[str, Any]:
+    """The fields that make two deliveries 'the same request' for each source.
+
+    A CI job retried by GitLab, an S3 event delivered twice, or the retraining check run twice on one day
+    must not start a second build; a new commit, a new object or a new day must.
+    """
+    base: dict[str, Any] = {"source": request.source, "tenant": request.tenant, "model": request.model,
+                            "dedup_id": request.dedup_id}
+    if request.source == "ci":
+        return base | {"version": request.version, "git_commit": request.git_commit, "image_digest": request.image_digest}
+    if request.source == "upload":
+        return base | {"data_uri": request.data_uri, "etag": request.parameters.get("DataETag"),
+                       "sequencer": request.parameters.get("DataSequencer")}
+    return base | {"day": request.requested_at[:10], "version": request.version}
+
+
+def request_digest(request: BuildRequest) -> str:
+    """sha256 hex of a request's identity (see `_identity`)."""
+    canonical = json.dumps(_identity(request), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_request(data: Any) -> BuildRequest:
+    """A build request from a plain mapping (CI, retraining check, a tier-queue message)."""
+    if not isinstance(data, dict):
+        raise RejectedRequest(f"a build request must be a JSON object, got {type(data).__name__}",
+                              "send {source, tenant, model, ...}")
+    try:
+        return BuildRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RejectedRequest(f"malformed build request: {_errors(exc)}", "see docs/trigger.md for the fields") from exc
+
+
+def parse_json(body: str) -> Any:
+    """JSON from a message body; malformed JSON is a rejection, not a crash."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise RejectedRequest(f"message body is not JSON: {exc}", "send a JSON build request or an EventBridge event") from exc
+
+
+def tenant_of_bucket(names: Names, tenants: list[str], bucket: str) -> str | None:
+    """Which tenant owns a bucket, from the naming scheme (never from anything the event claims)."""
+    for tenant in tenants:
+        if names.tenant_bucket(tenant) == bucket:
+            return tenant
+    return None
+
+
+def parse_upload_event(event: dict[str, Any], project: str, region: str, tenants: list[str]) -> BuildRequest:
+    """A build request from an EventBridge `Object Created` event on a tenant's `data/<model>/` prefix."""
+    if event.get("source") != "aws.s3" or event.get("detail-type") != S3_OBJECT_CREATED:
+        raise RejectedRequest(
+            f"unexpected event {event.get('source')!r} / {event.get('detail-type')!r}",
+            "the uploads queue only takes S3 'Object Created' events",
+        )
+    detail = event.get("detail") or {}
+    bucket = (detail.get("bucket") or {}).get("name")
+    obj = detail.get("object") or {}
+    key = obj.get("key")
+    account = str(event.get("account") or "")
+    if not bucket or not key:
+        raise RejectedRequest("S3 event without bucket name or object key", "check the EventBridge rule's input")
+    try:
+        names = Names(project=project, account_id=account, region=event.get("region") or region)
+    except MlopsError as exc:
+        raise RejectedRequest(f"S3 event with a bad account or region: {exc.message}") from exc
+    tenant = tenant_of_bucket(names, tenants, bucket)
+    if tenant is None:
+        raise RejectedRequest(f"bucket '{bucket}' belongs to no tenant of project '{project}'",
+                              "only tenant buckets from the registry may trigger builds")
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != "data" or not parts[2]:
+        raise RejectedRequest(f"object '{key}' is not under data/<model>/", "upload training data to data/<model>/<file>")
+    return parse_request({
+        "source": "upload",
+        "tenant": tenant,
+        "model": parts[1],
+        "data_uri": f"s3://{bucket}/{key}",
+        "reason": f"new data s3://{bucket}/{key}",
+        "parameters": {k: str(v) for k, v in (("DataETag", obj.get("etag")), ("DataSequencer", obj.get("sequencer")))
+                       if v is not None},
+        "requested_at": event.get("time") or utc_now(),
+    })
+
+
+def parse_message(body: str, project: str, region: str, tenants: list[str]) -> BuildRequest:
+    """A build request from any message the trigger accepts: an EventBridge S3 event or a request."""
+    data = parse_json(body)
+    if isinstance(data, dict) and "detail-type" in data:
+        return parse_upload_event(data, project, region, tenants)
+    return parse_request(data)
+
+
+def check_registry(request: BuildRequest, registry: Any) -> Any:
+    """The request's tenant after checking tenant, model and parameters against the registry.
+
+    `registry` is a `mlops.config.tenants.Registry`; an unknown or disabled tenant, or a model the tenant
+    does not train, is a rejection with the registry's own hint.
+    """
+    if request.model not in registry.platform.models:
+        raise RejectedRequest(f"unknown model '{request.model}'", f"platform models: {', '.join(registry.platform.models)}")
+    try:
+        tenant = registry.check_model(request.tenant, request.model)
+    except MlopsError as exc:
+        raise RejectedRequest(exc.message, exc.hint) from exc
+    for key in request.parameters:
+        if not key.replace("_", "a").isalnum() or not key[:1].isalpha():
+            raise RejectedRequest(f"pipeline parameter name '{key}' is not a valid name", "letters, digits and _ only")
+    return tenant
+
+
+class StartRejected(MlopsError):
+    """Raised by a `StartExecution` port when SageMaker refuses the start for good (validation, missing
+    pipeline): the request is marked FAILED and its slot given back. Any other exception is transient."""
+
+
+#: detail-type of SageMaker's pipeline execution status-change events.
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+
+
+class PipelineStatusEvent(BaseModel):
+    """The part of a SageMaker pipeline status-change event the ledger needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    execution_id: str = Field(min_length=1, max_length=82, description="the execution's display name")
+    status: Literal["Executing", "Stopping", "Stopped", "Failed", "Succeeded"]
+    pipeline_execution_arn: str = Field(min_length=1)
+    at: str = Field(description="event time, ISO-8601")
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+def parse_status_event(body: str) -> PipelineStatusEvent:
+    """A status-change event from a status-queue message body (EventBridge envelope)."""
+    event = parse_json(body)
+    if not isinstance(event, dict) or event.get("detail-type") != PIPELINE_STATUS_CHANGE:
+        kind = event.get("detail-type") if isinstance(event, dict) else type(event).__name__
+        raise RejectedRequest(f"not a pipeline status-change event: {kind!r}",
+                              f"the status queue only takes '{PIPELINE_STATUS_CHANGE}' events")
+    detail = event.get("detail") or {}
+    try:
+        return PipelineStatusEvent(
+            execution_id=detail.get("pipelineExecutionDisplayName") or "",
+            status=detail.get("currentPipelineExecutionStatus"),
+            pipeline_execution_arn=detail.get("pipelineExecutionArn") or "",
+            at=event.get("time") or utc_now(),
+            started_at=detail.get("executionStartTime"),
+            ended_at=detail.get("executionEndTime"),
+        )
+    except ValidationError as exc:
+        raise RejectedRequest(f"malformed status event: {_errors(exc)}", "check the EventBridge rule") from exc
+
+
+def status_event(execution_id: str, status: str, arn: str, at: str | None = None,
+                 started_at: str | None = None, ended_at: str | None = None) -> dict[str, Any]:
+    """A status-change event shaped the way SageMaker sends it (for the local pipeline engine and tests)."""
+    detail: dict[str, Any] = {"pipelineExecutionDisplayName": execution_id, "currentPipelineExecutionStatus": status,
+                              "pipelineExecutionArn": arn, "pipelineArn": arn.split("/execution/")[0]}
+    if started_at:
+        detail["executionStartTime"] = started_at
+    if ended_at:
+        detail["executionEndTime"] = ended_at
+    return {"version": "0", "id": hashlib.sha256(f"{arn}{status}{at}".encode()).hexdigest()[:32],
+            "detail-type": PIPELINE_STATUS_CHANGE, "source": "aws.sagemaker", "time": at or utc_now(), "detail": detail}

@@ -1,0 +1,38 @@
+"""Fixtures of the trigger tests: the trigger's resources on in-process moto, for a given registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from trigger_helpers import Stack, write_registry
+
+from mlops.config.tenants import load_registry
+from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
+from mlops.local.trigger_stack import MotoPipelineStarter, provision
+
+
+@pytest.fixture
+def stack_factory(aws: None, tmp_path: Path) -> Iterator[Any]:
+    """Build a Stack for a given set of tenants (id -> tier)."""
+    del aws
+    import boto3
+
+    make_moto_dynamodb_atomic()
+
+    def build(tenants: dict[str, str], overrides: dict[str, dict] | None = None) -> Stack:
+        registry = load_registry(*(lambda r: (r / "platform.yaml", r / "tenants"))(write_registry(tmp_path / "reg", tenants, overrides)))
+        names = registry.names()
+        dynamodb, sqs, sagemaker = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker")
+        urls = provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), registry.platform.models)
+        return Stack(registry, names, dynamodb, sqs, sagemaker, MotoPipelineStarter(sagemaker, names), urls)
+
+    yield build
+
+
+@pytest.fixture
+def stack(stack_factory: Any) -> Stack:
+    """Two gold tenants, one silver, one bronze."""
+    return stack_factory({"acme": "gold", "initech": "gold", "globex": "silver", "umbrella": "bronze"})

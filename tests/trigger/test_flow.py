@@ -1,0 +1,51 @@
+"""The trigger → dispatcher → status path on moto: starts, queues, admission, release, duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops.aws.ledger import EXECUTING, QUEUED, SUCCEEDED
+from mlops.requests import parse_status_event, status_event
+from trigger_helpers import Stack, request
+
+
+def _finish(service: Any, execution_id: str, arn: str, status: str = "Succeeded") -> Any:
+    import json
+
+    body = json.dumps(status_event(execution_id, status, arn, started_at="2026-01-01T00:00:00Z", ended_at="2026-01-01T00:10:00Z"))
+    return service.record_status(parse_status_event(body))
+
+
+def test_a_request_starts_at_once_when_its_tier_is_free(stack: Stack) -> None:
+    service = stack.service()
+    outcome = service.submit(request("acme"))
+    assert outcome.result == "started"
+    item = service.ledger.get(outcome.execution_id)
+    assert item["status"] == EXECUTING
+    assert item["pipeline_execution_arn"] == outcome.pipeline_execution_arn
+    assert [h["status"] for h in item["history"]] == ["QUEUED", "STARTING", "EXECUTING"]
+    assert service.slots.read_tier("gold", 3).inflight == 1
+
+
+def test_a_full_tier_queues_and_the_dispatcher_admits_after_release(stack: Stack) -> None:
+    service = stack.service()
+    first = service.submit(request("umbrella", 1))
+    second = service.submit(request("umbrella", 2))
+    assert (first.result, second.result) == ("started", "queued")
+    assert service.ledger.get(second.execution_id)["status"] == QUEUED
+    assert service.dispatch().admitted == {}
+    assert _finish(service, first.execution_id, first.pipeline_execution_arn).result == "applied"
+    assert service.dispatch().admitted == {"bronze": 1}
+    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert stack.queue_depth(stack.names.tier_queue("bronze")) == 0
+    assert service.ledger.get(first.execution_id)["status"] == SUCCEEDED
+    assert service.ledger.get(first.execution_id)["duration_seconds"] == 600
+
+
+def test_the_same_request_twice_is_one_execution(stack: Stack) -> None:
+    service = stack.service()
+    assert service.submit(request("acme", 7)).result == "started"
+    again = service.submit(request("acme", 7))
+    assert again.result == "duplicate"
+    assert again.status == EXECUTING
+    assert sum(stack.starter.starts.values()) == 1
