@@ -1,0 +1,108 @@
+"""The pipeline's parameters: their names, and their values for one tenant's execution.
+
+Everything that differs between tenants or between runs of one model is a pipeline parameter, so one
+registered definition serves every tenant. This module names the parameters (the builder declares them,
+`execution_parameters` fills them in) and is pure: no boto3, no sagemaker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops.naming import Names
+
+TENANT_ID = "TenantId"
+TIER = "Tier"
+INPUT_DATA_URI = "InputDataUri"
+OUTPUT_URI = "OutputUri"
+CODE_URI = "CodeUri"
+INSTANCE_TYPE = "InstanceType"
+INSTANCE_COUNT = "InstanceCount"
+ROLE_ARN = "RoleArn"
+IMAGE_URI = "ImageUri"
+MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
+MODEL_VERSION = "ModelVersion"
+APPROVAL_STATUS = "ModelApprovalStatus"
+GIT_COMMIT = "GitCommit"
+IMAGE_DIGEST = "ImageDigest"
+
+#: Every parameter of the pipeline with its type; none has a tenant-specific default.
+PARAMETERS: dict[str, str] = {
+    TENANT_ID: "String",
+    TIER: "String",
+    INPUT_DATA_URI: "String",
+    OUTPUT_URI: "String",
+    CODE_URI: "String",
+    INSTANCE_TYPE: "String",
+    INSTANCE_COUNT: "Integer",
+    ROLE_ARN: "String",
+    IMAGE_URI: "String",
+    MODEL_PACKAGE_GROUP: "String",
+    MODEL_VERSION: "String",
+    APPROVAL_STATUS: "String",
+    GIT_COMMIT: "String",
+    IMAGE_DIGEST: "String",
+}
+
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
+#: Names of the bundle and of the unpacked sources under the code URI (see mlops.pipeline.source).
+SOURCE_BUNDLE = "sourcedir.tar.gz"
+SOURCE_FOLDER = "src"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What one execution needs to know, in the user's words."""
+
+    tenant: str
+    tier: str
+    model: str
+    instance_type: str
+    instance_count: int
+    code_uri: str
+    image_uri: str
+    model_version: str
+    image_digest: str = "unknown"
+    git_commit: str = "unknown"
+    approval_status: str = "PendingManualApproval"
+
+
+def image_uri(names: Names, model: str, version: str) -> str:
+    """The ECR image URI of a model's image at a version."""
+    return f"{names.account_id}.dkr.ecr.{names.region}.amazonaws.com/{names.ecr_repository(model)}:{version}"
+
+
+def role_arn(names: Names, tenant: str) -> str:
+    """The ARN of the IAM role a tenant's executions run as."""
+    return f"arn:aws:iam::{names.account_id}:role/{names.tenant_role(tenant)}"
+
+
+def execution_parameters(names: Names, request: RunRequest) -> dict[str, str]:
+    """The value of every pipeline parameter for one tenant's execution (names as in PARAMETERS)."""
+    if request.approval_status not in APPROVAL_STATUSES:
+        raise ValueError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}")
+    bucket = names.tenant_bucket(request.tenant)
+    values = {
+        TENANT_ID: request.tenant,
+        TIER: request.tier,
+        INPUT_DATA_URI: f"s3://{bucket}/{names.data_prefix(request.model)}",
+        OUTPUT_URI: f"s3://{bucket}/{names.runs_prefix(request.model).rstrip('/')}",
+        CODE_URI: request.code_uri.rstrip("/"),
+        INSTANCE_TYPE: request.instance_type,
+        INSTANCE_COUNT: str(request.instance_count),
+        ROLE_ARN: role_arn(names, request.tenant),
+        IMAGE_URI: request.image_uri,
+        MODEL_PACKAGE_GROUP: names.model_package_group(request.tenant, request.model),
+        MODEL_VERSION: request.model_version,
+        APPROVAL_STATUS: request.approval_status,
+        GIT_COMMIT: request.git_commit,
+        IMAGE_DIGEST: request.image_digest,
+    }
+    assert set(values) == set(PARAMETERS)
+    return values
+
+
+def as_api_list(values: dict[str, str]) -> list[dict[str, str]]:
+    """Parameters in the shape StartPipelineExecution takes."""
+    return [{"Name": name, "Value": str(value)} for name, value in values.items()]
