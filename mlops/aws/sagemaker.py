@@ -1,0 +1,121 @@
+"""Thin adapter over the SageMaker (and S3, for the pipeline's code) APIs the training stage uses.
+
+Every function takes a boto3 client and plain data, and turns AWS errors into `MlopsError` with what to
+do. No decisions live here (they are in `mlops.pipeline.parameters`), and nothing here imports the
+SageMaker SDK: the trigger Lambda will call `start_execution` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from mlops.errors import MlopsError
+from mlops.pipeline.parameters import SOURCE_BUNDLE, SOURCE_FOLDER
+from mlops.pipeline.source import SourceBundle
+
+
+def _message(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
+
+
+def upsert_pipeline(sm: Any, *, name: str, definition: str, role_arn: str, description: str = "",
+                    tags: dict[str, str] | None = None) -> tuple[str, bool]:
+    """Create the pipeline or update its definition; returns (pipeline ARN, created?)."""
+    try:
+        arn = sm.create_pipeline(
+            PipelineName=name, PipelineDefinition=definition, PipelineDescription=description, RoleArn=role_arn,
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )["PipelineArn"]
+        return arn, True
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        exists = error.get("Code") == "ResourceInUse" or "already exists" in str(error.get("Message", ""))
+        if not exists:
+            raise MlopsError(f"cannot create pipeline {name}: {_message(exc)}", "check the role and the definition") from exc
+    try:
+        arn = sm.update_pipeline(PipelineName=name, PipelineDefinition=definition, PipelineDescription=description,
+                                 RoleArn=role_arn)["PipelineArn"]
+    except ClientError as exc:
+        raise MlopsError(f"cannot update pipeline {name}: {_message(exc)}", "check the role and the definition") from exc
+    return arn, False
+
+
+def upload_source_bundle(s3: Any, *, bucket: str, model: str, bundle: SourceBundle) -> str:
+    """Upload a model's sources (bundle + unpacked files) under a content-addressed prefix; returns the code URI."""
+    prefix = f"code/{model}/{bundle.short_digest}"
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{SOURCE_BUNDLE}", Body=bundle.archive, ContentType="application/gzip")
+        for rel, data in bundle.files.items():
+            s3.put_object(Bucket=bucket, Key=f"{prefix}/{SOURCE_FOLDER}/{rel}", Body=data)
+    except ClientError as exc:
+        raise MlopsError(f"cannot upload the model sources to s3://{bucket}/{prefix}: {_message(exc)}",
+                         "check that the artifacts bucket exists (mlops local up, or the platform Terraform)") from exc
+    return f"s3://{bucket}/{prefix}"
+
+
+def client_request_token(*parts: str) -> str:
+    """A StartPipelineExecution token derived from the request, so a retried start starts nothing new."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
+
+
+def start_execution(sm: Any, *, pipeline: str, parameters: dict[str, str], display_name: str, description: str,
+                    token: str) -> str:
+    """Start one execution of a pipeline with the given parameter values; returns its ARN."""
+    try:
+        return sm.start_pipeline_execution(
+            PipelineName=pipeline, PipelineExecutionDisplayName=display_name[:82], PipelineExecutionDescription=description[:3072],
+            PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()], ClientRequestToken=token,
+        )["PipelineExecutionArn"]
+    except ClientError as exc:
+        raise MlopsError(f"cannot start pipeline {pipeline}: {_message(exc)}",
+                         "register it first with `mlops pipeline upsert`") from exc
+
+
+def describe_execution(sm: Any, execution_arn: str) -> dict[str, Any]:
+    """DescribePipelineExecution."""
+    try:
+        return sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+    except ClientError as exc:
+        raise MlopsError(f"cannot describe execution {execution_arn}: {_message(exc)}") from exc
+
+
+def list_execution_steps(sm: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """ListPipelineExecutionSteps, oldest first (SageMaker lists newest first)."""
+    try:
+        pages = sm.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn)
+        steps = [step for page in pages for step in page.get("PipelineExecutionSteps", [])]
+    except ClientError as exc:
+        raise MlopsError(f"cannot list the steps of {execution_arn}: {_message(exc)}") from exc
+    return sorted(steps, key=lambda step: str(step.get("StartTime", "")))
+
+
+def describe_model_package(sm: Any, arn: str) -> dict[str, Any]:
+    """DescribeModelPackage."""
+    try:
+        return sm.describe_model_package(ModelPackageName=arn)
+    except ClientError as exc:
+        raise MlopsError(f"cannot describe model package {arn}: {_message(exc)}") from exc
+
+
+def list_model_packages(sm: Any, group: str) -> list[dict[str, Any]]:
+    """Every model package of a group, newest version last."""
+    try:
+        pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
+        packages = [p for page in pages for p in page.get("ModelPackageSummaryList", [])]
+    except ClientError as exc:
+        raise MlopsError(f"cannot list model packages of {group}: {_message(exc)}") from exc
+    return sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0))
+
+
+def read_json_object(s3: Any, uri: str) -> Any:
+    """A JSON document from S3 (e.g. the evaluation report a model package points at), or None."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError):
+        return None
