@@ -1,0 +1,602 @@
+"""Endpoints adapter: model approval, per-version models and configs, blue/green rollouts, rollback.
+
+What one deployment does, against AWS and against the local AWS alike:
+
+    resolve challenger (model package group, --version or the newest not rejected)
+      -> champion = the package behind the tenant's endpoint (endpoint config tags), or none
+      -> gate (mlops.gate, pure) -> refuse | deploy | forced
+      -> model + endpoint config for that version (idempotent names), CloudWatch alarms for the endpoint
+      -> roll out:  AWS: CreateEndpoint, or UpdateEndpoint with a blue/green DeploymentConfig
+                    (canary / linear / all-at-once) and AutoRollbackConfiguration on the alarms,
+                    then wait for InService; the endpoint still on the old config means it rolled back.
+                    local: moto has no UpdateEndpoint (HTTP 500), so the local runtime does the
+                    blue/green switch itself and says so: start green (mlops.local.serving), health
+                    check, switch traffic, stop blue, then point moto's endpoint at the new config.
+                    A failed health check stops green and leaves blue serving.
+      -> approve the package once it serves, record the outcome in the deployment log (ledger)
+
+`reject` marks a version Rejected and, if it is live, rolls back to the newest earlier approved one.
+Every AWS error the user can act on becomes an `MlopsError`. Functions take boto3 clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from mlops.errors import MlopsError
+from mlops.gate import Candidate, Decision, Force, MetricRule, decide
+
+VARIANT = "AllTraffic"
+STRATEGIES = ("canary", "linear", "all-at-once")
+TAG_PACKAGE = "mlops:model-package-arn"
+TAG_VERSION = "mlops:model-version"
+# How SageMaker shifts traffic per strategy; the waits give the alarms time to see the new fleet.
+_CANARY = {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 300}
+_LINEAR = {"Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 25}, "WaitIntervalInSeconds": 120}
+_ALL_AT_ONCE = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
+LATENCY_ALARM_MICROSECONDS = 1_000_000
+
+Progress = Callable[[str], None]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", ""))
+
+
+def _aws_error(action: str, exc: ClientError) -> MlopsError:
+    code = _code(exc)
+    if code in {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}:
+        return MlopsError(f"not allowed to {action}: {code}", "check the deploy role's SageMaker/CloudWatch permissions")
+    return MlopsError(f"cannot {action}: {code} {_message(exc)[:200]}".strip(), "see the AWS error above")
+
+
+def _not_found(exc: ClientError) -> bool:
+    return _code(exc) in {"ValidationException", "ResourceNotFound"} and any(
+        word in _message(exc).lower() for word in ("could not find", "does not exist", "not found"))
+
+
+# -- what we deploy ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    """One tenant's endpoint for one model, with everything a rollout needs (from the registry)."""
+
+    tenant: str
+    model: str
+    endpoint: str
+    package_group: str
+    instance_type: str
+    role_arn: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_registry(cls, registry: Any, tenant_id: str, model: str, account_id: str) -> "Target":
+        """Check tenant and model against the registry; every name from mlops.naming."""
+        tenant = registry.check_model(tenant_id, model)
+        names = registry.names(account_id)
+        tier = tenant.effective_tier(registry.platform.tiers)
+        return cls(
+            tenant=tenant.id, model=model, endpoint=names.endpoint(tenant.id, model),
+            package_group=names.model_package_group(tenant.id, model), instance_type=tier.endpoint_instance_type,
+            role_arn=f"arn:aws:iam::{account_id}:role/{names.tenant_role(tenant.id)}",
+            tags=tenant.cost_tags(registry.platform.project),
+        )
+
+    def aws_tags(self, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
+        """Cost-allocation tags (plus `extra`) in the AWS list shape."""
+        return [{"Key": k, "Value": v} for k, v in sorted({**self.tags, **(extra or {})}.items())]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model package as deploy sees it."""
+
+    arn: str
+    version: str
+    package_version: int
+    status: str
+    metadata: dict[str, str]
+    description: dict[str, Any]
+
+    def candidate(self, metrics: dict[str, float]) -> Candidate:
+        """The gate's view of this version."""
+        return Candidate(version=self.version, metrics=metrics, package_arn=self.arn)
+
+
+def _model_version(desc: dict[str, Any]) -> ModelVersion:
+    meta = dict(desc.get("CustomerMetadataProperties") or {})
+    number = int(desc.get("ModelPackageVersion") or 0)
+    return ModelVersion(
+        arn=desc["ModelPackageArn"], version=meta.get("model_version") or f"package-{number}", package_version=number,
+        status=desc.get("ModelApprovalStatus", "PendingManualApproval"), metadata=meta, description=desc,
+    )
+
+
+def list_versions(sm: Any, group: str) -> list[ModelVersion]:
+    """Every version in a model package group, oldest first (sorted here: moto's server ignores SortBy)."""
+    summaries: list[dict[str, Any]] = []
+    try:
+        for page in sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+            summaries.extend(page.get("ModelPackageSummaryList", []))
+        described = [sm.describe_model_package(ModelPackageName=s["ModelPackageArn"]) for s in summaries]
+    except ClientError as exc:
+        raise _aws_error(f"list the model packages of {group}", exc) from exc
+    return sorted((_model_version(d) for d in described), key=lambda v: v.package_version)
+
+
+def resolve_version(versions: list[ModelVersion], group: str, version: str | None, allow_rejected: bool = False) -> ModelVersion:
+    """The version asked for (semantic version, `package-N` or N), or the newest one not rejected."""
+    if not versions:
+        raise MlopsError(f"model package group {group} has no model versions", "train and register one first (mlops train)")
+    if version is None:
+        usable = [v for v in versions if v.status != "Rejected"]
+        if not usable:
+            raise MlopsError(f"every version in {group} is rejected", "train a new version")
+        return usable[-1]
+    wanted = version.removeprefix("v")
+    for item in reversed(versions):
+        if wanted in (item.version.removeprefix("v"), f"package-{item.package_version}", str(item.package_version)):
+            if item.status == "Rejected" and not allow_rejected:
+                raise MlopsError(f"version {item.version} of {group} was rejected", "deploy another version")
+            return item
+    known = ", ".join(v.version for v in versions[-8:])
+    raise MlopsError(f"no version {version} in {group}", f"recent versions: {known}")
+
+
+def read_metrics(s3: Any, item: ModelVersion) -> dict[str, float]:
+    """Evaluation metrics: `metric.<name>` metadata first, then the evaluation.json the package references."""
+    metrics: dict[str, float] = {}
+    report_uri = (item.description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}) or {}).get("S3Uri")
+    if report_uri:
+        metrics.update(_report_metrics(s3, report_uri))
+    for key, value in item.metadata.items():
+        if key.startswith("metric.") and key.count(".") == 1:
+            try:
+                metrics[key.split(".", 1)[1]] = float(value)
+            except ValueError:
+                continue
+    return metrics
+
+
+def _report_metrics(s3: Any, uri: str) -> dict[str, float]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as exc:
+        raise _aws_error(f"read the evaluation report {uri}", exc) from exc
+    except ValueError as exc:
+        raise MlopsError(f"the evaluation report {uri} is not JSON", "re-run the evaluation step") from exc
+    out: dict[str, float] = {}
+    for name, entry in (report.get("metrics") or {}).items():
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def rule_from_metadata(item: ModelVersion) -> MetricRule | None:
+    """The metric rule the package was registered under (`metric_name`, `metric_direction`, ...), if recorded."""
+    meta = item.metadata
+    if not meta.get("metric_name") or meta.get("metric_direction") not in ("maximize", "minimize"):
+        return None
+    threshold = meta.get("metric_threshold")
+    return MetricRule(name=meta["metric_name"], direction=meta["metric_direction"],  # type: ignore[arg-type]
+                      min_improvement=float(meta.get("metric_min_improvement") or 0.0),
+                      threshold=float(threshold) if threshold not in (None, "") else None)
+
+
+# -- the deployment log (ledger port) ---------------------------------------------------------------
+
+@dataclass
+class DeploymentEvent:  # pylint: disable=too-many-instance-attributes  # one flat ledger record
+    """One thing that happened to an endpoint: deployed, refused, rolled back, rejected, forced."""
+
+    kind: str  # deploy | reject | rollback
+    outcome: str  # deployed | rolled-back | refused | unchanged | failed | rejected
+    tenant: str
+    model: str
+    endpoint: str
+    version: str
+    package_arn: str
+    previous_version: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    actor: str | None = None
+    forced: bool = False
+    forced_reason: str | None = None
+    strategy: str | None = None
+    serving_version: str | None = None
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class DeploymentLog(Protocol):
+    """Where deployments are recorded: the execution ledger (mlops.aws.ledger) or a local file."""
+
+    def record(self, event: DeploymentEvent) -> None:
+        """Store one event; must not raise for a duplicate."""
+
+
+class JsonlDeploymentLog:
+    """A deployment log in a JSON-lines file (the local state dir), until the ledger records deployments."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def record(self, event: DeploymentEvent) -> None:
+        """Append one event."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(asdict(event), sort_keys=True) + "\n")
+
+    def events(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """Every event, oldest first (only one endpoint's with `endpoint`)."""
+        if not self.path.is_file():
+            return []
+        rows = [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [r for r in rows if endpoint is None or r["endpoint"] == endpoint]
+
+
+# -- AWS building blocks ----------------------------------------------------------------------------
+
+def set_approval(sm: Any, item: ModelVersion, status: str, note: str) -> None:
+    """Approve or reject a package. Its metadata is passed back: moto's UpdateModelPackage drops what is not."""
+    kwargs: dict[str, Any] = {"ModelPackageArn": item.arn, "ModelApprovalStatus": status, "ApprovalDescription": note[:1024]}
+    if item.metadata:
+        kwargs["CustomerMetadataProperties"] = item.metadata
+    try:
+        sm.update_model_package(**kwargs)
+    except ClientError as exc:
+        raise _aws_error(f"mark {item.version} {status}", exc) from exc
+
+
+def version_resource_name(target: Target, item: ModelVersion) -> str:
+    """Model and endpoint config name of one version on one endpoint (<= 63 characters, idempotent)."""
+    digest = hashlib.sha256(f"{item.arn}|{target.instance_type}|{target.role_arn}".encode()).hexdigest()[:8]
+    suffix = f"-{item.package_version}-{digest}"
+    return f"{target.endpoint[:63 - len(suffix)].rstrip('-')}{suffix}"
+
+
+def ensure_model_and_config(sm: Any, target: Target, item: ModelVersion) -> str:
+    """A SageMaker model and endpoint config for this version (reused when they exist); the config name."""
+    name = version_resource_name(target, item)
+    tags = target.aws_tags({TAG_PACKAGE: item.arn, TAG_VERSION: item.version})
+    try:
+        try:
+            sm.describe_model(ModelName=name)
+        except ClientError as exc:
+            if not _not_found(exc):
+                raise
+            sm.create_model(ModelName=name, ExecutionRoleArn=target.role_arn,
+                            Containers=[{"ModelPackageName": item.arn}], Tags=tags)
+        try:
+            sm.describe_endpoint_config(EndpointConfigName=name)
+        except ClientError as exc:
+            if not _not_found(exc):
+                raise
+            sm.create_endpoint_config(
+                EndpointConfigName=name, Tags=tags,
+                ProductionVariants=[{"VariantName": VARIANT, "ModelName": name, "InstanceType": target.instance_type,
+                                     "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}],
+            )
+    except ClientError as exc:
+        raise _aws_error(f"create the model and endpoint config {name}", exc) from exc
+    return name
+
+
+def alarm_names(endpoint: str) -> list[str]:
+    """The CloudWatch alarms that roll a deployment of `endpoint` back."""
+    return [f"{endpoint}-invocation-5xx", f"{endpoint}-model-latency"]
+
+
+def ensure_alarms(cw: Any, target: Target) -> list[str]:
+    """Put the endpoint's rollback alarms (idempotent): any 5XX from the model, or a slow model."""
+    five_xx, latency = alarm_names(target.endpoint)
+    common = {"Namespace": "AWS/SageMaker", "Period": 60, "TreatMissingData": "notBreaching",
+              "Dimensions": [{"Name": "EndpointName", "Value": target.endpoint}, {"Name": "VariantName", "Value": VARIANT}],
+              "Tags": target.aws_tags()}
+    try:
+        cw.put_metric_alarm(AlarmName=five_xx, MetricName="Invocation5XXErrors", Statistic="Sum", Threshold=1.0,
+                            ComparisonOperator="GreaterThanOrEqualToThreshold", EvaluationPeriods=1,
+                            AlarmDescription=f"any invocation 5XX on {target.endpoint} rolls a deployment back", **common)
+        cw.put_metric_alarm(AlarmName=latency, MetricName="ModelLatency", Statistic="Average",
+                            Threshold=float(LATENCY_ALARM_MICROSECONDS), ComparisonOperator="GreaterThanThreshold",
+                            EvaluationPeriods=2, AlarmDescription=f"model latency of {target.endpoint} above 1 s rolls back", **common)
+    except ClientError as exc:
+        raise _aws_error(f"put the rollback alarms of {target.endpoint}", exc) from exc
+    return [five_xx, latency]
+
+
+def deployment_config(strategy: str, alarms: list[str]) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig: blue/green with the strategy's traffic routing and auto-rollback."""
+    routing = {"canary": _CANARY, "linear": _LINEAR, "all-at-once": _ALL_AT_ONCE}.get(strategy)
+    if routing is None:
+        raise MlopsError(f"unknown strategy '{strategy}'", f"use one of: {', '.join(STRATEGIES)}")
+    return {
+        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": dict(routing), "TerminationWaitInSeconds": 300,
+                                  "MaximumExecutionTimeoutInSeconds": 3600},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},
+    }
+
+
+def describe_endpoint(sm: Any, endpoint: str) -> dict[str, Any] | None:
+    """The endpoint, or None when it does not exist."""
+    try:
+        return sm.describe_endpoint(EndpointName=endpoint)
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise _aws_error(f"describe endpoint {endpoint}", exc) from exc
+
+
+def serving_package_arn(sm: Any, endpoint: dict[str, Any]) -> str | None:
+    """The model package behind an endpoint, from its endpoint config's tags."""
+    try:
+        config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+        tags = sm.list_tags(ResourceArn=config["EndpointConfigArn"]).get("Tags", [])
+    except ClientError as exc:
+        raise _aws_error(f"read the endpoint config of {endpoint['EndpointName']}", exc) from exc
+    return next((t["Value"] for t in tags if t["Key"] == TAG_PACKAGE), None)
+
+
+def wait_in_service(sm: Any, endpoint: str, progress: Progress, timeout: float = 3600, poll: float = 15) -> dict[str, Any]:
+    """Poll until the endpoint leaves Creating/Updating/RollingBack; print each status change."""
+    start, last = time.monotonic(), None
+    while True:
+        desc = describe_endpoint(sm, endpoint)
+        if desc is None:
+            raise MlopsError(f"endpoint {endpoint} disappeared while waiting for it", "check the SageMaker console")
+        status = desc["EndpointStatus"]
+        if status != last:
+            progress(f"  endpoint {endpoint}: {status} ({time.monotonic() - start:.0f}s)")
+            last = status
+        if status not in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+            return desc
+        if time.monotonic() - start > timeout:
+            raise MlopsError(f"endpoint {endpoint} still {status} after {timeout:.0f}s",
+                             "watch it in the console; nothing was rolled back by mlops")
+        time.sleep(poll)
+
+
+# -- the deployment itself --------------------------------------------------------------------------
+
+@dataclass
+class Rollout:
+    """How a rollout ended."""
+
+    ok: bool
+    detail: str
+    serving_version: str | None
+
+
+class Deployer:
+    """Gate, approve, roll out, reject and roll back for one account (AWS or the local AWS)."""
+
+    def __init__(self, sm: Any, s3: Any, cw: Any, log: DeploymentLog, *, local: Any = None,
+                 progress: Progress = lambda _m: None, poll: float = 15.0):
+        self.sm, self.s3, self.cw, self.log = sm, s3, cw, log
+        self.local = local  # mlops.local.serving.LocalEndpoints when the AWS is the local one
+        self.progress = progress
+        self.poll = poll
+
+    # -- reading ---------------------------------------------------------------------------------
+    def champion(self, target: Target, versions: list[ModelVersion]) -> ModelVersion | None:
+        """The version serving the tenant's endpoint, or None (first deployment)."""
+        desc = describe_endpoint(self.sm, target.endpoint)
+        if desc is None:
+            return None
+        arn = serving_package_arn(self.sm, desc)
+        found = next((v for v in versions if v.arn == arn), None)
+        if found is None:
+            raise MlopsError(f"endpoint {target.endpoint} serves {arn or 'a model not deployed by mlops'}, "
+                             f"not a version of {target.package_group}",
+                             "deploy with --force --reason to replace it")
+        return found
+
+    def gate(self, target: Target, rule: MetricRule | None, version: str | None = None,
+             force: Force | None = None) -> tuple[ModelVersion, ModelVersion | None, Decision]:
+        """Challenger, champion and the gate's decision."""
+        versions = list_versions(self.sm, target.package_group)
+        challenger = resolve_version(versions, target.package_group, version)
+        champion = self.champion(target, versions)
+        rule = rule or rule_from_metadata(challenger)
+        if rule is None:
+            raise MlopsError(f"no metric rule for {target.model}: pass the model repository (--repo) holding mlops.yaml",
+                             "or register packages with metric_name/metric_direction metadata")
+        challenger_c = challenger.candidate(read_metrics(self.s3, challenger))
+        champion_c = champion.candidate(read_metrics(self.s3, champion)) if champion else None
+        return challenger, champion, decide(challenger_c, champion_c, rule, force)
+
+    # -- deploying -------------------------------------------------------------------------------
+    def deploy(self, target: Target, rule: MetricRule | None, version: str | None = None, strategy: str = "canary",
+               force: Force | None = None, actor: str | None = None) -> dict[str, Any]:
+        """Gate the version, and roll it out if the gate (or --force) says so; record the outcome."""
+        if strategy not in STRATEGIES:
+            raise MlopsError(f"unknown strategy '{strategy}'", f"use one of: {', '.join(STRATEGIES)}")
+        challenger, champion, decision = self.gate(target, rule, version, force)
+        event = DeploymentEvent(kind="deploy", outcome="refused", tenant=target.tenant, model=target.model, endpoint=target.endpoint,
+                                version=challenger.version, package_arn=challenger.arn, reasons=list(decision.reasons),
+                                previous_version=champion.version if champion else None, actor=actor or (force.actor if force else None),
+                                forced=force is not None and decision.outcome == "forced",
+                                forced_reason=force.reason if force and decision.outcome == "forced" else None, strategy=strategy,
+                                serving_version=champion.version if champion else None)
+        if decision.outcome == "unchanged":
+            event.outcome = "unchanged"
+            if self.local is not None:
+                self._repair_local(target, challenger, event)
+            self.log.record(event)
+            return {"decision": decision.as_dict(), **asdict(event)}
+        if not decision.deploy:
+            self.log.record(event)
+            return {"decision": decision.as_dict(), **asdict(event)}
+        result = self.roll_out(target, challenger, champion, strategy)
+        event.reasons.append(result.detail)
+        event.serving_version = result.serving_version
+        event.outcome = "deployed" if result.ok else ("rolled-back" if champion else "failed")
+        if result.ok:
+            note = f"deployed to {target.endpoint} by {event.actor or 'mlops'}: {decision.reasons[-1]}"
+            set_approval(self.sm, challenger, "Approved", note)
+        self.log.record(event)
+        return {"decision": decision.as_dict(), **asdict(event)}
+
+    def roll_out(self, target: Target, item: ModelVersion, current: ModelVersion | None, strategy: str) -> Rollout:
+        """Put `item` behind the endpoint, replacing `current` (None: create the endpoint)."""
+        config = ensure_model_and_config(self.sm, target, item)
+        alarms = ensure_alarms(self.cw, target)
+        self.progress(f"{target.endpoint}: {item.version} as {config}; rollback alarms {', '.join(alarms)}")
+        if self.local is not None:
+            return self._roll_out_local(target, item, current, config, strategy)
+        return self._roll_out_aws(target, item, current, config, deployment_config(strategy, alarms))
+
+    def _roll_out_aws(self, target: Target, item: ModelVersion, current: ModelVersion | None, config: str,
+                      deployment: dict[str, Any]) -> Rollout:
+        exists = describe_endpoint(self.sm, target.endpoint) is not None
+        try:
+            if not exists:
+                self.progress(f"{target.endpoint}: creating the endpoint with {item.version}")
+                self.sm.create_endpoint(EndpointName=target.endpoint, EndpointConfigName=config, Tags=target.aws_tags())
+            else:
+                routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"]
+                self.progress(f"{target.endpoint}: blue/green update {current.version if current else '?'} -> {item.version} "
+                              f"({routing}, auto-rollback on alarms)")
+                self.sm.update_endpoint(EndpointName=target.endpoint, EndpointConfigName=config, DeploymentConfig=deployment,
+                                        RetainAllVariantProperties=False)
+        except NotImplementedError as exc:  # in-process moto raises this for operations it lacks
+            raise _no_update_endpoint() from exc
+        except ClientError as exc:
+            if _code(exc) in {"500", "InternalFailure", "NotImplemented"}:
+                raise _no_update_endpoint() from exc
+            raise _aws_error(f"roll {item.version} out to {target.endpoint}", exc) from exc
+        desc = wait_in_service(self.sm, target.endpoint, self.progress, poll=self.poll)
+        if desc["EndpointStatus"] == "InService" and desc["EndpointConfigName"] == config:
+            return Rollout(True, f"{target.endpoint} serves {item.version}", item.version)
+        reason = desc.get("FailureReason") or f"endpoint is {desc['EndpointStatus']} on {desc['EndpointConfigName']}"
+        back = current.version if current and desc["EndpointStatus"] == "InService" else None
+        what = "rolled back" if back else "failed"
+        return Rollout(False, f"rollout of {item.version} {what}: {reason}", back)
+
+    def _roll_out_local(self, target: Target, item: ModelVersion, current: ModelVersion | None, config: str, strategy: str) -> Rollout:
+        from mlops.local.serving import prepare_version
+
+        self.progress(f"{target.endpoint}: the local AWS has no UpdateEndpoint, so the local runtime performs the "
+                      f"blue/green switch itself ({strategy} traffic shifting is SageMaker's; locally traffic moves at once "
+                      "after green passes its health check)")
+        try:
+            prepared = prepare_version(self.s3, item.description, self.local.new_folder(target.endpoint, item.version))
+            green = self.local.start(prepared, endpoint=target.endpoint, tenant=target.tenant, model=target.model,
+                                     version=item.version, package_arn=item.arn)
+        except MlopsError as exc:
+            return self._local_failure(target, item, current, exc.one_line())
+        health = self.local.health(green)
+        self.progress(f"  green {item.version} on port {green.port}: {'healthy' if health.ok else 'UNHEALTHY'} ({health.detail})")
+        if not health.ok:
+            self.local.stop(green)
+            return self._local_failure(target, item, current, f"health check failed: {health.detail}")
+        blue = self.local.switch(green)
+        self.progress(f"  traffic: 100% to green {item.version}" + (f"; blue {blue.version} stopped" if blue else ""))
+        try:  # make moto's endpoint tell the truth about what serves
+            if describe_endpoint(self.sm, target.endpoint) is not None:
+                self.sm.delete_endpoint(EndpointName=target.endpoint)
+            self.sm.create_endpoint(EndpointName=target.endpoint, EndpointConfigName=config, Tags=target.aws_tags())
+        except ClientError as exc:
+            raise _aws_error(f"point the local endpoint {target.endpoint} at {config}", exc) from exc
+        wait_in_service(self.sm, target.endpoint, self.progress, poll=self.poll)
+        return Rollout(True, f"{target.endpoint} serves {item.version} (local blue/green switch, {health.detail})", item.version)
+
+    def _local_failure(self, target: Target, item: ModelVersion, current: ModelVersion | None, why: str) -> Rollout:
+        live = self.local.live(target.endpoint)
+        if current is not None and live is not None:
+            self.progress(f"  rolled back: {why}; {live.version} keeps serving {target.endpoint}")
+            return Rollout(False, f"rollout of {item.version} rolled back: {why}; {live.version} keeps serving", live.version)
+        self.progress(f"  failed: {why}; nothing serves {target.endpoint}")
+        return Rollout(False, f"rollout of {item.version} failed: {why}", None)
+
+    def _repair_local(self, target: Target, item: ModelVersion, event: DeploymentEvent) -> None:
+        """The champion is asked for again: restart its local server if it is not answering."""
+        live = self.local.live(target.endpoint)
+        if live is not None and live.version == item.version and self.local.health(live).ok:
+            return
+        self.progress(f"{target.endpoint}: {item.version} is the champion but its local server is down; restarting it")
+        result = self._roll_out_local(target, item, None, ensure_model_and_config(self.sm, target, item), "all-at-once")
+        event.reasons.append(result.detail)
+        event.serving_version = result.serving_version
+
+    # -- rejecting -------------------------------------------------------------------------------
+    def reject(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
+        """Mark a version Rejected; if it is live, roll back to the newest earlier approved version."""
+        if not reason or not reason.strip():
+            raise MlopsError("rejecting needs a reason", "add --reason 'what is wrong with it'")
+        versions = list_versions(self.sm, target.package_group)
+        item = resolve_version(versions, target.package_group, version, allow_rejected=True)
+        if item.status == "Rejected":
+            raise MlopsError(f"version {item.version} of {target.package_group} is already rejected", "nothing to do")
+        champion = self.champion(target, versions)
+        set_approval(self.sm, item, "Rejected", f"rejected by {actor}: {reason.strip()}")
+        event = DeploymentEvent(kind="reject", outcome="rejected", tenant=target.tenant, model=target.model, endpoint=target.endpoint,
+                                version=item.version, package_arn=item.arn, actor=actor, reasons=[f"rejected by {actor}: {reason.strip()}"],
+                                serving_version=champion.version if champion else None)
+        if champion is None or champion.arn != item.arn:
+            event.reasons.append(f"{item.version} is not live on {target.endpoint}: no rollback needed")
+            self.log.record(event)
+            return asdict(event)
+        previous = _previous_approved(versions, item)
+        if previous is None:
+            event.reasons.append(f"{item.version} is live and no earlier approved version exists: it keeps serving")
+            self.log.record(event)
+            raise MlopsError(f"{item.version} is rejected but still serves {target.endpoint}: no earlier approved version to roll back to",
+                             f"deploy another version: mlops deploy --tenant {target.tenant} --model {target.model} "
+                             "--version V --force --reason ...")
+        self.progress(f"{target.endpoint}: {item.version} is live; rolling back to {previous.version}")
+        result = self.roll_out(target, previous, item, "all-at-once")
+        event.previous_version = item.version
+        event.reasons.append(result.detail)
+        event.serving_version = result.serving_version
+        event.outcome = "rolled-back" if result.ok else "rejected"
+        self.log.record(event)
+        self.log.record(DeploymentEvent(kind="rollback", outcome="deployed" if result.ok else "failed", tenant=target.tenant,
+                                        model=target.model, endpoint=target.endpoint, version=previous.version,
+                                        package_arn=previous.arn, previous_version=item.version, actor=actor,
+                                        reasons=[f"rollback after rejecting {item.version}", result.detail],
+                                        strategy="all-at-once", serving_version=result.serving_version))
+        if not result.ok:
+            raise MlopsError(f"{item.version} is rejected but the rollback to {previous.version} failed: {result.detail}",
+                             "deploy another version with mlops deploy --force")
+        return asdict(event)
+
+
+def _previous_approved(versions: list[ModelVersion], rejected: ModelVersion) -> ModelVersion | None:
+    approved = [v for v in versions if v.status == "Approved" and v.arn != rejected.arn]
+    earlier = [v for v in approved if v.package_version < rejected.package_version]
+    return (earlier or approved or [None])[-1]
+
+
+def _no_update_endpoint() -> MlopsError:
+    return MlopsError(
+        "this AWS endpoint does not implement UpdateEndpoint (moto answers HTTP 500)",
+        "against the local AWS the local runtime performs the blue/green switch: run mlops with the env file of `mlops local up`",
+    )
+
+
+def invoke_endpoint(runtime: Any, endpoint: str, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+    """Call a SageMaker endpoint through the runtime API; a model error becomes one readable line."""
+    try:
+        response = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept)
+    except ClientError as exc:
+        if _code(exc) == "ModelError":
+            original = exc.response.get("OriginalMessage") or _message(exc)
+            raise MlopsError(f"{endpoint} rejected the input: {' '.join(str(original).split())[:500]}", "fix the request body") from exc
+        if _not_found(exc):
+            raise MlopsError(f"endpoint {endpoint} does not exist", "deploy it first with mlops deploy") from exc
+        raise _aws_error(f"invoke {endpoint}", exc) from exc
+    return response["Body"].read(), response.get("ContentType", "")

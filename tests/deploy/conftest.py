@@ -1,0 +1,206 @@
+"""Fixtures for the deploy stage: tiny trained models registered as model packages in moto.
+
+Each model version is a scikit-learn `DummyRegressor` fitted to predict a constant, so a prediction says
+which version answered. Packages are registered the way the training pipeline registers them: a
+`model.tar.gz` and the inference source in the tenant's bucket, `model_version` and `metric.<name>`
+metadata, and the evaluation report referenced from ModelMetrics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import tarfile
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.config.tenants import load_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ACCOUNT = "123456789012"
+IMAGE = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/mlops-demo/churn:1.0.0"
+
+INFERENCE = textwrap.dedent('''
+    """A two-column model behind the SageMaker serving contract."""
+    import json
+    from pathlib import Path
+
+    import joblib
+
+
+    def model_fn(model_dir):
+        return joblib.load(Path(model_dir) / "model.joblib")
+
+
+    def input_fn(body, content_type):
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        if content_type != "text/csv":
+            raise ValueError(f"unsupported content type '{content_type}'; send text/csv")
+        rows = []
+        for i, line in enumerate(text.strip().splitlines(), start=1):
+            cells = line.split(",")
+            if len(cells) != 2:
+                raise ValueError(f"row {i}: expected 2 columns, got {len(cells)}")
+            try:
+                rows.append([float(c) for c in cells])
+            except ValueError:
+                raise ValueError(f"row {i}: expected numbers, got {line!r}") from None
+        return rows
+
+
+    def predict_fn(data, model):
+        return [float(p) for p in model.predict(data)]
+
+
+    def output_fn(prediction, accept):
+        return json.dumps({"predictions": prediction})
+''')
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def model_bytes(constant: float) -> bytes:
+    """A fitted model predicting `constant`, serialised with joblib."""
+    import joblib
+    from sklearn.dummy import DummyRegressor
+
+    model = DummyRegressor(strategy="constant", constant=constant).fit([[0.0, 0.0], [1.0, 1.0]], [constant, constant])
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+@dataclass
+class Packages:
+    """Registers model versions for one tenant and model in moto."""
+
+    sm: Any
+    s3: Any
+    registry: Any
+    registered: list[str] = field(default_factory=list)
+
+    def group(self, tenant: str, model: str) -> str:
+        """The tenant's model package group."""
+        return self.registry.names(ACCOUNT).model_package_group(tenant, model)
+
+    def bucket(self, tenant: str) -> str:
+        """The tenant's bucket, created on first use."""
+        name = self.registry.names(ACCOUNT).tenant_bucket(tenant)
+        try:
+            self.s3.create_bucket(Bucket=name)
+        except self.s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        return name
+
+    def register(self, tenant: str, model: str, version: str, metrics: dict[str, float] | None = None, *,
+                 constant: float | None = None, broken: bool = False, code: str = "submit-dir",
+                 in_metadata: bool = True, in_report: bool = True, extra_metadata: dict[str, str] | None = None) -> str:
+        """Register one version; `code` says where the inference source travels (submit-dir, source-uri, model-tar)."""
+        group = self.group(tenant, model)
+        try:
+            self.sm.create_model_package_group(ModelPackageGroupName=group)
+        except self.sm.exceptions.ClientError:
+            pass
+        bucket = self.bucket(tenant)
+        prefix = f"models/{model}/{version}"
+        files = {} if broken else {"model.joblib": model_bytes(constant if constant is not None else float(version.split(".")[0]))}
+        if code == "model-tar":
+            files["code/inference.py"] = INFERENCE.encode()
+        self.s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=_tar(files))
+        env: dict[str, str] = {}
+        meta = {"model_version": version, "tenant": tenant, "git_commit": "abc1234", "image_digest": "sha256:00"}
+        if code == "submit-dir":
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/sourcedir.tar.gz", Body=_tar({"inference.py": INFERENCE.encode()}))
+            env = {"SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/{prefix}/sourcedir.tar.gz", "SAGEMAKER_PROGRAM": "inference.py"}
+        elif code == "source-uri":
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/source.tar.gz", Body=_tar({"src/inference.py": INFERENCE.encode()}))
+            meta["source_uri"] = f"s3://{bucket}/{prefix}/source.tar.gz"
+        metrics = metrics or {}
+        if in_metadata:
+            meta.update({f"metric.{k}": str(v) for k, v in metrics.items()})
+        meta.update(extra_metadata or {})
+        kwargs: dict[str, Any] = {}
+        if in_report:
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/evaluation.json",
+                               Body=json.dumps({"metrics": {k: {"value": v} for k, v in metrics.items()}}).encode())
+            kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": {"ContentType": "application/json",
+                                                                      "S3Uri": f"s3://{bucket}/{prefix}/evaluation.json"}}}
+        container = {"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/{prefix}/model.tar.gz"}
+        if env:
+            container["Environment"] = env
+        arn = self.sm.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval", CustomerMetadataProperties=meta,
+            InferenceSpecification={"Containers": [container], "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["application/json"]},
+            **kwargs,
+        )["ModelPackageArn"]
+        self.registered.append(arn)
+        return arn
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def registry() -> Any:
+    """The repository's own registry: project mlops-demo, tenants acme (gold) and globex (bronze)."""
+    return load_registry(ROOT / "platform.yaml", ROOT / "tenants")
+
+
+@pytest.fixture
+def packages(aws: None, registry: Any) -> Packages:  # pylint: disable=unused-argument  # aws turns moto on
+    """Model package registration against in-process moto."""
+    import boto3
+
+    return Packages(boto3.client("sagemaker"), boto3.client("s3"), registry)
+
+
+@pytest.fixture(scope="module")
+def deploy_moto() -> Iterator[str]:
+    """A moto server of this module's own (reset per test), so resets never touch other areas' state."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def local_aws(deploy_moto: str, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Packages]:
+    """The local AWS as `mlops local up` leaves it: endpoint URL on loopback, a state dir; servers stopped after."""
+    import boto3
+
+    from mlops.local.serving import LocalEndpoints
+
+    with urllib.request.urlopen(urllib.request.Request(f"{deploy_moto}/moto-api/reset", method="POST"), timeout=10):
+        pass
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deploy_moto)
+    monkeypatch.setenv("MLOPS_ROOT", str(ROOT))
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("GITLAB_USER_LOGIN", "alice")
+    yield Packages(boto3.client("sagemaker", endpoint_url=deploy_moto), boto3.client("s3", endpoint_url=deploy_moto), registry)
+    LocalEndpoints(tmp_path / "state").stop_all()
