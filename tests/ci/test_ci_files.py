@@ -160,6 +160,7 @@ def test_model_jobs_have_needs_and_are_interruptible_except_deployments(pipeline
     for name, job in _visible_jobs(pipeline).items():
         if not name.startswith("mlops-") or name == "mlops-retrain-check":
             continue
+        assert any("$MLOPS_TENANTS =~ /" in rule.get("if", "") for rule in job["rules"]), f"{name}: unchecked input"
         deploy = "environment" in job
         assert job.get("interruptible") is (not deploy), name
         if name != "mlops-source":
@@ -169,7 +170,9 @@ def test_model_jobs_have_needs_and_are_interruptible_except_deployments(pipeline
 @pytest.mark.parametrize("environment", ["staging", "production"])
 def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_model(pipeline, environment) -> None:
     job = pipeline[f"mlops-deploy-{environment}"]
-    assert all(rule.get("when") == "manual" for rule in job["rules"])
+    assert [rule.get("when") for rule in job["rules"]][-1] == "manual"
+    assert {rule.get("when") for rule in job["rules"][:-1]} <= {"never"}
+    assert "$MLOPS_MODEL =~ /" in job["rules"][-1]["if"], "untrusted upstream variables are checked"
     assert job["environment"]["deployment_tier"] == environment
     assert job["environment"]["name"].startswith(f"{environment}/")
     assert "$MLOPS_TENANT" in job["resource_group"] and "$MLOPS_MODEL" in job["resource_group"]
@@ -177,7 +180,7 @@ def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_
     assert "mlops gate" in _script(job) and "mlops deploy" in _script(job)
     if environment == "production":
         assert any(need == {"job": "mlops-deploy-staging", "artifacts": False} for need in job["needs"])
-        assert "$MLOPS_MODEL_BRANCH == $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
+        assert "$MLOPS_MODEL_BRANCH != $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
 
 
 def test_the_tenant_matrix_lists_every_tenant_of_the_registry(pipeline) -> None:

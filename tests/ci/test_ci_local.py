@@ -1,0 +1,209 @@
+"""End-to-end runs of .gitlab-ci.yml with gitlab-ci-local, in the shell, against the embedded local AWS.
+
+gitlab-ci-local (and the Node 22 it needs) is installed into .ci/node by .ci/gitlab-ci-local.sh, once.
+Each test runs on a snapshot of the working tree (a fresh git repository in a temporary folder), so the
+runs never touch the checkout. The jobs reuse the project's virtual environment (MLOPS_CI_VENV) and, with
+MLOPS_LOCAL=1, the local AWS that `mlops local up` starts, instead of an OIDC login.
+
+The model mode is started the way a model repository's trigger would start it (a multi-project trigger
+is a no-op under gitlab-ci-local): CI_PIPELINE_SOURCE=pipeline plus the variables the trigger forwards,
+with the source taken from a local git repository (MLOPS_UPSTREAM_SOURCE_DIR).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ci_helpers import ROOT
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = ROOT / ".ci" / "gitlab-ci-local.sh"
+VENV = Path(sys.executable).parent.parent
+MLOPS = Path(sys.executable).with_name("mlops")
+COMMON = ["--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source", "--no-color",
+          "--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"]
+SNAPSHOT_EXCLUDES = [".git", ".venv", ".mlops", ".ci/node", ".gitlab-ci-local", "__pycache__", ".pytest_cache",
+                     "*.egg-info", "build", "dist", ".terraform"]
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", *args], cwd=cwd, check=True,
+                   capture_output=True, text=True)
+
+
+def _has_command(*words: str) -> bool:
+    result = subprocess.run([str(MLOPS), *words, "--help"], capture_output=True, text=True, check=False)
+    return result.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def gitlab_ci_local() -> Path:
+    """The gitlab-ci-local launcher, installed into .ci/node if it is not yet."""
+    if not shutil.which("npm") or not shutil.which("rsync"):
+        pytest.skip("gitlab-ci-local needs npm and rsync (apt-get install npm rsync)")
+    result = subprocess.run([str(SCRIPT), "--install-only"], capture_output=True, text=True, check=False, timeout=600)
+    if result.returncode != 0:
+        pytest.skip(f"could not install gitlab-ci-local from the npm registry: {result.stderr.strip()[-300:]}")
+    return SCRIPT
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree as a fresh git repository (gitlab-ci-local reads tracked files)."""
+    target = tmp_path_factory.mktemp("ci-snapshot") / "ml-ops"
+    excludes = [f"--exclude={pattern}" for pattern in SNAPSHOT_EXCLUDES]
+    subprocess.run(["rsync", "-a", *excludes, f"{ROOT}/", f"{target}/"], check=True)
+    _git(target, "init", "--quiet", "--initial-branch=main")
+    _git(target, "add", "--all")
+    _git(target, "commit", "--quiet", "--message=snapshot")
+    return target
+
+
+def run_gcl(launcher: Path, cwd: Path, *args: str, variables: dict[str, str] | None = None,
+            timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run gitlab-ci-local in `cwd` with the shell executor and the given pipeline variables."""
+    command = [str(launcher), *COMMON]
+    for key, value in (variables or {}).items():
+        command += ["--variable", f"{key}={value}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_", "CI_", "GITLAB_"))}
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout,
+                          env=env)
+
+
+def listed_jobs(launcher: Path, cwd: Path, variables: dict[str, str]) -> dict[str, dict]:
+    """The jobs gitlab-ci-local would run for these pipeline variables (rules and workflow applied)."""
+    result = run_gcl(launcher, cwd, "--list-json", variables=variables, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    start = re.search(r"^\[", result.stdout, re.MULTILINE)
+    assert start, result.stdout
+    return {job["name"]: job for job in json.loads(result.stdout[start.start():]) if job.get("when") != "never"}
+
+
+TRIGGER_VARIABLES = {
+    "CI_PIPELINE_SOURCE": "pipeline",
+    "MLOPS_UPSTREAM_PROJECT_ID": "42",
+    "MLOPS_UPSTREAM_PROJECT_PATH": "models/churn",
+    "MLOPS_UPSTREAM_COMMIT_SHA": "0" * 40,
+    "MLOPS_MODEL": "churn",
+    "MLOPS_TENANTS": "all",
+    "MLOPS_MODEL_BRANCH": "main",
+    "MLOPS_MODEL_DEFAULT_BRANCH": "main",
+}
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected", "absent"),
+    [
+        pytest.param({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature"},
+                     {"self-unit", "self-ci-files", "self-terraform", "self-checkov"},
+                     {"mlops-train", "mlops-retrain-check", "infra-apply"}, id="push-on-a-branch"),
+        pytest.param({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main"}, {"infra-plan", "infra-apply"},
+                     {"mlops-source"}, id="push-on-the-default-branch"),
+        pytest.param({"CI_PIPELINE_SOURCE": "schedule"}, {"mlops-retrain-check"}, {"self-unit", "mlops-source"},
+                     id="schedule"),
+        pytest.param(TRIGGER_VARIABLES, {"mlops-source", "mlops-lint", "mlops-test", "mlops-version", "mlops-image",
+                                         "mlops-pipeline", "mlops-train: [acme]", "mlops-deploy-staging: [globex]",
+                                         "mlops-deploy-production: [acme]"},
+                     {"self-unit", "mlops-retrain-check"}, id="triggered-by-a-model-repo"),
+        pytest.param({**TRIGGER_VARIABLES, "MLOPS_MODEL_BRANCH": "feature"}, {"mlops-deploy-staging: [acme]"},
+                     {"mlops-deploy-production: [acme]"}, id="triggered-from-a-branch-no-production"),
+        pytest.param({**TRIGGER_VARIABLES, "MLOPS_MODEL": "churn; rm -rf /"}, set(),
+                     {"mlops-source", "self-unit"}, id="malformed-upstream-variable-starts-nothing"),
+    ],
+)
+def test_workflow_rules_pick_the_jobs_of_each_mode(gitlab_ci_local, snapshot, variables, expected, absent) -> None:
+    jobs = listed_jobs(gitlab_ci_local, snapshot, variables)
+    assert expected <= set(jobs), sorted(jobs)
+    assert not absent & set(jobs), sorted(jobs)
+
+
+def test_self_mode_fast_jobs_pass(gitlab_ci_local, snapshot) -> None:
+    # A fast subset of the self jobs; hadolint only once there is a Dockerfile to check.
+    jobs = ["self-ci-files"] + (["self-hadolint"] if list((snapshot / "docker").glob("*/Dockerfile")) else [])
+    result = run_gcl(gitlab_ci_local, snapshot, *jobs,
+                     variables={"CI_PIPELINE_SOURCE": "push", "MLOPS_CI_VENV": str(VENV)})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for job in jobs:
+        assert f"PASS  {job}" in output
+    assert "CI files valid" in output
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A running embedded local AWS (`mlops local up`); yields its MLOPS_STATE_DIR."""
+    if not _has_command("local"):
+        pytest.skip("`mlops local` does not exist yet")
+    state = tmp_path_factory.mktemp("ci-state")
+    env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
+    up = subprocess.run([str(MLOPS), "local", "up"], env=env, capture_output=True, text=True, check=False, timeout=900)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert (state / "local" / "env").is_file()
+    try:
+        yield state
+    finally:
+        subprocess.run([str(MLOPS), "local", "down"], env=env, capture_output=True, text=True, check=False,
+                       timeout=300)
+
+
+@pytest.fixture
+def model_repo(tmp_path: Path) -> Path:
+    """The example churn repository as its own git repository (versions come from its commits)."""
+    repo = tmp_path / "churn"
+    shutil.copytree(ROOT / "examples" / "churn", repo,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
+    _git(repo, "init", "--quiet", "--initial-branch=main")
+    _git(repo, "add", "--all")
+    _git(repo, "commit", "--quiet", "--message=feat: churn model")
+    return repo
+
+
+def _local_variables(state: Path) -> dict[str, str]:
+    return {"MLOPS_LOCAL": "1", "MLOPS_CI_VENV": str(VENV), "MLOPS_STATE_DIR": str(state)}
+
+
+def test_triggered_mode_trains_and_deploys_to_staging(gitlab_ci_local, snapshot, local_aws, model_repo) -> None:
+    missing = [c for c in ("train", "pipeline", "gate", "deploy") if not _has_command(c)]
+    if missing:
+        pytest.skip(f"`mlops {' / '.join(missing)}` does not exist yet")
+    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
+                 "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
+    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging: [acme]", variables=variables,
+                     timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    for job in ("mlops-lint", "mlops-test", "mlops-version", "mlops-image", "mlops-train: [acme]",
+                "mlops-deploy-staging: [acme]"):
+        assert f"PASS  {job}" in output, job
+    assert "skipped: tenant globex is not in this build" in output
+
+
+def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, local_aws,
+                                                             model_repo) -> None:
+    (model_repo / "src" / "train.py").write_text("def broken(:\n", encoding="utf-8")
+    _git(model_repo, "commit", "--quiet", "--all", "--message=fix: break it")
+    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
+    result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "--needs", variables=variables, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "FAIL  mlops-lint" in output
+
+
+def test_schedule_mode_runs_the_retraining_check(gitlab_ci_local, snapshot, local_aws) -> None:
+    if not _has_command("retrain-check"):
+        pytest.skip("`mlops retrain-check` does not exist yet")
+    variables = {"CI_PIPELINE_SOURCE": "schedule", **_local_variables(local_aws)}
+    result = run_gcl(gitlab_ci_local, snapshot, variables=variables, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "PASS  mlops-retrain-check" in output
