@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from mlops.aws.scan import Clients
 from mlops.config.contract import Retraining
 from mlops.naming import Names
 from mlops.retrain import DriftReading, Inventory, Report, TenantInfo, check
-from retrain_support import NOW, ago, execution  # pylint: disable=import-error,wrong-import-order  # tests/retrain is on sys.path under pytest
+from retrain_support import NOW, ago, execution, seed  # pylint: disable=import-error,wrong-import-order  # tests/retrain is on sys.path under pytest
 
 
 @pytest.fixture
@@ -59,3 +60,9 @@ def decide_one(run_check: Callable[..., Report]) -> Callable[..., Any]:
         return decision
 
     return run
+
+
+@pytest.fixture
+def seeded(aws, names: Names) -> Clients:  # pylint: disable=unused-argument  # aws switches moto on
+    """acme x churn fresh, acme x house-prices stale, globex x churn running, old-co left over, odd ECR tags."""
+    return seed(names)

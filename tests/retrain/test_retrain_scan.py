@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -12,69 +11,11 @@ from botocore.stub import ANY, Stubber
 from mlops.aws.scan import CallCounter, Clients, CloudWatchDrift, ScanOptions, gather, scan_ledger, scan_packages, scan_tenant_data
 from mlops.naming import Names
 from mlops.retrain import TenantInfo
+from retrain_support import REGION, SEED_NOW, clients_of_moto, ledger_item  # pylint: disable=import-error,wrong-import-order  # tests/retrain is on sys.path under pytest
 
-REGION = "us-east-1"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = SEED_NOW
 TENANTS = [TenantInfo("acme", ("churn", "house-prices")), TenantInfo("globex", ("churn",), max_age_days=14)]
 MODELS = ("churn", "house-prices")
-
-
-def _clients() -> Clients:
-    return Clients(*(boto3.client(s, region_name=REGION) for s in ("dynamodb", "ecr", "sagemaker", "s3")))
-
-
-def _ledger_item(tenant: str, model: str, execution_id: str, status: str, days: float, version: str | None,
-                 source: str = "ci") -> dict:
-    start = NOW - timedelta(days=days)
-    item = {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}, "execution_id": {"S": execution_id},
-            "tenant": {"S": tenant}, "model": {"S": model}, "status": {"S": status}, "source": {"S": source},
-            "requested_at": {"S": start.isoformat()}, "started_at": {"S": start.isoformat()}}
-    if status in {"SUCCEEDED", "FAILED"}:
-        item["ended_at"] = {"S": (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z")}
-    if version is not None:
-        item["version"] = {"S": version}
-    return item
-
-
-@pytest.fixture
-def seeded(aws, names: Names) -> Clients:  # pylint: disable=unused-argument  # aws switches moto on
-    """acme x churn fresh, acme x house-prices stale, globex x churn running, old-co left over, odd ECR tags."""
-    clients = _clients()
-    table = names.ledger_table()
-    clients.dynamodb.create_table(
-        TableName=table, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
-    for item in [
-        _ledger_item("acme", "churn", "acme-churn-1", "SUCCEEDED", 2, "1.1.0"),
-        _ledger_item("acme", "house-prices", "acme-hp-1", "SUCCEEDED", 45, "1.0.0"),
-        _ledger_item("globex", "churn", "globex-churn-1", "SUCCEEDED", 30, None),
-        _ledger_item("globex", "churn", "globex-churn-2", "EXECUTING", 0.1, "1.1.0", source="upload"),
-        _ledger_item("old-co", "churn", "old-co-churn-1", "SUCCEEDED", 200, "0.9.0"),
-        {"pk": {"S": "EXEC#junk"}, "sk": {"S": "EXEC"}, "status": {"S": "QUEUED"}},
-    ]:
-        clients.dynamodb.put_item(TableName=table, Item=item)
-    config = {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                           "config": config, "layers": []})
-    for model, tags in {"churn": ["1.0.0", "1.1.0", "latest", "1.2.0-mr.3.1"], "house-prices": ["1.0.0"]}.items():
-        clients.ecr.create_repository(repositoryName=names.ecr_repository(model))
-        for tag in tags:
-            clients.ecr.put_image(repositoryName=names.ecr_repository(model), imageManifest=manifest, imageTag=tag)
-    uploads = {"acme": ["data/churn/a.csv", "data/house-prices/b.csv", "data/readme.txt"], "globex": ["data/churn/c.csv"]}
-    for tenant, keys in uploads.items():
-        clients.s3.create_bucket(Bucket=names.tenant_bucket(tenant))
-        for key in keys:
-            clients.s3.put_object(Bucket=names.tenant_bucket(tenant), Key=key, Body=b"x")
-    for tenant, model in [("acme", "churn"), ("old-co", "churn")]:
-        group = names.model_package_group(tenant, model)
-        clients.sagemaker.create_model_package_group(ModelPackageGroupName=group)
-        for _ in range(2):
-            clients.sagemaker.create_model_package(
-                ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-                InferenceSpecification={"Containers": [{"Image": "img"}], "SupportedContentTypes": ["text/csv"],
-                                        "SupportedResponseMIMETypes": ["text/csv"]})
-    return clients
 
 
 def test_gather_reads_every_source_and_reports_bad_data(seeded: Clients, names: Names) -> None:
@@ -88,7 +29,7 @@ def test_gather_reads_every_source_and_reports_bad_data(seeded: Clients, names: 
 
 
 def test_missing_sources_become_problems_not_crashes(aws, names: Names) -> None:  # pylint: disable=unused-argument
-    inventory = gather(_clients(), names, TENANTS, MODELS, now=NOW)
+    inventory = gather(clients_of_moto(), names, TENANTS, MODELS, now=NOW)
     text = "\n".join(inventory.problems)
     assert "ledger mlops-demo-ledger could not be read (ResourceNotFoundException)" in text
     assert "ECR mlops-demo/churn: ECR repository mlops-demo/churn does not exist" in text
@@ -118,8 +59,8 @@ def test_small_pages_against_moto_still_read_everything(seeded: Clients, names: 
 def test_ledger_scan_follows_last_evaluated_key(names: Names) -> None:
     client = boto3.client("dynamodb", region_name=REGION)
     last_key = {"pk": {"S": "EXEC#a"}, "sk": {"S": "EXEC"}}
-    first = {"Items": [_ledger_item("acme", "churn", "a", "SUCCEEDED", 40, "1.0.0")], "LastEvaluatedKey": last_key}
-    second = {"Items": [_ledger_item("acme", "churn", "b", "QUEUED", 1, "1.1.0")]}
+    first = {"Items": [ledger_item("acme", "churn", "a", "SUCCEEDED", 40, "1.0.0")], "LastEvaluatedKey": last_key}
+    second = {"Items": [ledger_item("acme", "churn", "b", "QUEUED", 1, "1.1.0")]}
     params = {"TableName": names.ledger_table(), "ProjectionExpression": ANY, "ExpressionAttributeNames": ANY}
     with Stubber(client) as stub:
         stub.add_response("scan", first, params)

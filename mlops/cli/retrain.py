@@ -1,0 +1,192 @@
+"""`mlops retrain-check`: decide, for every tenant x model, whether to retrain, and why.
+
+Wiring only: the registry and each model's `retraining` policy (`--contract`) feed the pure policy in
+`mlops.retrain`; `mlops.aws.scan` gathers the ledger, ECR, the model registry, tenant data and drift with
+list calls. A dry run is the default; `--apply` hands every "retrain" decision to the trigger through the
+`BuildRequester` port (`source = retrain`, so the trigger's daily identity makes a second run on the same
+day a no-op). Tests and the demo inject their own requester as `ctx.obj["build_requester"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlops.cli.output import emit, info, json_option, table
+from mlops.errors import MlopsError
+
+
+class TriggerRequester:
+    """The `BuildRequester` port on top of the trigger: a `RetrainRequest` becomes a `BuildRequest`
+    (`mlops.requests`) handed to `submit`, which returns the execution id the ledger will know it by."""
+
+    def __init__(self, submit: Callable[[Any], Any], now: datetime):
+        self.submit_request = submit
+        self.now = now
+
+    def submit(self, request: Any) -> str:
+        """Send one retraining request through the normal admission path."""
+        from mlops.requests import parse_request
+
+        build = parse_request({
+            "source": "retrain",
+            "tenant": request.tenant,
+            "model": request.model,
+            "version": request.version,
+            "reason": ("retrain-check: " + ", ".join(request.reasons))[:512],
+            "requested_at": self.now.isoformat(),
+        })
+        result = self.submit_request(build)
+        return str(getattr(result, "execution_id", None) or result or build.execution_id)
+
+
+def _default_requester(now: datetime) -> Any:
+    """The trigger's client-side submit function, once the trigger issue provides one."""
+    import importlib
+
+    for module_name, attr in (("mlops.trigger", "submit_build_request"), ("mlops.requests", "submit_build_request"),
+                              ("mlops.aws.trigger", "submit_build_request")):
+        try:
+            submit = getattr(importlib.import_module(module_name), attr, None)
+        except ImportError:
+            continue
+        if submit is not None:
+            return TriggerRequester(submit, now)
+    raise MlopsError("--apply needs the trigger's submit_build_request, which this installation does not have",
+                     "run without --apply (dry run) or wire the trigger (docs/retrain.md, 'Applying')")
+
+
+def _policies(contracts: tuple[Path, ...]) -> dict[str, Any]:
+    from mlops.config.contract import load_contract
+
+    policies = {}
+    for path in contracts:
+        contract = load_contract(path)
+        policies[contract.model] = contract.retraining
+    return policies
+
+
+def _render(report: Any) -> None:
+    rows = []
+    for d in report.decisions:
+        text = "; ".join([r.text for r in d.reasons] + [f"! {p}" for p in d.problems]) or "up to date"
+        version = d.live_version or ""
+        if d.package_version is not None:
+            version = f"{version} (v{d.package_version})".strip()
+        rows.append([d.tenant, d.model, version, "" if d.age_days is None else f"{d.age_days:.1f}d", d.action, text])
+    summary = ", ".join(f"{report.count(a)} {a}" for a in ("retrain", "keep", "wait", "skip"))
+    table(f"Retraining check {report.now:%Y-%m-%d %H:%M} UTC: {summary}",
+          ["tenant", "model", "live version", "age", "decision", "reasons"], rows)
+    for problem in report.problems:
+        info(f"problem: {problem}")
+
+
+def _connect(registry: Any) -> tuple[Any, Any, Any, Any]:
+    """The clients (with a call counter on each) and the account's names."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops.aws.scan import CallCounter, Clients
+
+    session = boto3.session.Session(region_name=registry.platform.region)
+    clients = Clients(*(session.client(s) for s in ("dynamodb", "ecr", "sagemaker", "s3")))
+    cloudwatch, sts = session.client("cloudwatch"), session.client("sts")
+    counter = CallCounter().attach(clients.dynamodb, clients.ecr, clients.sagemaker, clients.s3, cloudwatch, sts)
+    try:
+        names = registry.names(sts.get_caller_identity()["Account"])
+    except (BotoCoreError, ClientError) as exc:
+        raise MlopsError(f"cannot reach AWS to find the account: {exc}",
+                         "check credentials, or source the env file of mlops local up") from exc
+    return clients, cloudwatch, counter, names
+
+
+def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies: dict[str, Any],
+               scan: dict[str, Any]) -> tuple[Any, Any]:
+    """Scan AWS and apply the policy: the report (only the asked-for tenant/model) and the call counter."""
+    from mlops.aws.scan import CloudWatchDrift, ScanOptions, gather
+    from mlops.config.tenants import load_from_settings
+    from mlops.retrain import TenantInfo, check
+
+    registry = load_from_settings()
+    if tenant_id:
+        registry.tenant(tenant_id)
+    if model and model not in registry.platform.models:
+        raise MlopsError(f"unknown model '{model}'", f"platform models: {', '.join(registry.platform.models)}")
+    clients, cloudwatch, counter, names = _connect(registry)
+    tenants = [TenantInfo.from_registry(t) for t in registry.tenants.values()]
+    # Only the asked-for tenants' buckets and metrics are read; every tenant still goes to the policy so
+    # that their ledger records are not mistaken for leftovers of deleted tenants.
+    scanned = [t for t in tenants if not tenant_id or t.id == tenant_id]
+    models = [m for m in registry.platform.models if not model or m == model]
+    drift_keys = [(t.id, m) for t in scanned for m in t.models
+                  if m in models and policies.get(m) is not None and policies[m].drift_threshold is not None]
+    drift = CloudWatchDrift(cloudwatch, scan["drift_namespace"] or f"{names.project}/Monitoring", scan["drift_metric"])
+    inventory = gather(clients, names, scanned, models, ScanOptions(data_from=scan["data_from"], registry=scan["registry"]),
+                       drift=drift, drift_keys=drift_keys, now=now)
+    report = check(tenants, registry.platform.models, inventory, policies, now, names)
+    report.decisions = [d for d in report.decisions if (not tenant_id or d.tenant == tenant_id) and (not model or d.model == model)]
+    return report, counter
+
+
+def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
+    """Send one request per decision to retrain; a failed request is a problem on the report, not a crash."""
+    from mlops.retrain import requests_for
+
+    applied = {}
+    for request in requests_for(report):
+        try:
+            applied[(request.tenant, request.model)] = requester.submit(request)
+        except MlopsError as exc:
+            report.problems.append(f"{request.tenant} x {request.model}: the retraining request failed: {exc.one_line()}")
+    return applied
+
+
+@click.command("retrain-check")
+@click.option("--tenant", "tenant_id", help="Only this tenant.")
+@click.option("--model", help="Only this model.")
+@click.option("--now", "now_text", metavar="ISO", help="Decide as if it were this moment (ISO 8601, UTC if no offset).")
+@click.option("--contract", "contracts", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A model repository or its mlops.yaml, for that model's retraining policy (repeat; default policy otherwise).")
+@click.option("--data-from", type=click.Choice(["s3", "ledger"]), default="s3", show_default=True,
+              help="Newest tenant data from listing the tenant buckets, or from upload-triggered requests in the ledger (no S3 call).")
+@click.option("--registry/--no-registry", "read_registry", default=True, show_default=True,
+              help="Also list the approved model package versions (one cross-group list).")
+@click.option("--drift-namespace", help="CloudWatch namespace of the drift metric [default: <project>/Monitoring].")
+@click.option("--drift-metric", default="DriftScore", show_default=True, help="Drift metric name (dimensions Tenant, Model).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write a Markdown report here.")
+@click.option("--apply", "apply_", is_flag=True, help="Send the retraining requests through the trigger (default: dry run).")
+@json_option
+@click.pass_context
+def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
+                  data_from: str, read_registry: bool, drift_namespace: str | None, drift_metric: str, report_file: Path | None,
+                  apply_: bool, as_json: bool) -> None:
+    """Decide which tenant models need retraining, and why (dry run unless --apply)."""
+    from mlops.aws.scan import parse_time
+    from mlops.retrain import render_markdown
+
+    now = parse_time(now_text) if now_text else datetime.now(timezone.utc)
+    if now is None:
+        raise MlopsError(f"--now '{now_text}' is not an ISO 8601 time", "e.g. 2026-06-01T06:00:00Z")
+    scan = {"data_from": data_from, "registry": read_registry, "drift_namespace": drift_namespace, "drift_metric": drift_metric}
+    report, counter = _run_check(tenant_id, model, now, _policies(contracts), scan)
+    applied = _apply(report, (ctx.obj or {}).get("build_requester") or _default_requester(now)) if apply_ else {}
+    info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
+    if report_file:
+        report_file.parent.mkdir(parents=True, exist_ok=True)
+        report_file.write_text(render_markdown(report, applied), encoding="utf-8")
+        info(f"report written to {report_file}")
+    data = report.to_dict() | {"applied": [{"tenant": t, "model": m, "request": r} for (t, m), r in applied.items()],
+                               "dry_run": not apply_, "aws_calls": dict(counter.calls)}
+
+    def render(_: Any) -> None:
+        _render(report)
+        if apply_:
+            info(f"{len(applied)} retraining request(s) sent" + "".join(f"\n  {t}/{m} -> {r}" for (t, m), r in applied.items()))
+        elif report.count("retrain"):
+            info(f"dry run: {report.count('retrain')} model(s) would be retrained; run with --apply to request the builds")
+
+    emit(data, as_json, render)

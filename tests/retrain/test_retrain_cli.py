@@ -1,0 +1,120 @@
+"""`mlops retrain-check` end to end on in-process moto: table, JSON, Markdown report, dry run and --apply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlops.cli import cli
+from mlops.errors import MlopsError
+
+
+class FakeTrigger:
+    """The BuildRequester port as the lead will wire it: records what it was asked to submit."""
+
+    def __init__(self, fail_for: str | None = None):
+        self.requests: list = []
+        self.fail_for = fail_for
+
+    def submit(self, request) -> str:  # type: ignore[no-untyped-def]
+        """Accept, or refuse for the one tenant told to fail."""
+        if request.tenant == self.fail_for:
+            raise MlopsError("trigger refused", "try later")
+        self.requests.append(request)
+        return f"{request.tenant}-{request.model}-req"
+
+
+@pytest.fixture
+def registry(registry_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository's registry (acme: churn + house-prices, gold; globex: churn, bronze, 14-day override)."""
+    monkeypatch.setenv("MLOPS_ROOT", str(registry_dir))
+    return registry_dir
+
+
+def _run(*args: str, obj: dict | None = None):  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, ["retrain-check", *args], obj=obj)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def test_json_decisions_and_reasons(seeded, registry) -> None:  # pylint: disable=unused-argument
+    result = _run("--json")
+    data = json.loads(result.stdout)
+    by_key = {(d["tenant"], d["model"]): d for d in data["decisions"]}
+    assert by_key[("acme", "churn")]["action"] == "retrain"  # data uploaded after its training two days ago
+    assert [r["code"] for r in by_key[("acme", "churn")]["reasons"]] == ["new-data"]
+    assert by_key[("acme", "churn")]["package_version"] == 2
+    assert [r["code"] for r in by_key[("acme", "house-prices")]["reasons"]] == ["max-age", "new-data"]
+    assert by_key[("globex", "churn")]["action"] == "wait"
+    assert by_key[("old-co", "churn")]["action"] == "skip"
+    assert data["dry_run"] is True and not data["applied"]
+    assert any("'latest'" in p for p in data["problems"])
+    assert data["aws_calls"]["sts.GetCallerIdentity"] == 1
+
+
+def test_table_and_markdown_report(seeded, registry, tmp_path: Path) -> None:  # pylint: disable=unused-argument
+    report = tmp_path / "out" / "retrain.md"
+    result = _run("--report", str(report))
+    assert "Retraining check" in result.stdout and "house-prices" in result.stdout
+    assert "dry run: 2 model(s) would be retrained" in result.stderr
+    assert "AWS calls:" in result.stderr
+    text = report.read_text()
+    assert "| acme | house-prices | 1.0.0 |" in text and "## Problems" in text
+
+
+def test_apply_sends_requests_through_the_port(seeded, registry) -> None:  # pylint: disable=unused-argument
+    trigger = FakeTrigger(fail_for="nobody")
+    data = json.loads(_run("--apply", "--json", obj={"build_requester": trigger}).stdout)
+    assert sorted((r.tenant, r.model) for r in trigger.requests) == [("acme", "churn"), ("acme", "house-prices")]
+    assert {r.version for r in trigger.requests} == {"1.1.0", "1.0.0"}
+    assert data["dry_run"] is False and len(data["applied"]) == 2
+
+
+def test_a_failed_request_is_reported(seeded, registry) -> None:  # pylint: disable=unused-argument
+    data = json.loads(_run("--apply", "--json", "--model", "churn", obj={"build_requester": FakeTrigger(fail_for="acme")}).stdout)
+    assert not data["applied"]
+    assert any("the retraining request failed: trigger refused (try later)" in p for p in data["problems"])
+
+
+def test_filters_simulated_clock_and_contract_policy(seeded, registry, tmp_path: Path) -> None:  # pylint: disable=unused-argument
+    contract = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "churn" / "mlops.yaml").read_text())
+    contract["retraining"] = {"max_age_days": 1, "on_new_data": False}
+    (tmp_path / "mlops.yaml").write_text(yaml.safe_dump(contract))
+    for name in ("preprocess", "train", "evaluate", "inference"):
+        (tmp_path / contract["entry_points"][name]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / contract["entry_points"][name]).touch()
+    if contract.get("requirements"):
+        (tmp_path / contract["requirements"]).touch()
+    data = json.loads(_run("--json", "--tenant", "acme", "--model", "churn", "--contract", str(tmp_path)).stdout)
+    (decision,) = data["decisions"]
+    assert [r["code"] for r in decision["reasons"]] == ["max-age"]
+    assert "(mlops.yaml)" in decision["reasons"][0]["text"]
+
+
+def test_data_from_the_ledger_lists_no_bucket(seeded, registry) -> None:  # pylint: disable=unused-argument
+    data = json.loads(_run("--json", "--data-from", "ledger").stdout)
+    assert not any(k.startswith("s3.") for k in data["aws_calls"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["--tenant", "nobody"], "unknown tenant 'nobody'", id="unknown-tenant"),
+    pytest.param(["--model", "nope"], "unknown model 'nope'", id="unknown-model"),
+    pytest.param(["--now", "yesterday"], "is not an ISO 8601 time", id="bad-clock"),
+])
+def test_bad_input_is_one_line(aws, registry, args, message) -> None:  # pylint: disable=unused-argument
+    with pytest.raises(MlopsError, match=message):
+        _run(*args)
+
+
+def test_apply_without_a_wired_trigger_says_what_to_do(seeded, registry) -> None:  # pylint: disable=unused-argument
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    if any(importlib.util.find_spec(m) for m in ("mlops.trigger", "mlops.aws.trigger")):
+        pytest.skip("the trigger is wired")
+    with pytest.raises(MlopsError, match="--apply needs the trigger"):
+        _run("--apply")
