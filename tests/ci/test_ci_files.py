@@ -119,7 +119,7 @@ def test_no_latest_or_untagged_image_anywhere(pipeline) -> None:
 
 def test_every_job_that_calls_aws_has_an_oidc_token_and_a_role_of_its_purpose(pipeline) -> None:
     aws_jobs = {name: job for name, job in _visible_jobs(pipeline).items() if AWS_COMMAND.search(_script(job))}
-    assert {"mlops-version", "mlops-image", "mlops-train", "mlops-deploy-staging", "mlops-deploy-production",
+    assert {"mlops-version", "mlops-image", "mlops-pipeline", "mlops-train", "mlops-deploy-staging", "mlops-deploy-production",
             "mlops-retrain-check", "infra-plan", "infra-apply"} <= set(aws_jobs)
     audiences = {}
     for name, job in aws_jobs.items():
@@ -177,7 +177,8 @@ def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_
     assert job["environment"]["name"].startswith(f"{environment}/")
     assert "$MLOPS_TENANT" in job["resource_group"] and "$MLOPS_MODEL" in job["resource_group"]
     assert job["parallel"]["matrix"][0]["MLOPS_TENANT"]
-    assert "mlops gate" in _script(job) and "mlops deploy" in _script(job)
+    assert "mlops deploy" in _script(job), "deploy runs the gate first"
+    assert '${MLOPS_GATE_FORCE:+--force --reason "$MLOPS_GATE_FORCE"}' in _script(job)
     if environment == "production":
         assert any(need == {"job": "mlops-deploy-staging", "artifacts": False} for need in job["needs"])
         assert "$MLOPS_MODEL_BRANCH != $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
