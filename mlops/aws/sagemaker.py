@@ -63,7 +63,7 @@ def client_request_token(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
 
 
-def start_execution(sm: Any, *, pipeline: str, parameters: dict[str, str], display_name: str, description: str,
+def start_pipeline_execution(sm: Any, *, pipeline: str, parameters: dict[str, str], display_name: str, description: str,
                     token: str) -> str:
     """Start one execution of a pipeline with the given parameter values; returns its ARN."""
     try:
@@ -74,6 +74,52 @@ def start_execution(sm: Any, *, pipeline: str, parameters: dict[str, str], displ
     except ClientError as exc:
         raise MlopsError(f"cannot start pipeline {pipeline}: {_message(exc)}",
                          "register it first with `mlops pipeline upsert`") from exc
+
+
+def find_execution_by_display_name(sm: Any, *, pipeline: str, display_name: str) -> str | None:
+    """The ARN of an execution of `pipeline` with this display name, if one was started."""
+    try:
+        pages = sm.get_paginator("list_pipeline_executions").paginate(PipelineName=pipeline)
+        for page in pages:
+            for summary in page.get("PipelineExecutionSummaries", []):
+                if summary.get("PipelineExecutionDisplayName") == display_name:
+                    return str(summary["PipelineExecutionArn"])
+    except ClientError as exc:
+        raise MlopsError(f"cannot list the executions of {pipeline}: {_message(exc)}") from exc
+    return None
+
+
+def start_execution(request: Any, client_request_token: str) -> str:
+    """The pipeline start port of `mlops.builds` (a BuildRequest and its token -> execution ARN)."""
+    from mlops.pipeline.start import start_for_request
+
+    return start_for_request(request, client_request_token).arn
+
+
+def find_execution(request: Any) -> str | None:
+    """The find port of `mlops.builds`: the execution already started for a BuildRequest, if any."""
+    import boto3
+
+    from mlops.pipeline.start import pipeline_names
+
+    names = pipeline_names()
+    return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.model),
+                                          display_name=request.execution_id)
+
+
+def write_code_pointer(s3: Any, *, bucket: str, model: str, code_uri: str, digest: str) -> None:
+    """Remember the code URI of a model's latest upserted sources (what a start without one uses)."""
+    try:
+        s3.put_object(Bucket=bucket, Key=f"code/{model}/current.json", ContentType="application/json",
+                      Body=json.dumps({"code_uri": code_uri, "digest": digest}).encode())
+    except ClientError as exc:
+        raise MlopsError(f"cannot write s3://{bucket}/code/{model}/current.json: {_message(exc)}") from exc
+
+
+def read_code_pointer(s3: Any, *, bucket: str, model: str) -> str | None:
+    """The code URI written by the last `mlops pipeline upsert` of a model, if any."""
+    document = read_json_object(s3, f"s3://{bucket}/code/{model}/current.json")
+    return str(document["code_uri"]) if isinstance(document, dict) and document.get("code_uri") else None
 
 
 def describe_execution(sm: Any, execution_arn: str) -> dict[str, Any]:

@@ -1,0 +1,127 @@
+"""Starting one tenant's training execution: the single function the CLI and the trigger both call.
+
+`start_for_request(request, token)` turns a `BuildRequest` (tenant, model, version...) into the pipeline's
+parameters (`mlops.pipeline.parameters`), starts the execution with the request's ClientRequestToken and,
+when AWS is the local one, hands the execution to the local engine (as SageMaker would start running it).
+It never imports the SageMaker SDK (the trigger Lambda imports it); boto3 is imported inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import MlopsError
+from mlops.naming import Names
+from mlops.pipeline import parameters as P
+
+#: The version a local run uses when no image was ever published (the local engine runs no image).
+LOCAL_VERSION = "0.0.0"
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """What was started, and where to follow it."""
+
+    arn: str
+    pipeline: str
+    display_name: str
+    parameters: dict[str, str]
+    record_bucket: str
+    engine_pid: int | None = None
+    work_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def account_id(session: Any) -> str:
+    """The account the credentials belong to (moto answers 123456789012)."""
+    return str(session.client("sts").get_caller_identity()["Account"])
+
+
+def pipeline_names(session: Any = None, registry: Any = None) -> Names:
+    """The naming scheme of this platform in the current account."""
+    import boto3
+
+    from mlops.config.tenants import load_from_settings
+
+    registry = registry or load_from_settings()
+    return registry.names(account_id(session or boto3.session.Session()))
+
+
+def resolve_image(ecr: Any, names: Names, model: str, version: str | None, local: bool) -> tuple[str, str, str, list[str]]:
+    """(version, image URI, image digest, notes) for a model: the given version, else the latest release in ECR."""
+    from mlops.aws import ecr as ecr_adapter
+    from mlops.versioning import scan_tags
+
+    repository = names.ecr_repository(model)
+    problem = None
+    try:
+        if version is None:
+            latest = scan_tags(ecr_adapter.list_tags(ecr, repository)).latest_release
+            version = str(latest) if latest else None
+        digest = ecr_adapter.digest_of(ecr, repository, version) if version else None
+    except MlopsError as exc:
+        if not local:
+            raise
+        digest, problem = None, exc.message
+    if version is None and not local:
+        raise MlopsError(f"no released image of {model} in ECR ({repository})", "publish one with `mlops image` or pass --version")
+    if digest is None and not local:
+        raise MlopsError(f"image {repository}:{version} is not in ECR", "publish it with `mlops image` first")
+    notes = []
+    if digest is None:
+        version = version or LOCAL_VERSION
+        notes.append(f"no image {repository}:{version} in ECR ({problem or 'not published'}); the local engine runs the scripts without it")
+    return version, P.image_uri(names, model, version), digest or "unknown", notes
+
+
+def start_for_request(request: Any, client_request_token: str, *, session: Any = None, registry: Any = None,
+                      settings: Any = None) -> StartedExecution:
+    """Start the tenant's execution for a BuildRequest; in local mode also launch the local engine."""
+    import boto3
+
+    from mlops.aws import sagemaker as adapter
+    from mlops.config.tenants import load_from_settings
+    from mlops.local import engine
+    from mlops.settings import Settings
+
+    settings = settings or Settings.from_env()
+    registry = registry or load_from_settings(settings)
+    session = session or boto3.session.Session()
+    tenant = registry.check_model(request.tenant, request.model)
+    tier = tenant.effective_tier(registry.platform.tiers)
+    names = registry.names(account_id(session))
+    local = engine.local_engine_enabled()
+    extra = dict(request.parameters)
+    if request.image_uri:
+        version, image, digest, notes = request.version or LOCAL_VERSION, request.image_uri, request.image_digest or "unknown", []
+    else:
+        version, image, digest, notes = resolve_image(session.client("ecr"), names, request.model, request.version, local)
+        digest = request.image_digest or digest
+    s3 = session.client("s3")
+    code_uri = extra.pop(P.CODE_URI, None) or adapter.read_code_pointer(s3, bucket=names.artifacts_bucket(), model=request.model)
+    if not code_uri:
+        raise MlopsError(f"no sources of {request.model} have been uploaded", "run `mlops pipeline upsert --repo <model repo>` first")
+    run = P.RunRequest(
+        tenant=tenant.id, tier=tenant.tier, model=request.model, instance_type=tier.instance_type,
+        instance_count=tier.instance_count, code_uri=code_uri, image_uri=image, model_version=version, image_digest=digest,
+        git_commit=request.git_commit or "unknown", approval_status=extra.pop(P.APPROVAL_STATUS, "PendingManualApproval"),
+    )
+    try:
+        values = P.execution_parameters(names, run)
+    except ValueError as exc:
+        raise MlopsError(str(exc)) from None
+    values.update({k: v for k, v in extra.items() if k in P.PARAMETERS})
+    pipeline = names.pipeline(request.model)
+    description = f"{request.source}: {tenant.id} {request.model} {version}" + (f" ({request.reason})" if request.reason else "")
+    arn = adapter.start_pipeline_execution(session.client("sagemaker"), pipeline=pipeline, parameters=values,
+                                           display_name=request.execution_id, description=description,
+                                           token=client_request_token)
+    pid = work_dir = None
+    if local:
+        _, execution_id = engine.parse_execution_arn(arn)
+        work_dir = settings.state_dir / "engine" / pipeline / execution_id
+        pid = engine.launch(arn, record_bucket=names.artifacts_bucket(), work_dir=work_dir)
+    return StartedExecution(arn=arn, pipeline=pipeline, display_name=request.execution_id, parameters=values,
+                            record_bucket=names.artifacts_bucket(), engine_pid=pid, work_dir=work_dir, notes=notes)
