@@ -33,7 +33,7 @@ MLOPS = Path(sys.executable).with_name("mlops")
 COMMON = ["--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source", "--no-color",
           "--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"]
 SNAPSHOT_EXCLUDES = [".git", ".venv", ".mlops", ".ci/node", ".gitlab-ci-local", "__pycache__", ".pytest_cache",
-                     "*.egg-info", "build", "dist", ".terraform"]
+                     "*.egg-info", "/build", "/dist", ".terraform"]
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -188,15 +188,24 @@ def test_triggered_mode_trains_and_deploys_to_staging(gitlab_ci_local, snapshot,
     assert "skipped: tenant globex is not in this build" in output
 
 
-def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, local_aws,
-                                                             model_repo) -> None:
+def test_triggered_mode_fetches_lints_and_tests_the_model_source(gitlab_ci_local, snapshot, model_repo) -> None:
+    variables = {**TRIGGER_VARIABLES, "MLOPS_CI_VENV": str(VENV), "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
+    result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "mlops-test", "--needs", variables=variables, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    for job in ("mlops-source", "mlops-lint", "mlops-test"):
+        assert f"PASS  {job}" in output, job
+
+
+def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, model_repo) -> None:
     (model_repo / "src" / "train.py").write_text("def broken(:\n", encoding="utf-8")
     _git(model_repo, "commit", "--quiet", "--all", "--message=fix: break it")
-    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
+    variables = {**TRIGGER_VARIABLES, "MLOPS_CI_VENV": str(VENV), "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
     result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "--needs", variables=variables, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "FAIL  mlops-lint" in output
+    assert "train.py" in output, "the job log names the broken file"
 
 
 def test_schedule_mode_runs_the_retraining_check(gitlab_ci_local, snapshot, local_aws) -> None:
