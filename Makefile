@@ -54,7 +54,7 @@ fmt-check: ## terraform fmt -check on every Terraform file.
 	terraform fmt -check -recursive terraform
 
 hadolint: venv ## hadolint on every Dockerfile.
-	@find docker examples -name Dockerfile -print0 | xargs -0 --no-run-if-empty $(VENV_BIN)/hadolint
+	@find docker examples -name Dockerfile -print0 2>/dev/null | xargs -0 --no-run-if-empty $(VENV_BIN)/hadolint
 
 clean: ## Remove the virtual environment and local state.
 	rm -rf $(MLOPS_VENV) .mlops
