@@ -120,7 +120,8 @@ def _model_version(desc: dict[str, Any]) -> ModelVersion:
     meta = dict(desc.get("CustomerMetadataProperties") or {})
     number = int(desc.get("ModelPackageVersion") or 0)
     return ModelVersion(
-        arn=desc["ModelPackageArn"], version=meta.get("model_version") or f"package-{number}", package_version=number,
+        arn=desc["ModelPackageArn"], package_version=number,
+        version=meta.get("model_version") or meta.get("semantic_version") or f"package-{number}",
         status=desc.get("ModelApprovalStatus", "PendingManualApproval"), metadata=meta, description=desc,
     )
 
@@ -157,17 +158,22 @@ def resolve_version(versions: list[ModelVersion], group: str, version: str | Non
 
 
 def read_metrics(s3: Any, item: ModelVersion) -> dict[str, float]:
-    """Evaluation metrics: `metric.<name>` metadata first, then the evaluation.json the package references."""
+    """Evaluation metrics: the evaluation.json the package references, then its metadata on top.
+
+    Metadata: `metric.<name>` = value, or `metric_name` + `metric_value` (what the pipeline registers).
+    """
     metrics: dict[str, float] = {}
     report_uri = (item.description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}) or {}).get("S3Uri")
     if report_uri:
         metrics.update(_report_metrics(s3, report_uri))
-    for key, value in item.metadata.items():
-        if key.startswith("metric.") and key.count(".") == 1:
-            try:
-                metrics[key.split(".", 1)[1]] = float(value)
-            except ValueError:
-                continue
+    pairs = [(key.split(".", 1)[1], value) for key, value in item.metadata.items() if key.startswith("metric.") and key.count(".") == 1]
+    if item.metadata.get("metric_name") and item.metadata.get("metric_value") not in (None, ""):
+        pairs.append((item.metadata["metric_name"], item.metadata["metric_value"]))
+    for name, value in pairs:
+        try:
+            metrics[name] = float(value)
+        except ValueError:
+            continue
     return metrics
 
 
@@ -218,7 +224,7 @@ class DeploymentEvent:  # pylint: disable=too-many-instance-attributes  # one fl
     forced_reason: str | None = None
     strategy: str | None = None
     serving_version: str | None = None
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="microseconds"))
 
 
 class DeploymentLog(Protocol):
@@ -246,6 +252,66 @@ class JsonlDeploymentLog:
             return []
         rows = [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [r for r in rows if endpoint is None or r["endpoint"] == endpoint]
+
+
+class LedgerDeploymentLog:
+    """Deployment events in the execution ledger table, next to the executions.
+
+    Items: `pk = DEPLOY#<endpoint>`, `sk = <at>#<kind>#<version>`; the ledger's execution scans filter on
+    `sk = EXEC`, so they never see these. A put is conditional on the item not existing, so a record is
+    never overwritten.
+    """
+
+    def __init__(self, client: Any, table: str):
+        self.client = client
+        self.table = table
+
+    @staticmethod
+    def exists(client: Any, table: str) -> bool:
+        """Whether the ledger table is there to record into."""
+        try:
+            client.describe_table(TableName=table)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return False
+            raise _aws_error(f"describe the ledger table {table}", exc) from exc
+        return True
+
+    def record(self, event: DeploymentEvent) -> None:
+        """Put one event (once)."""
+        from mlops.aws.dynamo import to_attrs
+
+        item = {"pk": f"DEPLOY#{event.endpoint}", "sk": f"{event.at}#{event.kind}#{event.version}", **asdict(event)}
+        try:
+            self.client.put_item(TableName=self.table, Item=to_attrs(item), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise _aws_error(f"record the deployment of {event.endpoint} in the ledger", exc) from exc
+
+    def events(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """One endpoint's events, oldest first (every endpoint's without `endpoint`)."""
+        from mlops.aws.dynamo import from_attrs
+
+        if endpoint is None:
+            params: dict[str, Any] = {"TableName": self.table, "FilterExpression": "begins_with(pk, :p)",
+                                      "ExpressionAttributeValues": {":p": {"S": "DEPLOY#"}}}
+            pages = self.client.get_paginator("scan").paginate(**params)
+        else:
+            params = {"TableName": self.table, "KeyConditionExpression": "pk = :p",
+                      "ExpressionAttributeValues": {":p": {"S": f"DEPLOY#{endpoint}"}}}
+            pages = self.client.get_paginator("query").paginate(**params)
+        try:
+            rows = [from_attrs(i) for page in pages for i in page.get("Items", [])]
+        except ClientError as exc:
+            raise _aws_error("read deployments from the ledger", exc) from exc
+        rows.sort(key=lambda r: (r["at"], r["sk"]))
+        for row in rows:
+            row.pop("pk", None)
+            row.pop("sk", None)
+            row.setdefault("reasons", [])
+            row.setdefault("previous_version", None)
+            row.setdefault("serving_version", None)
+        return rows
 
 
 # -- AWS building blocks ----------------------------------------------------------------------------

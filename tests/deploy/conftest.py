@@ -124,16 +124,19 @@ class Packages:
             files["code/inference.py"] = INFERENCE.encode()
         self.s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=_tar(files))
         env: dict[str, str] = {}
-        meta = {"model_version": version, "tenant": tenant, "git_commit": "abc1234", "image_digest": "sha256:00"}
+        # The keys the pipeline's RegisterModel step writes (mlops/pipeline/builder.py).
+        meta = {"semantic_version": version, "tenant": tenant, "git_commit": "abc1234", "image_digest": "sha256:00"}
         if code == "submit-dir":
-            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/sourcedir.tar.gz", Body=_tar({"inference.py": INFERENCE.encode()}))
-            env = {"SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/{prefix}/sourcedir.tar.gz", "SAGEMAKER_PROGRAM": "inference.py"}
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/sourcedir.tar.gz", Body=_tar({"src/inference.py": INFERENCE.encode()}))
+            env = {"SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/{prefix}/sourcedir.tar.gz", "SAGEMAKER_PROGRAM": "src/inference.py"}
         elif code == "source-uri":
             self.s3.put_object(Bucket=bucket, Key=f"{prefix}/source.tar.gz", Body=_tar({"src/inference.py": INFERENCE.encode()}))
             meta["source_uri"] = f"s3://{bucket}/{prefix}/source.tar.gz"
         metrics = metrics or {}
         if in_metadata:
             meta.update({f"metric.{k}": str(v) for k, v in metrics.items()})
+        if in_metadata and "auc" in metrics:  # the rule as the pipeline records it
+            meta.update({"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7", "metric_value": str(metrics["auc"])})
         meta.update(extra_metadata or {})
         kwargs: dict[str, Any] = {}
         if in_report:

@@ -84,6 +84,33 @@ def test_metrics_come_from_metadata_or_the_evaluation_report(packages: Any, targ
     assert ep.read_metrics(packages.s3, item) == {"auc": 0.83, "accuracy": 0.8}
 
 
+def test_metric_as_the_pipeline_registers_it(packages: Any, target: ep.Target) -> None:
+    packages.register("acme", "churn", "2.0.0", {}, in_report=False,
+                      extra_metadata={"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7", "metric_value": "0.875"})
+    item = ep.list_versions(packages.sm, target.package_group)[0]
+    assert (item.version, ep.read_metrics(packages.s3, item)) == ("2.0.0", {"auc": 0.875})
+    assert ep.rule_from_metadata(item) == MetricRule(name="auc", direction="maximize", min_improvement=0.0, threshold=0.7)
+
+
+def test_deployments_recorded_in_the_ledger_table(packages: Any, target: ep.Target) -> None:
+    dynamodb = boto3.client("dynamodb")
+    assert not ep.LedgerDeploymentLog.exists(dynamodb, "mlops-demo-ledger")
+    dynamodb.create_table(TableName="mlops-demo-ledger", BillingMode="PAY_PER_REQUEST",
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    assert ep.LedgerDeploymentLog.exists(dynamodb, "mlops-demo-ledger")
+    log = ep.LedgerDeploymentLog(dynamodb, "mlops-demo-ledger")
+    deployer = ep.Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
+    packages.register("acme", "churn", "1.0.0", {"auc": 0.9})
+    deployer.deploy(target, AUC, actor="alice")
+    packages.register("acme", "churn", "1.1.0", {"auc": 0.8})
+    deployer.deploy(target, AUC, actor="bob")
+    rows = log.events(target.endpoint)
+    assert [(r["outcome"], r["version"], r["actor"]) for r in rows] == [("deployed", "1.0.0", "alice"), ("refused", "1.1.0", "bob")]
+    assert rows[1]["serving_version"] == "1.0.0" and any("worse than" in r for r in rows[1]["reasons"])
+    assert len(log.events()) == 2
+
+
 def test_rule_can_travel_in_the_package_metadata(packages: Any, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"rmse": 3.0},
                       extra_metadata={"metric_name": "rmse", "metric_direction": "minimize", "metric_min_improvement": "0.1"})
@@ -98,7 +125,7 @@ def test_first_deployment_creates_endpoint_alarms_and_approves(packages: Any, de
     assert _serving(deployer, target) == "1.0.0"
     package = packages.sm.describe_model_package(ModelPackageName=arn)
     assert package["ModelApprovalStatus"] == "Approved"
-    assert package["CustomerMetadataProperties"]["model_version"] == "1.0.0", "approval must keep the package's metadata"
+    assert package["CustomerMetadataProperties"]["semantic_version"] == "1.0.0", "approval must keep the package's metadata"
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNames=ep.alarm_names(target.endpoint))["MetricAlarms"]
     assert {a["MetricName"] for a in alarms} == {"Invocation5XXErrors", "ModelLatency"}
     assert all({"Name": "EndpointName", "Value": target.endpoint} in a["Dimensions"] for a in alarms)
