@@ -140,10 +140,10 @@ def _get(path: str, ctx: Context) -> Any:
         return ctx.execution[rest]
     if root == "Steps":
         step, _, prop = rest.partition(".")
-        if step not in ctx.steps:
-            raise ExpressionError(f"step '{step}' has not run, so '{path}' has no value")
         if prop.startswith("PropertyFiles."):
             return {"PropertyFile": (step, prop.split(".", 1)[1])}
+        if step not in ctx.steps:
+            raise ExpressionError(f"step '{step}' has not run, so '{path}' has no value")
         return walk(ctx.steps[step], split_path(prop), f"step {step}")
     raise ExpressionError(f"cannot evaluate '{path}'")
 

@@ -7,26 +7,16 @@ Terraform, so they run whether or not `mlops local up` works on this machine.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import yaml
+from train_helpers import NAMES, ROOT, TINY_MODEL, LocalAws, provision
 
 from mlops.config.contract import load_contract
-from mlops.naming import Names
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-TINY_MODEL = HERE / "tiny_model"
-NAMES = Names("mlops-demo")
-TENANTS = ("acme", "globex")
-MODELS = ("churn", "house-prices")
 
 
 @pytest.fixture(scope="session")
@@ -51,45 +41,6 @@ def tiny_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
-
-
-def provision(session: boto3.session.Session, tenants: tuple[str, ...] = TENANTS, models: tuple[str, ...] = MODELS) -> None:
-    """What Terraform creates for the train stage: artifacts bucket, tenant buckets, model package groups."""
-    s3, sm = session.client("s3"), session.client("sagemaker")
-    for bucket in (NAMES.artifacts_bucket(), *(NAMES.tenant_bucket(t) for t in tenants)):
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
-    existing = {g["ModelPackageGroupName"] for g in sm.list_model_package_groups(MaxResults=100)["ModelPackageGroupSummaryList"]}
-    for tenant in tenants:
-        for model in models:
-            group = NAMES.model_package_group(tenant, model)
-            if group not in existing:
-                sm.create_model_package_group(ModelPackageGroupName=group)
-
-
-def upload_tiny_data(s3: Any, tenant: str, model: str = "churn", rows: int = 30) -> None:
-    """A small labelled CSV in the tenant's data prefix."""
-    body = "x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(rows))
-    s3.put_object(Bucket=NAMES.tenant_bucket(tenant), Key=f"{NAMES.data_prefix(model)}data.csv", Body=body.encode())
-
-
-def upload_example_data(s3: Any, tenant: str, model: str, folder: Path) -> None:
-    """The example's synthetic data of one tenant (examples/datagen.py), in the tenant's data prefix."""
-    target = folder / f"{tenant}-{model}.csv"
-    subprocess.run([sys.executable, str(ROOT / "examples" / "datagen.py"), "--model", model, "--tenant", tenant, "--out", str(target)],
-                   check=True, capture_output=True)
-    s3.upload_file(str(target), NAMES.tenant_bucket(tenant), f"{NAMES.data_prefix(model)}data.csv")
-
-
-@dataclass
-class LocalAws:
-    """In-process moto with the train stage's resources."""
-
-    session: boto3.session.Session
-    s3: Any
-    sm: Any
 
 
 @pytest.fixture
