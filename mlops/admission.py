@@ -14,6 +14,7 @@ Pure: plain data in, plain data out; no boto3.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ class TierState:
     waiting: int = 0
     tenants: dict[str, TenantState] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)
+    clock: int = 0
 
     @property
     def free(self) -> int:
@@ -48,9 +50,13 @@ class TierState:
         return max(0, self.limit - self.inflight)
 
     def virtual_clock(self) -> int:
-        """The least service among tenants that still wait (0 when nobody waits)."""
-        waiting = [t.served for t in self.tenants.values() if t.waiting > 0]
-        return min(waiting) if waiting else 0
+        """The least service among tenants that still wait, never going back (`clock` is the stored one).
+
+        Stored and monotone so that a tenant that was busy alone yesterday is not held back today by
+        one that arrives with a low count: the newcomer is lifted to the clock instead.
+        """
+        waiting = [max(t.served, self.clock) for t in self.tenants.values() if t.waiting > 0]
+        return min(waiting) if waiting else self.clock
 
     def lag(self, tenant: str, clock: int | None = None) -> int:
         """Admissions this tenant is ahead of the least-served waiting tenant."""
@@ -106,6 +112,10 @@ def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_b
     tenant_limits = tenant_limits or {}
     plan = Plan()
     pending = sorted(window, key=lambda c: c.requested_at)
+    in_hand = Counter(c.tenant for c in pending)
+    for tenant_id, count in in_hand.items():  # requests in hand wait, whatever a slightly older read said
+        tenant_state = state.tenants.setdefault(tenant_id, TenantState())
+        tenant_state.waiting = max(tenant_state.waiting, count)
     unit = round_seconds(state, mean_build_seconds)
     while pending:
         clock = state.virtual_clock()
@@ -134,6 +144,7 @@ def _admitted(state: TierState, tenant: TenantState, clock: int) -> int:
     tenant.waiting = max(0, tenant.waiting - 1)
     state.inflight += 1
     state.waiting = max(0, state.waiting - 1)
+    state.clock = clock
     return increment
 
 

@@ -253,7 +253,7 @@ class BuildService:
         outcome = transact(self.slots.client, [
             self.ledger.start_item(eid, self.clock()),
             *self.slots.admit_items(tier, limit, request.tenant, eid, self.clock(), queued=True,
-                                    tenant_cap=cap, served_increment=increment)])
+                                    tenant_cap=cap, served_increment=increment, clock=state.clock)])
         if outcome.ok:
             self._start(request, tier, first_attempt=True)
             report.admitted[tier] = report.admitted.get(tier, 0) + 1

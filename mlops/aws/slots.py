@@ -49,6 +49,7 @@ class Slots:
                     sk = item["sk"]
                     if sk == COUNTER:
                         state.inflight, state.waiting = item.get("inflight", 0), item.get("waiting", 0)
+                        state.clock = item.get("vclock", 0)
                     elif sk.startswith("TENANT#"):
                         state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("served", 0))
                     elif sk.startswith("SLOT#"):
@@ -71,9 +72,13 @@ class Slots:
         ]
 
     def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *, queued: bool,
-                    tenant_cap: int | None = None, served_increment: int = 1) -> list[TxItem]:
+                    tenant_cap: int | None = None, served_increment: int = 1, clock: int | None = None) -> list[TxItem]:
         """Take a slot: counter `inflight < limit` (and, for a request that skips the queue, nobody waiting)."""
         waiting = ", waiting = if_not_exists(waiting, :zero) - :one" if queued else ""
+        counter_values = {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}
+        clock_update = ""
+        if clock is not None:  # the tier's virtual clock (mlops.admission), kept with the counter
+            clock_update, counter_values[":clock"] = ", vclock = :clock", _n(clock)
         counter_condition = "(attribute_not_exists(inflight) OR inflight < :limit)"
         if not queued:  # skipping the queue is only fair when nobody is in it
             counter_condition += " AND (attribute_not_exists(waiting) OR waiting <= :zero)"
@@ -92,10 +97,10 @@ class Slots:
         items = [
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
-                "UpdateExpression": f"SET inflight = if_not_exists(inflight, :zero) + :one, #limit = :limit{waiting}",
+                "UpdateExpression": f"SET inflight = if_not_exists(inflight, :zero) + :one, #limit = :limit{waiting}{clock_update}",
                 "ConditionExpression": counter_condition,
                 "ExpressionAttributeNames": {"#limit": "limit"},
-                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}}}),
+                "ExpressionAttributeValues": counter_values}}),
             TxItem("tenant", {"Update": tenant_update}),
             TxItem("slot", {"Put": {
                 "TableName": self.table,

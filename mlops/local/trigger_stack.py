@@ -79,3 +79,71 @@ class MotoPipelineStarter:
         """Starts beyond the first, over all execution ids."""
         with self._lock:
             return sum(n - 1 for n in self.starts.values() if n > 1)
+
+
+class SimulatedSageMaker:
+    """Pipeline executions that run for a while, then report status the way SageMaker does.
+
+    The start port (`__call__`) starts the execution on moto through `MotoPipelineStarter`, then lets it
+    "run" for `duration()` seconds; `tick()` finishes due executions and sends their status-change
+    events to the status queue, each `deliveries` times (EventBridge and SQS deliver at least once) and,
+    with `late_executing`, an `Executing` event after the terminal one (out of order). `running()` is the
+    ground truth a watcher compares with the tier limits.
+    """
+
+    def __init__(self, starter: MotoPipelineStarter, sqs: Any, status_queue_url: str, tier_of: dict[str, str],
+                 duration: Any, deliveries: int = 2, late_executing: bool = True):
+        self.starter = starter
+        self.sqs = sqs
+        self.status_queue_url = status_queue_url
+        self.tier_of = tier_of
+        self.duration = duration
+        self.deliveries = deliveries
+        self.late_executing = late_executing
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[str, float, str, str]] = {}  # eid -> (tier, ends, arn, started_at)
+        self.finished = 0
+
+    def __call__(self, request: BuildRequest, client_request_token: str) -> str:
+        import time  # pylint: disable=import-outside-toplevel
+
+        from mlops.requests import utc_now  # pylint: disable=import-outside-toplevel
+
+        arn = self.starter(request, client_request_token)
+        with self._lock:
+            self._running[request.execution_id] = (self.tier_of[request.tenant], time.monotonic() + self.duration(),
+                                                   arn, utc_now())
+        return arn
+
+    def find(self, request: BuildRequest) -> str | None:
+        """As the port's `find`."""
+        return self.starter.find(request)
+
+    def running(self) -> dict[str, int]:
+        """Executions running now, per tier."""
+        counts: Counter[str] = Counter()
+        with self._lock:
+            for tier, *_ in self._running.values():
+                counts[tier] += 1
+        return dict(counts)
+
+    def tick(self, now: float) -> int:
+        """Finish what is due; returns how many finished."""
+        from mlops.requests import status_event, utc_now  # pylint: disable=import-outside-toplevel
+
+        with self._lock:
+            due = [(eid, v) for eid, v in self._running.items() if v[1] <= now]
+            for eid, _ in due:
+                del self._running[eid]
+            self.finished += len(due)
+        bodies = []
+        for eid, (_, _, arn, started) in due:
+            ended = utc_now()
+            terminal = json.dumps(status_event(eid, "Succeeded", arn, at=ended, started_at=started, ended_at=ended))
+            bodies += [terminal] * self.deliveries
+            if self.late_executing:
+                bodies.append(json.dumps(status_event(eid, "Executing", arn, at=started, started_at=started)))
+        for start in range(0, len(bodies), 10):
+            self.sqs.send_message_batch(QueueUrl=self.status_queue_url, Entries=[
+                {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])])
+        return len(due)

@@ -87,3 +87,15 @@ def request(tenant: str, n: int = 0, model: str = "churn", **extra: Any) -> Buil
     """A CI build request, distinct per `n`."""
     return BuildRequest(source="ci", tenant=tenant, model=model, version=f"1.0.{n}", git_commit=f"{n:07x}abc",
                         reason=f"commit {n}", **extra)
+
+
+LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
+
+
+def upload_event(names: Names, tenant: str, model: str, key: str, etag: str = "abc123") -> dict[str, Any]:
+    """An EventBridge `Object Created` event for a tenant bucket, as S3 sends it."""
+    return {"version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3", "account": names.account_id,
+            "time": "2026-01-01T00:00:00Z", "region": names.region, "resources": [],
+            "detail": {"version": "0", "bucket": {"name": names.tenant_bucket(tenant)},
+                       "object": {"key": key, "size": 10, "etag": etag, "sequencer": "0001"},
+                       "request-id": "r", "requester": "123456789012", "reason": "PutObject"}}
