@@ -136,7 +136,8 @@ class Packages:
         if in_metadata:
             meta.update({f"metric.{k}": str(v) for k, v in metrics.items()})
         if in_metadata and "auc" in metrics:  # the rule as the pipeline records it
-            meta.update({"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7", "metric_value": str(metrics["auc"])})
+            meta.update({"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7",
+                         "metric_value": str(metrics["auc"])})
         meta.update(extra_metadata or {})
         kwargs: dict[str, Any] = {}
         if in_report:

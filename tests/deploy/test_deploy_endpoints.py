@@ -86,7 +86,8 @@ def test_metrics_come_from_metadata_or_the_evaluation_report(packages: Any, targ
 
 def test_metric_as_the_pipeline_registers_it(packages: Any, target: ep.Target) -> None:
     packages.register("acme", "churn", "2.0.0", {}, in_report=False,
-                      extra_metadata={"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7", "metric_value": "0.875"})
+                      extra_metadata={"metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.7",
+                                      "metric_value": "0.875"})
     item = ep.list_versions(packages.sm, target.package_group)[0]
     assert (item.version, ep.read_metrics(packages.s3, item)) == ("2.0.0", {"auc": 0.875})
     assert ep.rule_from_metadata(item) == MetricRule(name="auc", direction="maximize", min_improvement=0.0, threshold=0.7)
@@ -97,7 +98,8 @@ def test_deployments_recorded_in_the_ledger_table(packages: Any, target: ep.Targ
     assert not ep.LedgerDeploymentLog.exists(dynamodb, "mlops-demo-ledger")
     dynamodb.create_table(TableName="mlops-demo-ledger", BillingMode="PAY_PER_REQUEST",
                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                {"AttributeName": "sk", "AttributeType": "S"}])
     assert ep.LedgerDeploymentLog.exists(dynamodb, "mlops-demo-ledger")
     log = ep.LedgerDeploymentLog(dynamodb, "mlops-demo-ledger")
     deployer = ep.Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)

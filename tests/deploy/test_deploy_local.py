@@ -34,6 +34,7 @@ def mlops(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 
 
 def predictions(capsys: pytest.CaptureFixture[str], tenant: str, body: Path, model: str = "churn") -> list[float]:
+    """The predictions `mlops invoke --json` prints for a tenant."""
     code, out, err = mlops(capsys, "invoke", "--tenant", tenant, "--model", model, "--body", str(body), "--json")
     assert code == 0, err
     return json.loads(out)["response"]["predictions"]
@@ -41,6 +42,7 @@ def predictions(capsys: pytest.CaptureFixture[str], tenant: str, body: Path, mod
 
 @pytest.fixture
 def rows(tmp_path: Path) -> Path:
+    """Two rows of two numbers."""
     path = tmp_path / "rows.csv"
     path.write_text("0.5,1.5\n2.0,3.0\n", encoding="utf-8")
     return path
@@ -83,7 +85,8 @@ def test_deploy_invoke_and_blue_green_upgrade(local_aws: Any, capsys: pytest.Cap
     assert predictions(capsys, "acme", rows) == [2.0, 2.0]
     assert [(e["outcome"], e["version"]) for e in _log(tmp_path)] == [("deployed", "1.0.0"), ("deployed", "2.0.0")]
 
-    code, out, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows), "--content-type", "application/json")
+    code, out, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows),
+                           "--content-type", "application/json")
     assert code == 1 and out == ""
     assert err == "error: mlops-demo-acme-churn (2.0.0) rejected the input: unsupported content type 'application/json'; " \
                   "send text/csv (fix the request body)\n"
