@@ -126,13 +126,13 @@ def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_b
         lag = state.lag(best.tenant, clock)
         if cap is not None and tenant.running >= cap:
             plan.defer.append((best, defer_seconds(1, unit)))
+        elif lag > 0 and not work_conserving:
+            plan.defer.append((best, defer_seconds(lag, unit)))
         elif free <= 0:
             plan.release.append(best)
-        elif lag == 0 or work_conserving:
+        else:
             plan.admit.append((best, _admitted(state, tenant, clock)))
             free -= 1
-        else:
-            plan.defer.append((best, defer_seconds(lag, unit)))
     return plan
 
 

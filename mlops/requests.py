@@ -52,7 +52,7 @@ class BuildRequest(BaseModel):
     reason: str = Field(default="", max_length=512)
     parameters: dict[str, str] = Field(default_factory=dict, description="extra pipeline parameters")
     links: dict[str, str] = Field(default_factory=dict, description="CI pipeline, job, merge request URLs")
-    requested_at: str = Field(default_factory=lambda: utc_now(), description="ISO-8601 UTC")
+    requested_at: str = Field(default_factory=lambda: utc_now(), description="ISO-8601 UTC")  # pylint: disable=unnecessary-lambda  # utc_now is defined below
     dedup_id: str | None = Field(
         default=None, max_length=128,
         description="what makes this request distinct from an identical earlier one (e.g. a manual rebuild)",

@@ -198,6 +198,7 @@ class Ledger:
 
 
 def public(item: dict[str, Any]) -> dict[str, Any]:
+    """An item without its table keys, as the CLI and notifications show it."""
     return {k: v for k, v in item.items() if k not in ("pk", "sk")}
 
 

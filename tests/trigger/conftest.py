@@ -23,7 +23,8 @@ def stack_factory(aws: None, tmp_path: Path) -> Iterator[Any]:
     make_moto_dynamodb_atomic()
 
     def build(tenants: dict[str, str], overrides: dict[str, dict] | None = None) -> Stack:
-        registry = load_registry(*(lambda r: (r / "platform.yaml", r / "tenants"))(write_registry(tmp_path / "reg", tenants, overrides)))
+        root = write_registry(tmp_path / "reg", tenants, overrides)
+        registry = load_registry(root / "platform.yaml", root / "tenants")
         names = registry.names()
         dynamodb, sqs, sagemaker = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker")
         urls = provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), registry.platform.models)

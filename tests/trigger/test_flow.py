@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from trigger_helpers import Stack, request
+
 from mlops.aws.ledger import EXECUTING, QUEUED, SUCCEEDED
 from mlops.requests import parse_status_event, status_event
-from trigger_helpers import Stack, request
 
 
 def _finish(service: Any, execution_id: str, arn: str, status: str = "Succeeded") -> Any:

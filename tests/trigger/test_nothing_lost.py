@@ -18,6 +18,7 @@ from mlops.local.lambda_runtime import EventSourceMapping, load_handler
 
 @pytest.fixture
 def uploads(stack: Stack) -> Any:
+    """The uploads queue's event source mapping onto the trigger handler."""
     service = stack.service()
     use_service(lambda: (service, HandlerConfig(max_receives=3)))
     mapping = EventSourceMapping(stack.sqs, stack.names.events_queue("uploads"), load_handler(LAMBDA_DIR, "trigger"),

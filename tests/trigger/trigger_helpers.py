@@ -12,9 +12,8 @@ from mlops.aws.ledger import Ledger
 from mlops.aws.queues import Queues
 from mlops.aws.slots import Slots
 from mlops.builds import BuildService, DispatchSettings
-from mlops.config.tenants import Registry, load_registry
-from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
-from mlops.local.trigger_stack import MotoPipelineStarter, provision
+from mlops.config.tenants import Registry
+from mlops.local.trigger_stack import MotoPipelineStarter
 from mlops.naming import Names
 from mlops.requests import BuildRequest
 
@@ -92,8 +91,9 @@ def request(tenant: str, n: int = 0, model: str = "churn", **extra: Any) -> Buil
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
 
 
-def upload_event(names: Names, tenant: str, model: str, key: str, etag: str = "abc123") -> dict[str, Any]:
+def upload_event(names: Names, tenant: str, model: str, key: str | None = None, etag: str = "abc123") -> dict[str, Any]:
     """An EventBridge `Object Created` event for a tenant bucket, as S3 sends it."""
+    key = key if key is not None else f"data/{model}/upload.csv"
     return {"version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3", "account": names.account_id,
             "time": "2026-01-01T00:00:00Z", "region": names.region, "resources": [],
             "detail": {"version": "0", "bucket": {"name": names.tenant_bucket(tenant)},
