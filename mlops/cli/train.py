@@ -80,14 +80,15 @@ def upsert(session: Any, registry: Any, repo: Path, model: str | None) -> dict[s
 
     contract = _contract(repo, model)
     if contract.project != registry.platform.project:
-        raise MlopsError(f"{repo / 'mlops.yaml'} belongs to project '{contract.project}', this platform is '{registry.platform.project}'",
-                         "fix `project` in mlops.yaml")
+        raise MlopsError(f"{repo / 'mlops.yaml'} belongs to project '{contract.project}', "
+                         f"this platform is '{registry.platform.project}'", "fix `project` in mlops.yaml")
     if contract.model not in registry.platform.models:
         raise MlopsError(f"model '{contract.model}' is not in platform.yaml", f"known models: {', '.join(registry.platform.models)}")
     names = registry.names(account_id(session))
     name = names.pipeline(contract.model)
     code_uri, digest = upload_sources(session, names, repo, contract.model)
-    adapter.write_code_pointer(session.client("s3"), bucket=names.artifacts_bucket(), model=contract.model, code_uri=code_uri, digest=digest)
+    adapter.write_code_pointer(session.client("s3"), bucket=names.artifacts_bucket(), model=contract.model,
+                               code_uri=code_uri, digest=digest)
     role = f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}"
     arn, created = adapter.upsert_pipeline(
         session.client("sagemaker"), name=name, definition=_definition(contract, name), role_arn=role,
@@ -171,7 +172,8 @@ def _dedup_id() -> str:
 @click.option("--follow", "follow_arn", help="Follow an execution that is already running (no start).")
 @click.option("--timeout", type=float, default=3 * 3600, show_default=True, help="Seconds --wait waits.")
 @json_option
-def train(tenant: str | None, model: str | None, repo: Path | None, version: str | None, approval_status: str,
+def train(  # pylint: disable=too-many-locals  # the command wires start and follow in one place
+        tenant: str | None, model: str | None, repo: Path | None, version: str | None, approval_status: str,
           wait: bool, follow_arn: str | None, timeout: float, as_json: bool) -> None:
     """Start a tenant's training pipeline execution (and with --wait, follow it to its model package)."""
     import boto3
@@ -197,13 +199,15 @@ def train(tenant: str | None, model: str | None, repo: Path | None, version: str
             model = contract["model"]
             parameters["CodeUri"] = contract["code_uri"]
             commit = _git_commit(repo)
-            info(f"pipeline {contract['pipeline']} {'created' if contract['created'] else 'updated'}; sources {contract['code_uri']}")
+            action = "created" if contract["created"] else "updated"
+            info(f"pipeline {contract['pipeline']} {action}; sources {contract['code_uri']}")
         request = BuildRequest(source="ci", tenant=tenant, model=str(model), version=version, git_commit=commit,
                                parameters=parameters, dedup_id=_dedup_id(), reason="mlops train")
         started = start_for_request(request, request.client_request_token, session=session, registry=registry)
         for note in started.notes:
             info(f"note: {note}")
-        info(f"started {started.arn} for tenant {tenant} ({started.parameters['InstanceType']}, version {started.parameters['ModelVersion']})")
+        info(f"started {started.arn} for tenant {tenant} "
+             f"({started.parameters['InstanceType']}, version {started.parameters['ModelVersion']})")
         arn, record_bucket = started.arn, started.record_bucket
         if not wait:
             emit({"execution_arn": arn, "status": "Executing", "parameters": started.parameters}, as_json, lambda d: None)

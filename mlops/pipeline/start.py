@@ -76,8 +76,9 @@ def resolve_image(ecr: Any, names: Names, model: str, version: str | None, local
     return version, P.image_uri(names, model, version), digest or "unknown", notes
 
 
-def start_for_request(request: Any, client_request_token: str, *, session: Any = None, registry: Any = None,
-                      settings: Any = None) -> StartedExecution:
+def start_for_request(  # pylint: disable=too-many-locals  # one straight line from request to execution reads best
+        request: Any, client_request_token: str, *, session: Any = None, registry: Any = None,
+        settings: Any = None) -> StartedExecution:
     """Start the tenant's execution for a BuildRequest; in local mode also launch the local engine."""
     import boto3
 

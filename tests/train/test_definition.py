@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from train_helpers import NAMES, ROOT
 
 from mlops.config.contract import load_contract
 from mlops.config.tenants import load_registry
 from mlops.pipeline import parameters as P
 from mlops.pipeline.builder import definition_json
-from train_helpers import NAMES, ROOT
 
 
 def _steps(definition: dict) -> dict[str, dict]:
@@ -28,6 +28,7 @@ def _steps(definition: dict) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def house_prices_definition() -> str:
+    """The regression example's definition."""
     return definition_json(load_contract(ROOT / "examples" / "house-prices"), pipeline_name=NAMES.pipeline("house-prices"))
 
 
@@ -49,7 +50,7 @@ def test_nothing_tenant_specific_is_baked_in(churn_definition: str) -> None:
             assert values[name] not in text, f"{name} value {values[name]} is baked into the definition"
         assert NAMES.tenant_bucket(tenant.id) not in text
         assert f'"{tenant.id}"' not in text
-        for value in tenant.tags.values():
+        for value in tenant.tags.values():  # pylint: disable=no-member  # pydantic field
             assert f'"{value}"' not in text
     assert NAMES.account_id not in text
 
@@ -61,7 +62,7 @@ def test_the_same_definition_serves_every_tenant(churn_definition: str) -> None:
     acme = P.execution_parameters(NAMES, P.RunRequest("acme", "gold", "churn", "ml.m5.2xlarge", 1, "s3://c/x", "img", "1.0.0"))
     globex = P.execution_parameters(NAMES, P.RunRequest("globex", "bronze", "churn", "ml.m5.large", 1, "s3://c/x", "img", "1.0.0"))
     assert set(acme) == set(globex) == {p["Name"] for p in json.loads(churn_definition)["Parameters"]}
-    assert {k for k in acme if acme[k] != globex[k]} >= {P.TENANT_ID, P.INPUT_DATA_URI, P.ROLE_ARN, P.INSTANCE_TYPE}
+    assert {k for k, v in acme.items() if v != globex[k]} >= {P.TENANT_ID, P.INPUT_DATA_URI, P.ROLE_ARN, P.INSTANCE_TYPE}
 
 
 def test_steps_and_their_wiring(churn_definition: str) -> None:

@@ -41,14 +41,17 @@ def start(aws: LocalAws, repo: Path, tenant: str = "acme", tier: str = "gold") -
 
 
 def run(aws: LocalAws, arn: str, tmp_path: Path, **kwargs: Any) -> dict[str, Any]:
+    """Run the execution in this process."""
     return engine.run_execution(arn, record_bucket=RECORD_BUCKET, work_dir=tmp_path / "work", session=aws.session, **kwargs)
 
 
 def steps(record: dict[str, Any]) -> dict[str, str]:
+    """Step name -> status."""
     return {s["StepName"]: s["StepStatus"] for s in record["Steps"]}
 
 
 def packages(aws: LocalAws, tenant: str = "acme") -> list[dict[str, Any]]:
+    """The tenant's registered churn packages."""
     return adapter.list_model_packages(aws.sm, NAMES.model_package_group(tenant, "churn"))
 
 

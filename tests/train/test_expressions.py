@@ -12,6 +12,7 @@ REPORT = {"metrics": {"auc": {"value": 0.8}}, "folds": [{"auc": 0.7}]}
 
 @pytest.fixture
 def ctx() -> Context:
+    """Values as they stand after Prep and Eval ran."""
     return Context(
         parameters={"Out": "s3://b/runs", "Count": 2},
         execution={"PipelineExecutionId": "abc123"},

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def mlops(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as CI would, in the test's environment."""
     return subprocess.run([sys.executable, "-m", "mlops", *args], capture_output=True, text=True, env=dict(os.environ),
                           timeout=timeout, check=False)
 
