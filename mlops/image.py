@@ -47,6 +47,7 @@ KINDS = ("training", "inference")
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".tox", "node_modules",
                        ".mlops", "build", "dist"})
 MAX_ATTEMPTS = 10
+OPT_ML_FOLDERS = ("model", "input/config", "input/data", "output/data", "processing")
 
 
 # -- the model repository's history (git) ---------------------------------------------------------------
@@ -346,6 +347,9 @@ def stage_context(repo: Path, kind: str, docker_dir: Path, dest: Path) -> Path:
     _copy_repo(repo, dest / "code")
     if not (dest / "code" / "requirements.txt").is_file():
         (dest / "code" / "requirements.txt").write_text("", encoding="utf-8")
+    # The /opt/ml folders SageMaker mounts into; git keeps no empty folders, so they are made here.
+    for folder in OPT_ML_FOLDERS:
+        (dest / "opt-ml" / folder).mkdir(parents=True, exist_ok=True)
     return dest
 
 
