@@ -428,22 +428,45 @@ class RetrainRequest:
     tenant: str
     model: str
     version: str | None  # the image version to train with (the newest release)
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]  # reason codes
+    reason: str  # the reasons as one sentence, recorded in the ledger
     idempotency_key: str  # one request per tenant x model per day, even if the check runs twice
 
 
-class BuildRequester(Protocol):
-    """The port to the trigger: submit one build request through the normal admission path."""
+@dataclass(frozen=True)
+class Submitted:
+    """What the trigger did with one request."""
 
-    def submit(self, request: RetrainRequest) -> str:
-        """Submit; return the request or execution id the trigger assigned."""
+    tenant: str
+    model: str
+    result: str  # started | queued | duplicate (accepted) | rejected | failed
+    execution_id: str | None = None
+    detail: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """The trigger recorded the request (or had it already)."""
+        return self.result not in {"rejected", "failed"}
+
+    def summary(self) -> str:
+        """`queued acme-churn-1a2b3c4d5e6f` or `rejected: why`."""
+        return f"{self.result} {self.execution_id}" if self.accepted else f"{self.result}: {self.detail or 'no detail'}"
+
+
+class BuildRequester(Protocol):
+    """The port to the trigger: submit build requests through the normal admission path, all at once so an
+    implementation can batch them (the trigger Lambda takes `{"requests": [...]}` in one invocation)."""
+
+    def submit(self, requests: Sequence[RetrainRequest]) -> list[Submitted]:
+        """One `Submitted` per request, in order; never raises for one bad request."""
 
 
 def requests_for(report: Report) -> list[RetrainRequest]:
     """One build request per decision to retrain."""
     day = report.now.strftime("%Y-%m-%d")
     return [
-        RetrainRequest(d.tenant, d.model, d.image_version, tuple(r.code for r in d.reasons), f"retrain:{d.tenant}:{d.model}:{day}")
+        RetrainRequest(d.tenant, d.model, d.image_version, tuple(r.code for r in d.reasons),
+                       ("retrain-check: " + "; ".join(r.text for r in d.reasons))[:512], f"retrain:{d.tenant}:{d.model}:{day}")
         for d in report.decisions if d.retrain
     ]
 

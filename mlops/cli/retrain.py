@@ -4,12 +4,14 @@ Wiring only: the registry and each model's `retraining` policy (`--contract`) fe
 `mlops.retrain`; `mlops.aws.scan` gathers the ledger, ECR, the model registry, tenant data and drift with
 list calls. A dry run is the default; `--apply` hands every "retrain" decision to the trigger through the
 `BuildRequester` port (`source = retrain`, so the trigger's daily identity makes a second run on the same
-day a no-op). Tests and the demo inject their own requester as `ctx.obj["build_requester"]`.
+day a no-op): the trigger Lambda invoked directly on AWS, the trigger's service in this process on the
+local AWS (moto never runs Lambda code). Tests and the demo may inject their own requester as
+`ctx.obj["build_requester"]`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,44 +22,88 @@ from mlops.cli.output import emit, info, json_option, table
 from mlops.errors import MlopsError
 
 
-class TriggerRequester:
-    """The `BuildRequester` port on top of the trigger: a `RetrainRequest` becomes a `BuildRequest`
-    (`mlops.requests`) handed to `submit`, which returns the execution id the ledger will know it by."""
+def build_request(request: Any, now: datetime) -> dict[str, Any]:
+    """A `RetrainRequest` as the trigger's build request (`mlops.requests.BuildRequest`, `source = retrain`).
 
-    def __init__(self, submit: Callable[[Any], Any], now: datetime):
-        self.submit_request = submit
+    The trigger's identity of a retraining request is (tenant, model, version, day of `requested_at`), so
+    running the check twice on one day starts nothing twice."""
+    return {"source": "retrain", "tenant": request.tenant, "model": request.model, "version": request.version,
+            "reason": request.reason, "requested_at": now.isoformat()}
+
+
+class LambdaTrigger:
+    """`BuildRequester` on AWS: invoke the trigger Lambda directly with `{"requests": [...]}`, 25 per call."""
+
+    batch = 25
+
+    def __init__(self, client: Any, function: str, now: datetime):
+        self.client, self.function, self.now = client, function, now
+
+    def submit(self, requests: Any) -> list[Any]:
+        """Send every request; a failed invocation marks its batch failed, with the reason."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from mlops.retrain import Submitted
+
+        out = []
+        for start in range(0, len(requests), self.batch):
+            chunk = requests[start:start + self.batch]
+            payload = json.dumps({"requests": [build_request(r, self.now) for r in chunk]})
+            try:
+                response = self.client.invoke(FunctionName=self.function, Payload=payload.encode())
+                body = json.loads(response["Payload"].read() or b"{}")
+                error = response.get("FunctionError")
+            except (BotoCoreError, ClientError, ValueError) as exc:
+                body, error = {}, f"{type(exc).__name__}: {exc}"
+            results = body.get("results") if isinstance(body, dict) else None
+            if error or not isinstance(results, list) or len(results) != len(chunk):
+                detail = f"trigger {self.function} failed: {error or 'unexpected answer'} {str(body)[:200]}".strip()
+                out += [Submitted(r.tenant, r.model, "failed", detail=detail) for r in chunk]
+                continue
+            out += [Submitted(r.tenant, r.model, str(res.get("result", "failed")), res.get("execution_id"), res.get("detail"))
+                    for r, res in zip(chunk, results)]
+        return out
+
+
+class InProcessTrigger:
+    """`BuildRequester` for the local AWS, where moto stores Lambdas but never runs them: the trigger's own
+    service (`mlops.builds.current_service`, as the local Lambda runtime builds it) in this process."""
+
+    def __init__(self, now: datetime):
         self.now = now
 
-    def submit(self, request: Any) -> str:
-        """Send one retraining request through the normal admission path."""
+    def submit(self, requests: Any) -> list[Any]:
+        """Submit each request to the build service; a rejection or failure is an answer, not a crash."""
+        from mlops.builds import current_service
         from mlops.requests import parse_request
+        from mlops.retrain import Submitted
 
-        build = parse_request({
-            "source": "retrain",
-            "tenant": request.tenant,
-            "model": request.model,
-            "version": request.version,
-            "reason": ("retrain-check: " + ", ".join(request.reasons))[:512],
-            "requested_at": self.now.isoformat(),
-        })
-        result = self.submit_request(build)
-        return str(getattr(result, "execution_id", None) or result or build.execution_id)
+        service, _ = current_service()
+        out = []
+        for request in requests:
+            try:
+                outcome = service.submit(parse_request(build_request(request, self.now)))
+                out.append(Submitted(request.tenant, request.model, outcome.result, outcome.execution_id, outcome.detail))
+            except MlopsError as exc:
+                result = "rejected" if getattr(exc, "exit_code", 1) == 2 else "failed"
+                out.append(Submitted(request.tenant, request.model, result, detail=exc.one_line()))
+        return out
 
 
-def _default_requester(now: datetime) -> Any:
-    """The trigger's client-side submit function, once the trigger issue provides one."""
-    import importlib
+def _requester(ctx: click.Context, how: str, now: datetime, names: Any) -> Any:
+    """The `BuildRequester`: injected (tests, demo), the trigger Lambda (AWS) or in-process (local AWS)."""
+    injected = (ctx.obj or {}).get("build_requester")
+    if injected is not None:
+        return injected
+    if how == "auto":
+        from mlops.cli.deploy import local_aws
 
-    for module_name, attr in (("mlops.trigger", "submit_build_request"), ("mlops.requests", "submit_build_request"),
-                              ("mlops.aws.trigger", "submit_build_request")):
-        try:
-            submit = getattr(importlib.import_module(module_name), attr, None)
-        except ImportError:
-            continue
-        if submit is not None:
-            return TriggerRequester(submit, now)
-    raise MlopsError("--apply needs the trigger's submit_build_request, which this installation does not have",
-                     "run without --apply (dry run) or wire the trigger (docs/retrain.md, 'Applying')")
+        how = "in-process" if local_aws() else "lambda"
+    if how == "in-process":
+        return InProcessTrigger(now)
+    import boto3
+
+    return LambdaTrigger(boto3.session.Session(region_name=names.region).client("lambda"), names.lambda_function("trigger"), now)
 
 
 def _policies(contracts: tuple[Path, ...]) -> dict[str, Any]:
@@ -105,7 +151,7 @@ def _connect(registry: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies: dict[str, Any],
-               scan: dict[str, Any]) -> tuple[Any, Any]:
+               scan: dict[str, Any]) -> tuple[Any, Any, Any]:
     """Scan AWS and apply the policy: the report (only the asked-for tenant/model) and the call counter."""
     from mlops.aws.scan import CloudWatchDrift, ScanOptions, gather
     from mlops.config.tenants import load_from_settings
@@ -129,19 +175,19 @@ def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies
                        drift=drift, drift_keys=drift_keys, now=now)
     report = check(tenants, registry.platform.models, inventory, policies, now, names)
     report.decisions = [d for d in report.decisions if (not tenant_id or d.tenant == tenant_id) and (not model or d.model == model)]
-    return report, counter
+    return report, counter, names
 
 
 def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
-    """Send one request per decision to retrain; a failed request is a problem on the report, not a crash."""
+    """Send one request per decision to retrain; a refused request is a problem on the report, not a crash."""
     from mlops.retrain import requests_for
 
+    requests = requests_for(report)
     applied = {}
-    for request in requests_for(report):
-        try:
-            applied[(request.tenant, request.model)] = requester.submit(request)
-        except MlopsError as exc:
-            report.problems.append(f"{request.tenant} x {request.model}: the retraining request failed: {exc.one_line()}")
+    for done in requester.submit(requests) if requests else []:
+        applied[(done.tenant, done.model)] = done.summary()
+        if not done.accepted:
+            report.problems.append(f"{done.tenant} x {done.model}: the retraining request was {done.summary()}")
     return applied
 
 
@@ -159,11 +205,13 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
 @click.option("--drift-metric", default="DriftScore", show_default=True, help="Drift metric name (dimensions Tenant, Model).")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write a Markdown report here.")
 @click.option("--apply", "apply_", is_flag=True, help="Send the retraining requests through the trigger (default: dry run).")
+@click.option("--trigger", "how", type=click.Choice(["auto", "lambda", "in-process"]), default="auto", show_default=True,
+              help="How --apply reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
 @json_option
 @click.pass_context
 def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
                   data_from: str, read_registry: bool, drift_namespace: str | None, drift_metric: str, report_file: Path | None,
-                  apply_: bool, as_json: bool) -> None:
+                  apply_: bool, how: str, as_json: bool) -> None:
     """Decide which tenant models need retraining, and why (dry run unless --apply)."""
     from mlops.aws.scan import parse_time
     from mlops.retrain import render_markdown
@@ -172,8 +220,8 @@ def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, 
     if now is None:
         raise MlopsError(f"--now '{now_text}' is not an ISO 8601 time", "e.g. 2026-06-01T06:00:00Z")
     scan = {"data_from": data_from, "registry": read_registry, "drift_namespace": drift_namespace, "drift_metric": drift_metric}
-    report, counter = _run_check(tenant_id, model, now, _policies(contracts), scan)
-    applied = _apply(report, (ctx.obj or {}).get("build_requester") or _default_requester(now)) if apply_ else {}
+    report, counter, names = _run_check(tenant_id, model, now, _policies(contracts), scan)
+    applied = _apply(report, _requester(ctx, how, now, names)) if apply_ else {}
     info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
     if report_file:
         report_file.parent.mkdir(parents=True, exist_ok=True)

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
+
+from mlops import builds
+from mlops.builds import Outcome
+from mlops.cli.retrain import InProcessTrigger, LambdaTrigger
+from mlops.requests import RejectedRequest
 
 from mlops.cli import cli
 from mlops.errors import MlopsError
+from mlops.retrain import RetrainRequest, Submitted
 
 
 class FakeTrigger:
-    """The BuildRequester port as the lead will wire it: records what it was asked to submit."""
+    """A BuildRequester that records what it was asked to submit."""
 
     def __init__(self, fail_for: str | None = None):
         self.requests: list = []
         self.fail_for = fail_for
 
-    def submit(self, request) -> str:  # type: ignore[no-untyped-def]
-        """Accept, or refuse for the one tenant told to fail."""
-        if request.tenant == self.fail_for:
-            raise MlopsError("trigger refused", "try later")
-        self.requests.append(request)
-        return f"{request.tenant}-{request.model}-req"
+    def submit(self, requests):  # type: ignore[no-untyped-def]
+        """Queue each request, or reject those of the one tenant told to fail."""
+        self.requests += requests
+        return [Submitted(r.tenant, r.model, "rejected", detail="trigger refused (try later)") if r.tenant == self.fail_for
+                else Submitted(r.tenant, r.model, "queued", f"{r.tenant}-{r.model}-req") for r in requests]
 
 
 @pytest.fixture
@@ -73,12 +83,14 @@ def test_apply_sends_requests_through_the_port(seeded, registry) -> None:  # pyl
     assert sorted((r.tenant, r.model) for r in trigger.requests) == [("acme", "churn"), ("acme", "house-prices")]
     assert {r.version for r in trigger.requests} == {"1.1.0", "1.0.0"}
     assert data["dry_run"] is False and len(data["applied"]) == 2
+    assert {a["request"] for a in data["applied"]} == {"queued acme-churn-req", "queued acme-house-prices-req"}
+    assert trigger.requests[0].reason.startswith("retrain-check: data uploaded")
 
 
 def test_a_failed_request_is_reported(seeded, registry) -> None:  # pylint: disable=unused-argument
     data = json.loads(_run("--apply", "--json", "--model", "churn", obj={"build_requester": FakeTrigger(fail_for="acme")}).stdout)
-    assert not data["applied"]
-    assert any("the retraining request failed: trigger refused (try later)" in p for p in data["problems"])
+    assert data["applied"] == [{"tenant": "acme", "model": "churn", "request": "rejected: trigger refused (try later)"}]
+    assert any("the retraining request was rejected: trigger refused (try later)" in p for p in data["problems"])
 
 
 def test_filters_simulated_clock_and_contract_policy(seeded, registry, tmp_path: Path) -> None:  # pylint: disable=unused-argument
@@ -111,10 +123,38 @@ def test_bad_input_is_one_line(aws, registry, args, message) -> None:  # pylint:
         _run(*args)
 
 
-def test_apply_without_a_wired_trigger_says_what_to_do(seeded, registry) -> None:  # pylint: disable=unused-argument
-    import importlib.util  # pylint: disable=import-outside-toplevel
+def test_lambda_trigger_batches_requests_in_one_invocation() -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    answer = json.dumps({"results": [{"result": "started", "execution_id": "acme-churn-1"},
+                                     {"result": "rejected", "detail": "unknown model"}]}).encode()
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(answer), len(answer))},
+                          {"FunctionName": "mlops-demo-trigger", "Payload": ANY})
+        stub.add_client_error("invoke", "TooManyRequestsException")
+        trigger = LambdaTrigger(client, "mlops-demo-trigger", now)
+        trigger.batch = 2
+        requests = [RetrainRequest("acme", m, "1.0.0", ("max-age",), "retrain-check: old", "k") for m in ("churn", "nope", "house-prices")]
+        done = trigger.submit(requests)
+    assert [(d.model, d.result) for d in done] == [("churn", "started"), ("nope", "rejected"), ("house-prices", "failed")]
+    assert "TooManyRequestsException" in (done[2].detail or "")
 
-    if any(importlib.util.find_spec(m) for m in ("mlops.trigger", "mlops.aws.trigger")):
-        pytest.skip("the trigger is wired")
-    with pytest.raises(MlopsError, match="--apply needs the trigger"):
-        _run("--apply")
+
+def test_in_process_trigger_uses_the_build_service() -> None:
+    class Service:  # the part of mlops.builds.BuildService the requester uses
+        """Starts churn, rejects the rest."""
+
+        def submit(self, request):  # type: ignore[no-untyped-def]
+            """Like BuildService.submit."""
+            if request.model != "churn":
+                raise RejectedRequest("tenant 'acme' does not train model 'x'")
+            return Outcome(request.execution_id, "started", "STARTING")
+
+    builds.use_service(lambda: (Service(), None))
+    try:
+        now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+        done = InProcessTrigger(now).submit([RetrainRequest("acme", m, "1.0.0", ("max-age",), "r", "k") for m in ("churn", "xx")])
+    finally:
+        builds.use_service(None)
+    assert [(d.result, bool(d.execution_id)) for d in done] == [("started", True), ("rejected", False)]
+    assert done[0].execution_id.startswith("acme-churn-")
