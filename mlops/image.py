@@ -403,6 +403,37 @@ def build_image(*, repo: Path, kind: str, docker_dir: Path, out: Path, base_imag
                        revision=revision, seconds=round(time.monotonic() - started, 1))
 
 
+def pack_source_image(*, repo: Path, kind: str, docker_dir: Path, out: Path, entry_points: dict[str, str],
+                      model: str, revision: str | None) -> BuildResult:
+    """An image of the model's code and entry program only, without Buildah and without a base image.
+
+    It has the same files, user, working folder, environment and command as the Dockerfile would give on
+    top of a base, but no operating system or Python: it cannot run. It exists so that the embedded
+    default (no Docker, no Buildah, no registry to pull a base from) can still version and publish a real,
+    content-addressed artifact through the same ECR calls; the local pipeline engine runs the code from
+    the model repository, not from this image.
+    """
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mlops-source-") as tmp:
+        context = stage_context(repo, kind, docker_dir, Path(tmp) / "context")
+        files = {f"opt/program/{p.name}": p.read_bytes() for p in sorted((context / "program").iterdir()) if p.is_file()}
+        files.update({f"opt/ml/code/{p.relative_to(context / 'code').as_posix()}": p.read_bytes()
+                      for p in sorted((context / "code").rglob("*")) if p.is_file()})
+    env = [f"MLOPS_{step.upper()}_ENTRY={script}" for step, script in sorted(entry_points.items())]
+    env += ["MLOPS_CODE_DIR=/opt/ml/code", "PATH=/opt/program:/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED=1"]
+    config: dict[str, Any] = {"User": "1000:1000", "WorkingDir": "/opt/ml/code", "Env": env,
+                              "Cmd": ["train" if kind == "training" else "serve"]}
+    if kind == "inference":
+        config["ExposedPorts"] = {"8080/tcp": {}}
+        env.append("SAGEMAKER_BIND_TO_PORT=8080")
+    annotations = {"org.opencontainers.image.title": f"{model}-{kind}", "org.opencontainers.image.base.name": "none (source only)"}
+    if revision:
+        annotations[REVISION] = revision
+    built = write_oci_archive(out, files, config=config, annotations=annotations)
+    return BuildResult(kind=kind, archive=str(out), digest=built.digest, base_image="none (source only)", revision=revision,
+                       seconds=round(time.monotonic() - started, 1))
+
+
 # -- publish --------------------------------------------------------------------------------------------
 
 @dataclass

@@ -148,19 +148,26 @@ def image() -> None:
               help="Folder holding training/ and inference/ Dockerfiles (default: docker/ of the ml-ops checkout).")
 @click.option("--storage-root", type=click.Path(path_type=Path, file_okay=False), envvar="MLOPS_BUILDAH_ROOT",
               help="Buildah storage to use (default: a private one per build, removed afterwards).")
+@click.option("--builder", type=click.Choice(["buildah", "source"]), default="buildah", show_default=True,
+              envvar="MLOPS_IMAGE_BUILDER",
+              help="source: an image of the code only, without Buildah or a base (the local demo). [env: MLOPS_IMAGE_BUILDER]")
 @json_option
 def build(repo: Path, kind: str, base_image: str | None, out: Path, docker_dir: Path | None,
-          storage_root: Path | None, as_json: bool) -> None:
+          storage_root: Path | None, builder: str, as_json: bool) -> None:
     """Build the model's KIND image with Buildah into an OCI archive and print its digest."""
     from mlops import image as images
     from mlops.config.contract import load_contract
     from mlops.settings import Settings
 
     contract = load_contract(repo)
-    result = images.build_image(
-        repo=repo, kind=kind, docker_dir=docker_dir or Settings.from_env().root / "docker", out=out,
-        base_image=base_image, entry_points=contract.entry_points.model_dump(), model=contract.model,
-        revision=images.git_revision(repo), storage_root=storage_root, log=info)
+    common = {"repo": repo, "kind": kind, "docker_dir": docker_dir or Settings.from_env().root / "docker", "out": out,
+              "entry_points": contract.entry_points.model_dump(), "model": contract.model,
+              "revision": images.git_revision(repo)}
+    if builder == "source":
+        info("note: a source-only image (code and entry program, no base): publishable, not runnable")
+        result = images.pack_source_image(**common)
+    else:
+        result = images.build_image(**common, base_image=base_image, storage_root=storage_root, log=info)
 
     def render(r: dict) -> None:
         info(f"built {r['kind']} image of {contract.model} in {r['seconds']} s: {r['archive']}")
