@@ -1,0 +1,47 @@
+# The root: reads platform.yaml and the tenant registry (the same files Python reads), builds the shared
+# platform once and one tenant module per enabled tenant.
+
+locals {
+  platform_file = var.platform_file != "" ? var.platform_file : "${path.root}/../platform.yaml"
+  tenants_dir   = var.tenants_dir != "" ? var.tenants_dir : "${path.root}/../tenants"
+  platform      = yamldecode(file(local.platform_file))
+  region        = try(local.platform.region, "us-east-1")
+  tiers         = keys(local.platform.tiers)
+
+  tenant_files = fileset(local.tenants_dir, "*.{yaml,yml}")
+  registry     = [for file in local.tenant_files : yamldecode(file("${local.tenants_dir}/${file}"))]
+  tenants      = { for tenant in local.registry : tenant.id => tenant if try(tenant.enabled, true) }
+}
+
+data "aws_caller_identity" "current" {}
+
+module "platform" {
+  source = "./modules/platform"
+
+  project            = local.platform.project
+  account_id         = data.aws_caller_identity.current.account_id
+  region             = local.region
+  models             = local.platform.models
+  tiers              = local.tiers
+  lambda_package_dir = var.lambda_package_dir
+  force_destroy      = var.force_destroy
+  # On the local AWS the project's local Lambda runtime polls the queues instead (docs/local-aws.md).
+  event_source_mappings_enabled = !local.local_aws
+}
+
+module "tenant" {
+  source   = "./modules/tenant"
+  for_each = local.tenants
+
+  project              = local.platform.project
+  account_id           = data.aws_caller_identity.current.account_id
+  region               = local.region
+  tenant_id            = each.key
+  tier                 = each.value.tier
+  models               = each.value.models
+  tags                 = try(each.value.tags, {})
+  uploads_queue_arn    = module.platform.uploads_queue_arn
+  artifacts_bucket_arn = module.platform.artifacts_bucket_arn
+  ecr_repository_arns  = [for model in each.value.models : module.platform.ecr_repository_arns[model]]
+  force_destroy        = var.force_destroy
+}

@@ -1,0 +1,36 @@
+# The same names as mlops/naming.py, as plain string templates. A test applies the root and compares
+# every output below with mlops.naming.Names, so a change here without the same change there fails.
+locals {
+  functions = ["trigger", "dispatcher", "status"]
+
+  tier_queues   = { for tier in var.tiers : tier => "${var.project}-requests-${tier}" }
+  uploads_queue = "${var.project}-uploads"
+  status_queue  = "${var.project}-status"
+  queues = merge(local.tier_queues, {
+    uploads = local.uploads_queue
+    status  = local.status_queue
+  })
+
+  platform = {
+    artifacts_bucket    = "${var.project}-artifacts-${var.account_id}-${var.region}"
+    ecr_repositories    = { for model in var.models : model => "${var.project}/${model}" }
+    pipelines           = { for model in var.models : model => "${var.project}-${model}" }
+    ledger_table        = "${var.project}-ledger"
+    slots_table         = "${var.project}-tier-slots"
+    tier_queues         = local.tier_queues
+    uploads_queue       = local.uploads_queue
+    status_queue        = local.status_queue
+    notifications_topic = "${var.project}-notifications"
+    functions           = { for fn in local.functions : fn => "${var.project}-${fn}" }
+  }
+
+  tenants = {
+    for id, tenant in var.tenants : id => {
+      bucket               = "${var.project}-tenant-${id}-${var.account_id}"
+      role                 = "${var.project}-tenant-${id}"
+      upload_rule          = "${var.project}-${id}-uploads"
+      model_package_groups = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
+      endpoints            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
+    }
+  }
+}

@@ -1,0 +1,34 @@
+output "platform" {
+  description = "Names of the shared platform, shaped like mlops.naming.Names.platform_names()."
+  value       = local.platform
+}
+
+output "tenants" {
+  description = "Names of every tenant by id, each shaped like mlops.naming.Names.tenant_names()."
+  value       = local.tenants
+}
+
+output "queues" {
+  description = "Every SQS queue that has a dead-letter queue, by purpose (tier names, uploads, status)."
+  value       = local.queues
+}
+
+output "dead_letter_queues" {
+  description = "The dead-letter queue of each queue in `queues`, by the same key."
+  value       = { for key, queue in local.queues : key => "${queue}-dlq" }
+}
+
+output "service_roles" {
+  description = "IAM roles of the platform services (lambda, sagemaker)."
+  value       = { for purpose in ["lambda", "sagemaker"] : purpose => "${var.project}-svc-${purpose}" }
+}
+
+output "log_groups" {
+  description = "CloudWatch log group of each Lambda function, by function."
+  value       = { for fn in local.functions : fn => "/aws/lambda/${var.project}-${fn}" }
+}
+
+output "status_rule" {
+  description = "EventBridge rule sending SageMaker pipeline status changes to the status queue."
+  value       = "${var.project}-pipeline-status"
+}

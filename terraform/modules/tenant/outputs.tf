@@ -1,0 +1,24 @@
+output "names" {
+  description = "Names of this tenant's resources, shaped like mlops.naming.Names.tenant_names()."
+  value       = local.names
+}
+
+output "bucket_arn" {
+  description = "ARN of the tenant bucket."
+  value       = aws_s3_bucket.tenant.arn
+}
+
+output "role_arn" {
+  description = "ARN of the role the tenant's pipeline executions run as."
+  value       = aws_iam_role.tenant.arn
+}
+
+output "model_package_group_arns" {
+  description = "ARN of each model package group, by model."
+  value       = { for model, group in aws_sagemaker_model_package_group.model : model => group.arn }
+}
+
+output "tags" {
+  description = "The cost-allocation tags on every resource of the tenant."
+  value       = local.tags
+}

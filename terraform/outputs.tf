@@ -1,0 +1,43 @@
+output "account_id" {
+  description = "The AWS account the root was applied to."
+  value       = data.aws_caller_identity.current.account_id
+}
+
+output "region" {
+  description = "The region of the platform (platform.yaml)."
+  value       = local.region
+}
+
+output "names" {
+  description = "Every resource name: `platform` like Names.platform_names(), `tenants` like Names.tenant_names() by id."
+  value = {
+    platform = module.platform.names
+    tenants  = { for id, tenant in module.tenant : id => tenant.names }
+  }
+}
+
+output "platform" {
+  description = "The shared platform's identifiers: buckets, repositories, queues, tables, topic, roles, functions."
+  value = {
+    artifacts_bucket        = module.platform.artifacts_bucket
+    ecr_repository_urls     = module.platform.ecr_repository_urls
+    queue_urls              = module.platform.queue_urls
+    dead_letter_queue_urls  = module.platform.dead_letter_queue_urls
+    tables                  = module.platform.tables
+    notifications_topic_arn = module.platform.notifications_topic_arn
+    service_role_arns       = module.platform.service_role_arns
+    function_arns           = module.platform.function_arns
+  }
+}
+
+output "tenants" {
+  description = "Each enabled tenant's bucket, role and model package groups, with its cost tags."
+  value = {
+    for id, tenant in module.tenant : id => {
+      bucket_arn               = tenant.bucket_arn
+      role_arn                 = tenant.role_arn
+      model_package_group_arns = tenant.model_package_group_arns
+      tags                     = tenant.tags
+    }
+  }
+}
