@@ -1,0 +1,1 @@
+"""The local runtime: the local AWS (moto server provisioned by Terraform) and what moto does not do."""
