@@ -143,6 +143,11 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("purpose", purpose, 16)
         return _check("IAM role", f"{self.project}-svc-{purpose}", _IAM_ROLE)
 
+    def platform_rule(self, purpose: str) -> str:
+        """EventBridge rule of the platform (`pipeline-status`: SageMaker pipeline status changes)."""
+        check_slug("rule purpose", purpose, 24)
+        return _check("EventBridge rule", f"{self.project}-{purpose}", _EVENT_RULE)
+
     # -- per tenant ---------------------------------------------------------------------------------
     def tenant_bucket(self, tenant: str) -> str:
         """S3 bucket holding one tenant's data, pipeline outputs and model artifacts."""
