@@ -218,7 +218,8 @@ def train(  # pylint: disable=too-many-locals  # the command wires start and fol
     def read() -> Any:
         return progress.local_status(s3, record_bucket, arn, begun) if local else progress.aws_status(sm, s3, arn)
 
-    final = progress.follow(read, (lambda s, step: None) if as_json else _print_step, timeout=timeout)
+    # Step progress goes to stderr, so it shows in CI logs also when stdout carries --json for a script.
+    final = progress.follow(read, _print_step, timeout=timeout)
     emit(final.as_dict(), as_json, _render)
     if final.status != "Succeeded":
         raise SystemExit(1)

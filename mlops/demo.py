@@ -1,0 +1,219 @@
+"""`make demo`: the whole story on the embedded local AWS, told through the same `mlops` commands CI runs.
+
+Every step is a real `mlops …` call in a subprocess, printed before it runs, exactly as a GitLab job would
+run it; the demo only glues them together and keeps the values one step hands to the next (versions,
+execution ids). It works in `$MLOPS_STATE_DIR/demo/` and always stops the local AWS at the end, also
+when a step fails. A failing step ends the demo with that step's own one-line error and a non-zero exit.
+
+Stages: registry → local AWS up → tenant data uploaded → lint → version → image build/publish (twice: a
+first commit and a `feat:` commit) → train per tenant → summary → local AWS down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mlops.settings import Settings
+
+EXAMPLE = "churn"
+
+
+class StepFailed(Exception):
+    """A demo step exited non-zero; its own output already told why."""
+
+
+class Demo:
+    """Runs the demo steps and remembers what the summary needs."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.work = settings.state_dir / "demo"
+        self.env = dict(os.environ)
+        self.env.setdefault("MLOPS_ROOT", str(settings.root))
+        self.env.setdefault("MLOPS_STATE_DIR", str(settings.state_dir))
+        self.env["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
+        self.summary: dict[str, Any] = {"versions": [], "trainings": []}
+        self.started = time.monotonic()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def say(self, title: str) -> None:
+        """A stage header."""
+        print(f"\n━━ {title}", flush=True)
+
+    def run(self, *args: str, want_json: bool = False, cwd: Path | None = None, check: bool = True) -> Any:
+        """Run one `mlops` command as CI would; return its parsed JSON when asked."""
+        argv = ["mlops", *args] + (["--json"] if want_json else [])
+        print(f"$ {shlex.join(argv)}", flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlops", *argv[1:]],
+            cwd=cwd or self.settings.root, env=self.env, check=False, text=True,
+            stdout=subprocess.PIPE if want_json else None,
+        )
+        if proc.returncode != 0 and check:
+            raise StepFailed(f"`{shlex.join(argv)}` exited with {proc.returncode}")
+        if want_json:
+            return json.loads(proc.stdout) if proc.stdout.strip() else None
+        return proc.returncode
+
+    def python(self, *args: str) -> None:
+        """Run a helper script of the examples with this interpreter."""
+        print(f"$ python {shlex.join(args)}", flush=True)
+        subprocess.run([sys.executable, *args], cwd=self.settings.root, env=self.env, check=True)
+
+    def load_local_env(self) -> None:
+        """Take the endpoint and fake credentials from the env file `mlops local up` wrote."""
+        env_file = self.settings.state_dir / "local" / "env"
+        for line in env_file.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line.startswith("export "):
+                line = line[len("export "):]
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                self.env[key] = shlex.split(value)[0] if value else ""
+
+    def git(self, repo: Path, *args: str) -> str:
+        """Run git in the demo's copy of the model repository."""
+        env = {**self.env, "GIT_AUTHOR_NAME": "Demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
+               "GIT_COMMITTER_NAME": "Demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, text=True, capture_output=True).stdout
+
+    # -- stages -------------------------------------------------------------------------------------
+    def registry(self) -> None:
+        """Show the tenants and tiers the demo runs for."""
+        self.say("The tenant registry")
+        self.run("tenants", "validate")
+        self.run("tenants", "list")
+        self.summary["tenants"] = self.run("tenants", "list", want_json=True)
+
+    def local_up(self) -> None:
+        """Start the local AWS, provisioned by the Terraform root."""
+        self.say("The local AWS: a moto server provisioned by the same Terraform modules as a real account")
+        state = self.run("local", "up", want_json=True)
+        self.summary["local_up_seconds"] = (state or {}).get("timings", {}).get("total")
+        self.load_local_env()
+
+    def upload_data(self) -> None:
+        """Generate each tenant's dataset and upload it where the tenant's uploads land."""
+        self.say("Tenant data: a different dataset per tenant, uploaded to each tenant's bucket")
+        data_dir = self.work / "data"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        self.python("examples/datagen.py", "--all", "--root", str(self.settings.root), "--out", str(data_dir))
+        import boto3  # pylint: disable=import-outside-toplevel  # only after the local env is loaded
+
+        session = boto3.session.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        s3 = session.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        names = {t["id"]: t for t in self.summary["tenants"]}
+        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+
+        naming = load_from_settings(self.settings).names()
+        uploads = []
+        for csv in sorted(data_dir.glob("*/*/*.csv")):
+            tenant, model = csv.parent.parent.name, csv.parent.name
+            if tenant not in names:
+                continue
+            bucket, key = naming.tenant_bucket(tenant), f"{naming.data_prefix(model)}{csv.name}"
+            s3.upload_file(str(csv), bucket, key)
+            rows = sum(1 for _ in csv.open(encoding="utf-8")) - 1
+            uploads.append({"tenant": tenant, "model": model, "uri": f"s3://{bucket}/{key}", "rows": rows})
+            print(f"  uploaded {rows:>5} rows for {tenant}/{model} to s3://{bucket}/{key}")
+        self.summary["uploads"] = uploads
+
+    def model_repo(self) -> Path:
+        """A git repository holding a copy of the example model, as a model team would have it."""
+        repo = self.work / f"{EXAMPLE}-repo"
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.copytree(self.settings.root / "examples" / EXAMPLE, repo,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        self.git(repo, "init", "--quiet", "--initial-branch=main")
+        self.git(repo, "add", "-A")
+        self.git(repo, "commit", "--quiet", "-m", "feat: first churn model")
+        return repo
+
+    def build(self, repo: Path, label: str) -> str:
+        """Lint, version, build and publish the model image for the repository's current commit."""
+        self.say(f"Build stage for the {label}: lint, next version, image build, immutable publish")
+        self.run("lint", str(repo), "--codequality", str(self.work / "codequality.json"))
+        version = self.run("version", "next", "--model", EXAMPLE, "--repo", str(repo), "--branch", "main",
+                           "--dotenv", str(self.work / "version.env"), want_json=True)["version"]
+        archive = self.work / f"{EXAMPLE}-{version}.oci.tar"
+        self.run("image", "build", "--repo", str(repo), "--kind", "training", "--builder", "source", "--out", str(archive))
+        published = self.run("image", "publish", "--model", EXAMPLE, "--version", version, "--archive", str(archive),
+                             want_json=True)
+        self.summary["versions"].append({"commit": label, "version": published["version"],
+                                         "digest": published.get("digest", "")})
+        print(f"  published {EXAMPLE} {published['version']} ({published.get('digest', '')[:19]}…)")
+        return published["version"]
+
+    def train(self, repo: Path, version: str) -> None:
+        """Train the model for every tenant that subscribes to it, each on its own data and tier."""
+        self.say("Train stage: one pipeline definition, one execution per tenant with that tenant's parameters")
+        for tenant in self.summary["tenants"]:
+            if EXAMPLE not in tenant["models"]:
+                continue
+            result = self.run("train", "--tenant", tenant["id"], "--repo", str(repo), "--version", version, "--wait",
+                              want_json=True)
+            self.summary["trainings"].append({"tenant": tenant["id"], "tier": tenant["tier"],
+                                              "instance_type": tenant["instance_type"], **(result or {})})
+
+    def print_summary(self) -> None:
+        """The readable end of the demo."""
+        from mlops.cli.output import table  # pylint: disable=import-outside-toplevel
+
+        self.say("Summary")
+        table("Tenants", ["tenant", "tier", "instance type", "max builds", "models"],
+              [[t["id"], t["tier"], t["instance_type"], t["max_concurrent_builds"], ", ".join(t["models"])]
+               for t in self.summary["tenants"]])
+        if self.summary.get("uploads"):
+            table("Tenant data", ["tenant", "model", "rows", "uploaded to"],
+                  [[u["tenant"], u["model"], u["rows"], u["uri"]] for u in self.summary["uploads"]])
+        if self.summary["versions"]:
+            table("Published images", ["commit", "version", "digest"],
+                  [[v["commit"], v["version"], v["digest"][:19]] for v in self.summary["versions"]])
+        if self.summary["trainings"]:
+            table("Trainings", ["tenant", "tier", "instance type", "status", "metrics", "model package"],
+                  [[t["tenant"], t["tier"], t["instance_type"], t.get("status", ""),
+                    ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in (t.get("metrics") or {}).items()),
+                    t.get("model_package_arn", "")] for t in self.summary["trainings"]])
+        print(f"\ndemo finished in {time.monotonic() - self.started:.0f} s "
+              f"(local AWS up in {self.summary.get('local_up_seconds') or 0:.0f} s)")
+
+
+def run_demo(settings: Settings | None = None) -> int:
+    """Run every stage; always stop the local AWS; return the exit code."""
+    demo = Demo(settings or Settings.from_env())
+    demo.work.mkdir(parents=True, exist_ok=True)
+    try:
+        demo.registry()
+        demo.local_up()
+        demo.upload_data()
+        repo = demo.model_repo()
+        first = demo.build(repo, "first commit")
+        (repo / "CHANGELOG.md").write_text("- add tenure buckets\n", encoding="utf-8")
+        demo.git(repo, "add", "-A")
+        demo.git(repo, "commit", "--quiet", "-m", "feat: tenure buckets")
+        second = demo.build(repo, "feat: commit")
+        del first
+        demo.train(repo, second)
+        demo.print_summary()
+        return 0
+    except StepFailed as exc:
+        print(f"\ndemo stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        demo.say("Stopping the local AWS")
+        demo.run("local", "down", check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo())
