@@ -8,7 +8,7 @@ for T tenants, M platform models, N = tenant x models, P approved model packages
 | ledger (DynamoDB `Scan`, projected) | ceil(E x item size / 1 MB) | live version, last training, queued/running builds |
 | ECR `ListImages` per model repository | M x ceil(images / 1000) | the newest released image of each model |
 | model registry `ListModelPackages` | ceil(P / 100) | one cross-group list (no group name), Approved only |
-| tenant data `ListObjectsV2` on `data/` | T x ceil(objects / 1000) | the newest data object per tenant x model |
+| tenant data `ListObjectsV2` on `data/` | T x ceil(objects / 1000) | the newest data object per tenant x model (threads) |
 | tenant data from the ledger (`--data-from ledger`) | 0 | requests the trigger made from uploads (`source = upload`) |
 | drift (CloudWatch `GetMetricData`) | ceil(D / 500) | D = tenant x models with a drift threshold |
 
@@ -28,8 +28,10 @@ still works; tests prove pagination with botocore `Stubber` multi-page responses
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -70,6 +72,7 @@ class ScanOptions:
     data_from: str = "s3"
     registry: bool = True
     page_size: int | None = None  # only for tests and the bench: smaller pages, more calls
+    workers: int = 8  # threads listing tenant buckets (latency-bound against AWS)
 
 
 @dataclass
@@ -192,31 +195,42 @@ def scan_packages(client: Any, names: Names, page_size: int | None = None) -> tu
     return newest, []
 
 
-def scan_tenant_data(client: Any, names: Names, tenants: Iterable[str],
-                     page_size: int | None = None) -> tuple[dict[TenantModel, datetime], list[str]]:
-    """The newest object under `data/<model>/` of every tenant bucket: one paginated ListObjectsV2 per tenant."""
+def scan_tenant_data(client: Any, names: Names, tenants: Iterable[str], page_size: int | None = None,
+                     workers: int = 1) -> tuple[dict[TenantModel, datetime], list[str]]:
+    """The newest object under `data/<model>/` of every tenant bucket: one paginated ListObjectsV2 per tenant.
+
+    With `workers` > 1 the buckets are listed from a thread pool: against AWS the cost of one call per
+    tenant is latency (tens of milliseconds each), which threads overlap; boto3 clients are thread-safe.
+    """
     newest: dict[TenantModel, datetime] = {}
     problems = []
-    for tenant in tenants:
-        bucket = names.tenant_bucket(tenant)
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": "data/"}
-        if page_size:
-            kwargs["PaginationConfig"] = {"PageSize": page_size}
-        try:
-            for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
-                for obj in page.get("Contents", []):
-                    parts = obj["Key"].split("/", 2)
-                    if len(parts) < 3 or not parts[2]:
-                        continue  # a folder marker or an object directly under data/
-                    key = (tenant, parts[1])
-                    when = obj["LastModified"]
-                    if key not in newest or when > newest[key]:
-                        newest[key] = when
-        except ClientError as exc:
-            problems.append(f"tenant {tenant}: bucket {bucket} could not be listed ({_code(exc)}); new data is not detected")
-        except BotoCoreError as exc:
-            problems.append(f"tenant {tenant}: bucket {bucket} could not be listed ({exc}); new data is not detected")
+    tenants = list(tenants)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for tenant, found, problem in pool.map(lambda t: _newest_in_bucket(client, names, t, page_size), tenants):
+            newest.update({(tenant, model): when for model, when in found.items()})
+            if problem:
+                problems.append(problem)
     return newest, problems
+
+
+def _newest_in_bucket(client: Any, names: Names, tenant: str, page_size: int | None) -> tuple[str, dict[str, datetime], str | None]:
+    bucket = names.tenant_bucket(tenant)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": "data/"}
+    if page_size:
+        kwargs["PaginationConfig"] = {"PageSize": page_size}
+    newest: dict[str, datetime] = {}
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+            for obj in page.get("Contents", []):
+                parts = obj["Key"].split("/", 2)
+                if len(parts) < 3 or not parts[2]:
+                    continue  # a folder marker or an object directly under data/
+                when = obj["LastModified"]
+                if parts[1] not in newest or when > newest[parts[1]]:
+                    newest[parts[1]] = when
+    except (ClientError, BotoCoreError) as exc:
+        return tenant, newest, f"tenant {tenant}: bucket {bucket} could not be listed ({_code(exc)}); new data is not detected"
+    return tenant, newest, None
 
 
 # -- drift -----------------------------------------------------------------------------------------
@@ -297,7 +311,8 @@ def gather(
         inventory.data = uploads
     else:
         # Only buckets of tenants the registry knows exist; data a deleted tenant left is its bucket's business.
-        inventory.data, problems = scan_tenant_data(clients.s3, names, [t.id for t in tenants if t.enabled], options.page_size)
+        inventory.data, problems = scan_tenant_data(clients.s3, names, [t.id for t in tenants if t.enabled],
+                                                    options.page_size, options.workers)
         inventory.problems += problems
     if drift is not None and drift_keys:
         inventory.drift = dict(drift.read(list(drift_keys), now))
@@ -310,6 +325,7 @@ class CallCounter:
     """Counts the AWS API calls made through the clients it is attached to (a botocore event hook)."""
 
     calls: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def attach(self, *clients: Any) -> "CallCounter":
         """Count every call of these clients from now on."""
@@ -319,7 +335,8 @@ class CallCounter:
         return self
 
     def _count(self, model: Any, **_: Any) -> None:
-        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+        with self._lock:  # the tenant buckets are listed from several threads
+            self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def by_service(self) -> dict[str, int]:
         """Calls per service."""
