@@ -163,3 +163,17 @@ def test_a_tenant_never_reaches_another_tenants_endpoint(local_aws: Any, capsys:
     live_file.write_text(json.dumps({**tampered, "tenant": "acme"}), encoding="utf-8")
     code, _, err = mlops(capsys, "invoke", "--tenant", "globex", "--model", "churn", "--body", str(rows))
     assert code == 1 and "does not belong to tenant globex" in err
+
+
+@pytest.mark.slow
+def test_deploying_the_champion_again_restarts_a_stopped_local_server(local_aws: Any, capsys: pytest.CaptureFixture[str], rows: Path,
+                                                                     tmp_path: Path) -> None:
+    local_aws.register("acme", "churn", "1.0.0", {"auc": 0.80})
+    assert mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")[0] == 0
+    assert LocalEndpoints(tmp_path / "state").stop_all() == [ENDPOINT]
+    code, _, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows))
+    assert code == 1 and "is not deployed locally" in err
+    code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
+    assert code == 0, err
+    assert "unchanged: mlops-demo-acme-churn serves 1.0.0" in out and "restarting it" in err
+    assert predictions(capsys, "acme", rows) == [1.0, 1.0]
