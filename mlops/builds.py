@@ -185,6 +185,9 @@ class BuildService:
     def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
         """Admit what fits in one tier now."""
         limit = self.registry.platform.tiers[tier].max_concurrent_builds
+        counter = self.slots.read_counter(tier, limit)  # small; the full tier read only when there is work
+        if counter.free <= 0 or counter.waiting <= 0:
+            return
         state = self.slots.read_tier(tier, limit)
         if state.free <= 0 or state.waiting <= 0:
             return
@@ -194,7 +197,9 @@ class BuildService:
         handled: list[str] = []
         free = state.free
         for receive in range(self.settings.receives_per_round):
-            messages = self.queues.receive(queue, 10, self.settings.lease_seconds)
+            # A small window: enough to choose fairly (deferred tenants are already hidden), not so many
+            # that concurrent dispatchers hold each other's candidates.
+            messages = self.queues.receive(queue, min(10, 2 * free + 1), self.settings.lease_seconds)
             if not messages:
                 break
             window = self._window(queue, messages, handled, report)

@@ -58,6 +58,16 @@ class Slots:
             raise _error(exc) from exc
         return state
 
+    def read_counter(self, tier: str, limit: int) -> TierState:
+        """Only the tier's counter (one small read): enough to know whether there is anything to admit."""
+        try:
+            item = self.client.get_item(TableName=self.table, Key=self._key(tier, COUNTER), ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise _error(exc) from exc
+        values = from_attrs(item) if item else {}
+        return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
+                         clock=values.get("vclock", 0))
+
     def enqueue_items(self, tier: str, tenant: str) -> list[TxItem]:
         """Count a request as waiting (with the ledger put that records it)."""
         return [
