@@ -21,6 +21,7 @@ Every AWS error the user can act on becomes an `MlopsError`. Functions take boto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -485,9 +486,18 @@ class Deployer:
         return challenger, champion, decide(challenger_c, champion_c, rule, force)
 
     # -- deploying -------------------------------------------------------------------------------
+    def _exclusive(self, target: Target) -> Any:
+        """Locally, one deploy or reject per endpoint at a time (SageMaker itself refuses a second update)."""
+        return self.local.lock(target.endpoint) if self.local is not None else contextlib.nullcontext()
+
     def deploy(self, target: Target, rule: MetricRule | None, version: str | None = None, strategy: str = "canary",
                force: Force | None = None, actor: str | None = None) -> dict[str, Any]:
         """Gate the version, and roll it out if the gate (or --force) says so; record the outcome."""
+        with self._exclusive(target):
+            return self._deploy(target, rule, version, strategy, force, actor)
+
+    def _deploy(self, target: Target, rule: MetricRule | None, version: str | None, strategy: str,
+                force: Force | None, actor: str | None) -> dict[str, Any]:
         if strategy not in STRATEGIES:
             raise MlopsError(f"unknown strategy '{strategy}'", f"use one of: {', '.join(STRATEGIES)}")
         challenger, champion, decision = self.gate(target, rule, version, force)
@@ -601,6 +611,10 @@ class Deployer:
     # -- rejecting -------------------------------------------------------------------------------
     def reject(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
         """Mark a version Rejected; if it is live, roll back to the newest earlier approved version."""
+        with self._exclusive(target):
+            return self._reject(target, version, reason, actor)
+
+    def _reject(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
         if not reason or not reason.strip():
             raise MlopsError("rejecting needs a reason", "add --reason 'what is wrong with it'")
         versions = list_versions(self.sm, target.package_group)

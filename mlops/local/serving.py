@@ -27,6 +27,8 @@ caller passes its own boto3 S3 client for the downloads.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -38,6 +40,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -309,6 +312,18 @@ class LocalEndpoints:
         if not path.is_file():
             return None
         return LocalServer(**json.loads(path.read_text(encoding="utf-8")))
+
+    @contextlib.contextmanager
+    def lock(self, endpoint: str) -> Iterator[None]:
+        """Hold the endpoint for one deploy or reject at a time (two CI jobs clicked at once wait in turn)."""
+        folder = self.root / endpoint
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def new_folder(self, endpoint: str, version: str) -> Path:
         """A fresh folder for one deployment of a version (a redeploy never reuses a live one)."""
