@@ -405,7 +405,7 @@ def _leftovers(  # pylint: disable=too-many-arguments  # the parts of one invent
         why = (f"tenant {tenant_id} is not in the registry (deleted?)" if tenant is None
                else f"model {model} is not listed for tenant {tenant_id}")
         out.append(Decision(tenant_id, model, SKIP, (Reason("orphan", f"{why}; left: {', '.join(what)}"),),
-                            (f"{why} but has {', '.join(what)}: clean them up or add it back",)))
+                            ("clean up what is left, or add it back to the registry",)))
     return out
 
 

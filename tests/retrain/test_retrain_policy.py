@@ -144,7 +144,8 @@ def test_deleted_tenant_with_models_left_is_reported_never_retrained(run_check, 
     left = {(d.tenant, d.model): d for d in report.decisions if d.tenant == "old-co"}
     assert set(left) == {("old-co", "churn"), ("old-co", "house-prices")}
     assert all(d.action == "skip" and d.reasons[0].code == "orphan" for d in left.values())
-    assert "not in the registry" in left[("old-co", "churn")].problems[0]
+    assert "not in the registry (deleted?); left: 1 ledger record(s), data objects" in left[("old-co", "churn")].reasons[0].text
+    assert left[("old-co", "churn")].problems == ("clean up what is left, or add it back to the registry",)
     assert "model package group mlops-demo-old-co-house-prices (v3)" in left[("old-co", "house-prices")].reasons[0].text
 
 
