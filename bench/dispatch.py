@@ -130,7 +130,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
         admissions: list[tuple[float, str, str]] = []
         starter = MotoPipelineStarter(calls.watch(boto3.client("sagemaker"), "dispatcher"), names)
         sim = SimulatedSageMaker(starter, boto3.client("sqs"), urls[names.events_queue("status")],
-                                 {t: registry.tenants[t].tier for t in registry.tenants},
+                                 {t: tenant.tier for t, tenant in registry.tenants.items()},
                                  duration=lambda: rng.uniform(0.5, 1.5) * args.duration, deliveries=2)
 
         def start(request: BuildRequest, token: str) -> str:
@@ -148,7 +148,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
         order = list(counts)
         rng.shuffle(order)
         began = time.monotonic()
-        for tid in order:  # bursts: each tenant's requests one after another
+        for tid in order:  # bursts: one tenant after another, in a shuffled order
             for n in range(counts[tid]):
                 trigger.submit(BuildRequest(source="ci", tenant=tid, model="churn", version="1.0.0", dedup_id=str(n),
                                             reason="bench"))
@@ -214,7 +214,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
         report(args, limits, registry, counts, starter, admissions, samples, calls, wall, trigger)
 
 
-def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, int], starter: Any,
+def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, int], starter: Any,  # pylint: disable=too-many-locals
            admissions: list[tuple[float, str, str]], samples: dict[str, list[tuple[float, int]]], calls: CallCounter,
            wall: float, trigger: Any) -> None:
     """Print the figures."""
