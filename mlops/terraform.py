@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,9 @@ class Workspace:
     def run(self, command: str, *args: str, what: str | None = None, ok_codes: tuple[int, ...] = (0,), **options: Any) -> str:
         """Run `terraform <command>` through python-terraform; return stdout or raise MlopsError."""
         self.home.mkdir(parents=True, exist_ok=True)
-        with _environment(self._env()):
+        # python-terraform logs failures with the deprecated Logger.warn; its warning is not ours to show.
+        with _environment(self._env()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             code, out, err = self._terraform().cmd(command, *args, no_color=_flag(), **options)
         log_file = self.log_dir / f"{command}.log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +167,7 @@ class Workspace:
         """`terraform plan` saved and read back with `show -json`: the planned changes as data."""
         self._ensure_init()
         plan_file = self.home / "tfplan"
-        self.run("plan", out=str(plan_file), ok_codes=(0, 2), detailed_exitcode=_flag(), **self._var_options(variables))
+        self.run("plan", out=str(plan_file), **self._var_options(variables))
         return json.loads(self.run("show", str(plan_file), json=_flag(), what="show plan"))
 
     def apply(self, variables: dict[str, Any], parallelism: int = 10) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""Terraform without AWS: formatting, validation, the wrapper's error lines, and reproducible Lambda zips."""
+
+from __future__ import annotations
+
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlops.errors import MlopsError
+from mlops.packaging import FUNCTIONS, build_packages, sha256_of
+from mlops.settings import Settings
+from mlops.terraform import Workspace, cli_config, last_error, resource_changes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.terraform
+def test_terraform_files_are_formatted(terraform_bin: str) -> None:
+    result = subprocess.run([terraform_bin, "fmt", "-check", "-recursive", "-list=true", str(ROOT / "terraform")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"run `terraform fmt -recursive terraform`: {result.stdout}"
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+def test_root_and_modules_validate(terraform_bin: str, tmp_path: Path) -> None:  # pylint: disable=unused-argument  # skips without terraform
+    settings = Settings.from_env({"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(tmp_path), **_plugin_env()})
+    result = Workspace("validate", settings).validate()
+    assert result["valid"] is True
+    assert result["error_count"] == 0
+    # the working copy lives under the state folder: nothing lands in the checkout
+    assert (tmp_path / "validate" / "terraform" / "config" / ".terraform.lock.hcl").is_file()
+    assert not (ROOT / "terraform" / ".terraform").exists()
+
+
+def _plugin_env() -> dict[str, str]:
+    import os
+
+    return {"MLOPS_TF_PLUGIN_DIR": os.environ["MLOPS_TF_PLUGIN_DIR"]} if os.environ.get("MLOPS_TF_PLUGIN_DIR") else {}
+
+
+def test_last_error_keeps_the_summary_and_its_explanation() -> None:
+    stderr = """
+Warning: something harmless
+
+Error: creating S3 Bucket (b): operation error S3: CreateBucket, https response error StatusCode: 409
+
+  with module.platform.aws_s3_bucket.artifacts,
+  on modules/platform/main.tf line 27, in resource "aws_s3_bucket" "artifacts":
+  27: resource "aws_s3_bucket" "artifacts" {
+
+BucketAlreadyOwnedByYou: Your previous request to create the named bucket succeeded
+"""
+    line = last_error(stderr)
+    assert line.startswith("Error: creating S3 Bucket (b)")
+    assert line.endswith("BucketAlreadyOwnedByYou: Your previous request to create the named bucket succeeded")
+    assert last_error("", "") == "terraform failed without a message"
+    assert last_error("just one line\n") == "just one line"
+
+
+def test_cli_config_points_at_the_mirror_for_aws_only(tmp_path: Path) -> None:
+    text = cli_config(tmp_path / "mirror")
+    assert f'"{tmp_path / "mirror"}"' in text
+    assert 'include = ["registry.terraform.io/hashicorp/aws"]' in text
+    assert 'exclude = ["registry.terraform.io/hashicorp/aws"]' in text
+
+
+def test_environment_name_must_be_a_folder_name(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(tmp_path)})
+    with pytest.raises(MlopsError, match="not a simple folder name"):
+        Workspace("../escape", settings)
+
+
+def test_resource_changes_leaves_out_no_ops() -> None:
+    plan = {"resource_changes": [
+        {"address": "a", "change": {"actions": ["no-op"]}},
+        {"address": "b", "change": {"actions": ["create"]}},
+        {"address": "c", "change": {"actions": ["delete", "create"]}},
+    ]}
+    assert resource_changes(plan) == [("b", ("create",)), ("c", ("delete", "create"))]
+
+
+def test_lambda_packages_are_reproducible_and_hold_handler_and_mlops(tmp_path: Path) -> None:
+    first = build_packages(ROOT, tmp_path / "one")
+    second = build_packages(ROOT, tmp_path / "two")
+    assert sorted(first) == sorted(FUNCTIONS)
+    for function in FUNCTIONS:
+        assert sha256_of(first[function]) == sha256_of(second[function])
+        with zipfile.ZipFile(first[function]) as archive:
+            names = archive.namelist()
+            assert names == sorted(names)
+            assert "handler.py" in names
+            assert "mlops/naming.py" in names
+            assert not [n for n in names if n.startswith(("mlops/cli/", "mlops/local/")) or n.endswith(".pyc")]
+            assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_missing_handler_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MlopsError, match="Lambda handler not found"):
+        build_packages(tmp_path, tmp_path / "out")
