@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlops.config.contract import load_contract
 from mlops.settings import Settings
 
 EXAMPLE = "churn"
@@ -166,6 +167,47 @@ class Demo:
             self.summary["trainings"].append({"tenant": tenant["id"], "tier": tenant["tier"],
                                               "instance_type": tenant["instance_type"], **(result or {})})
 
+    def deploy(self, repo: Path) -> None:
+        """Deploy each tenant's model through the gate and ask it for predictions."""
+        self.say("Deploy stage (the manual click): gate, approval, blue/green endpoint, real predictions")
+        self.summary["deployments"] = []
+        for tenant in self._churn_tenants():
+            result = self.run("deploy", "--tenant", tenant, "--model", EXAMPLE, "--repo", str(repo), want_json=True)
+            self.summary["deployments"].append({"tenant": tenant, **(result or {})})
+            body = self.work / f"rows-{tenant}.json"
+            body.write_text(json.dumps({"instances": self._sample_rows(tenant)}), encoding="utf-8")
+            self.run("invoke", "--tenant", tenant, "--model", EXAMPLE, "--body", str(body))
+
+    def worse_challenger(self, repo: Path) -> None:
+        """A commit that makes the model worse: it trains and registers, and the gate refuses it."""
+        self.say("A worse challenger: a commit shrinks the model; it passes the threshold but not the champion")
+        contract = repo / "mlops.yaml"
+        text = contract.read_text(encoding="utf-8")
+        text = text.replace("n_estimators: 120", "n_estimators: 2").replace("max_depth: 3", "max_depth: 1")
+        contract.write_text(text, encoding="utf-8")
+        self.git(repo, "commit", "--quiet", "-am", "feat: a smaller, faster model")
+        version = self.build(repo, "feat: smaller model")
+        tenant = self._churn_tenants()[0]
+        result = self.run("train", "--tenant", tenant, "--repo", str(repo), "--version", version, "--wait", want_json=True)
+        self.summary["trainings"].append({"tenant": tenant, "tier": "", "instance_type": "", **(result or {})})
+        gate = ("gate", "--tenant", tenant, "--model", EXAMPLE, "--repo", str(repo), "--version", version)
+        self.run(*gate, check=False)
+        decision = self.run(*gate, want_json=True, check=False) or {}
+        if decision.get("deploy"):
+            raise StepFailed(f"the gate should have refused the smaller model {version}, it decided {decision.get('outcome')}")
+        self.summary["gate"] = decision
+
+    def _churn_tenants(self) -> list[str]:
+        return [t["id"] for t in self.summary["tenants"] if EXAMPLE in t["models"]]
+
+    def _sample_rows(self, tenant: str, count: int = 3) -> list[dict[str, str]]:
+        import csv  # pylint: disable=import-outside-toplevel
+
+        path = next((self.work / "data" / tenant / EXAMPLE).glob("*.csv"))
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = [row for _, row in zip(range(count), csv.DictReader(handle))]
+        return [{k: v for k, v in row.items() if k not in ("customer_id", "churned")} for row in rows]
+
     def print_summary(self) -> None:
         """The readable end of the demo."""
         from mlops.cli.output import table  # pylint: disable=import-outside-toplevel
@@ -181,12 +223,25 @@ class Demo:
             table("Published images", ["commit", "version", "digest"],
                   [[v["commit"], v["version"], v["digest"][:19]] for v in self.summary["versions"]])
         if self.summary["trainings"]:
-            table("Trainings", ["tenant", "tier", "instance type", "status", "metrics", "model package"],
-                  [[t["tenant"], t["tier"], t["instance_type"], t.get("status", ""),
-                    ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in (t.get("metrics") or {}).items()),
-                    t.get("model_package_arn", "")] for t in self.summary["trainings"]])
+            metric = load_contract(self.settings.root / "examples" / EXAMPLE).metric.name
+            table("Trainings", ["tenant", "tier", "instance type", "status", metric, "model package (group/version)"],
+                  [[t["tenant"], t["tier"], t["instance_type"], t.get("status", ""), _fmt((t.get("metrics") or {}).get(metric)),
+                    (t.get("model_package_arn") or "").rpartition("model-package/")[2]] for t in self.summary["trainings"]])
+        if self.summary.get("deployments"):
+            table("Endpoints", ["tenant", "endpoint", "outcome", "serving"],
+                  [[d["tenant"], d.get("endpoint", ""), d.get("outcome", ""), d.get("serving_version", "")]
+                   for d in self.summary["deployments"]])
+        if self.summary.get("gate"):
+            gate = self.summary["gate"]
+            print(f"\ngate for {gate['tenant']} {gate['challenger']['version']}: {gate['outcome']}")
+            for reason in gate.get("reasons", []):
+                print(f"  - {reason}")
         print(f"\ndemo finished in {time.monotonic() - self.started:.0f} s "
               f"(local AWS up in {self.summary.get('local_up_seconds') or 0:.0f} s)")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else ("" if value is None else str(value))
 
 
 def run_demo(settings: Settings | None = None) -> int:
@@ -205,6 +260,8 @@ def run_demo(settings: Settings | None = None) -> int:
         second = demo.build(repo, "feat: commit")
         del first
         demo.train(repo, second)
+        demo.deploy(repo)
+        demo.worse_challenger(repo)
         demo.print_summary()
         return 0
     except StepFailed as exc:
