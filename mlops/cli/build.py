@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from mlops.cli.output import emit, info, json_option, table
+from mlops.cli.output import emit, info, json_option
 from mlops.errors import ConfigError, MlopsError
 
 
@@ -206,6 +206,7 @@ def publish(model: str, model_version: str, archive: Path, max_attempts: int, do
     def render(r: dict) -> None:
         if r["version"] != r["requested_version"]:
             info(f"{r['requested_version']} was taken; published as {r['version']} after {r['attempts']} attempt(s)")
-        table(None, ["model", "version", "digest", "image"], [[r["model"], r["version"], r["digest"], r["image_uri"]]])
+        info(f"published {r['model']} {r['version']}: {r['image_uri']} ({r['digest']})")
+        click.echo(r["version"])
 
     emit(vars(result), as_json, render)
