@@ -262,6 +262,7 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
             "semantic_version": params[P.MODEL_VERSION], "image_digest": params[P.IMAGE_DIGEST],
             "git_commit": params[P.GIT_COMMIT], "tenant": params[P.TENANT_ID], "tier": params[P.TIER],
             "metric_name": metric.name, "metric_direction": metric.direction, "metric_threshold": str(metric.threshold),
+            "metric_min_improvement": str(metric.min_improvement),
             "metric_value": Join(on="", values=[metric_value]),
             "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
         },
