@@ -73,16 +73,17 @@ def git_tags(repo: Path) -> list[str]:
     return out.split() if out else []
 
 
-def commit_messages(repo: Path, since: str | None) -> list[str] | None:
-    """Messages of the commits after `since` (a tag or commit) up to HEAD; None when git cannot tell."""
+def commit_messages(repo: Path, since: str | None, last: int | None = None) -> list[str] | None:
+    """Messages of the commits after `since` (a tag or commit) up to HEAD, or of the `last` N commits;
+    None when git cannot tell (not a repository, or `since` is not in this clone)."""
     if _git(repo, "rev-parse", "--verify", "--quiet", "HEAD") is None:
         return None
-    rev_range = "HEAD"
+    args = ["HEAD"] if last is None else ["-n", str(last), "HEAD"]
     if since is not None:
         if _git(repo, "rev-parse", "--verify", "--quiet", f"{since}^{{commit}}") is None:
             return None
-        rev_range = f"{since}..HEAD"
-    out = _git(repo, "log", "--format=%B%x1e", rev_range)
+        args = [f"{since}..HEAD"]
+    out = _git(repo, "log", "--format=%B%x1e", *args)
     if out is None:
         return None
     return [m.strip() for m in out.split("\x1e") if m.strip()]
@@ -138,18 +139,25 @@ def write_dotenv(path: Path, values: dict[str, str]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _base_range_start(repo: Path, base: Version | None, git_scan: versioning.TagScan,
-                      registry_revision: str | None) -> tuple[str | None, str]:
-    """Where the commit range starts: the base's git tag, else the revision the base image was built from."""
+def _commits_since(repo: Path, base: Version | None, git_scan: versioning.TagScan,
+                   registry_revision: str | None) -> tuple[list[str] | None, str]:
+    """The commit messages since the base, and how the range was found.
+
+    The range starts at the base's git tag, else at the revision the base image was built from (its
+    manifest annotation), else (a shallow clone, or a base built elsewhere) it is the last commit only.
+    """
     if base is None:
-        return None, "all commits (first release)"
-    for candidate in (f"v{base}", str(base)):
-        if candidate in {f"v{v}" for v in git_scan.releases} | {str(v) for v in git_scan.releases}:
-            if _git(repo, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}") is not None:
-                return candidate, f"commits since git tag {candidate}"
+        return commit_messages(repo, None), "all commits (first release)"
+    for tag in (f"v{base}", str(base)):
+        if tag in {f"v{v}" for v in git_scan.releases} | {str(v) for v in git_scan.releases}:
+            messages = commit_messages(repo, tag)
+            if messages is not None:
+                return messages, f"commits since git tag {tag}"
     if registry_revision:
-        return registry_revision, f"commits since {registry_revision[:12]} (the revision image {base} was built from)"
-    return "HEAD~1", f"only the last commit (no git tag or image revision for {base})"
+        messages = commit_messages(repo, registry_revision)
+        if messages is not None:
+            return messages, f"commits since {registry_revision[:12]} (the revision image {base} was built from)"
+    return commit_messages(repo, None, last=1), f"only the last commit (no git tag or image revision of {base} in this clone)"
 
 
 def plan_version(*, model: str, repository: str, registry_tags: list[str], repo: Path | None,
@@ -174,12 +182,11 @@ def plan_version(*, model: str, repository: str, registry_tags: list[str], repo:
     if bump is not None:
         kind, source = bump, "--bump"
     else:
-        since, described = (None, "no repository")
+        described = "no repository"
         if repo is not None:
             revision = revision_of(str(base)) if (base is not None and revision_of is not None
                                                   and base in registry_scan.releases) else None
-            since, described = _base_range_start(repo, base, git_scan, revision)
-            commits = commit_messages(repo, since)
+            commits, described = _commits_since(repo, base, git_scan, revision)
         if commits is None:
             kind, source = "patch", "default (no git history to read: pass --bump)"
             if repo is not None:

@@ -161,3 +161,13 @@ def test_publish_rejects_a_version_that_is_not_semver(project, tmp_path: Path, c
     with pytest.raises(SystemExit):
         main(["image", "publish", "--model", "churn", "--version", "latest", "--archive", str(archive)])
     assert "'latest' is not a semantic version" in capsys.readouterr().err
+
+
+def test_without_tag_or_revision_only_the_last_commit_counts(project, git_repo: Path, git_commit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    git_commit(git_repo, "feat!: an old breaking change")
+    built = image.write_oci_archive(tmp_path / "old.tar", {"old": b"1"})  # no revision annotation
+    image.publish(project, model="churn", repository=REPO, version="1.0.0", image=built)
+    git_commit(git_repo, "fix: small")
+    plan = version_next(git_repo, "--branch", "main")
+    assert (plan["version"], plan["commits"]) == ("1.0.1", 1)
+    assert "only the last commit" in plan["bump_source"]
