@@ -20,6 +20,8 @@ AWS access goes through the adapters in `mlops.aws`; the pipeline start is the `
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -74,6 +76,8 @@ class DispatchSettings:
     lease_seconds: int = 180
     mean_build_seconds: float = 900.0
     receives_per_round: int = 3
+    #: how long one dispatcher has a tier to itself (0: no tier lease, dispatchers race; still never over)
+    tier_lease_ms: int = 20_000
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -104,6 +108,7 @@ class BuildService:
         self.settings = settings
         self.clock = clock
         self.direct_start = direct_start
+        self.owner = uuid.uuid4().hex
 
     # -- trigger -------------------------------------------------------------------------------------
     def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
@@ -185,9 +190,19 @@ class BuildService:
     def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
         """Admit what fits in one tier now."""
         limit = self.registry.platform.tiers[tier].max_concurrent_builds
-        counter = self.slots.read_counter(tier, limit)  # small; the full tier read only when there is work
-        if counter.free <= 0 or counter.waiting <= 0:
+        if self.settings.tier_lease_ms:
+            if self.slots.lease(tier, limit, self.owner, int(time.time() * 1000), self.settings.tier_lease_ms) is None:
+                return  # full, nothing waiting, or another dispatcher is on it
+            try:
+                self._dispatch_tier(tier, limit, report)
+            finally:
+                self.slots.end_lease(tier, self.owner)
             return
+        counter = self.slots.read_counter(tier, limit)  # small; the full tier read only when there is work
+        if counter.free > 0 and counter.waiting > 0:
+            self._dispatch_tier(tier, limit, report)
+
+    def _dispatch_tier(self, tier: str, limit: int, report: DispatchReport) -> None:
         state = self.slots.read_tier(tier, limit)
         if state.free <= 0 or state.waiting <= 0:
             return

@@ -64,9 +64,39 @@ class Slots:
             item = self.client.get_item(TableName=self.table, Key=self._key(tier, COUNTER), ConsistentRead=True).get("Item")
         except ClientError as exc:
             raise _error(exc) from exc
-        values = from_attrs(item) if item else {}
-        return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
-                         clock=values.get("vclock", 0))
+        return _counter_state(tier, limit, from_attrs(item) if item else {})
+
+    def lease(self, tier: str, limit: int, owner: str, now_ms: int, lease_ms: int) -> TierState | None:
+        """Become the tier's only dispatcher for a moment, if it has work and nobody else holds it.
+
+        One conditional write that also reads the counter: it fails (None) when the tier is full, has no
+        waiting request or is leased, so the call replaces the read. The lease only spares dispatchers
+        from racing for the same slot; the limit itself is held by the admission transaction.
+        """
+        try:
+            item = self.client.update_item(
+                TableName=self.table, Key=self._key(tier, COUNTER),
+                UpdateExpression="SET lease_owner = :me, lease_until = :until",
+                ConditionExpression=("(attribute_not_exists(inflight) OR inflight < :limit) AND waiting > :zero AND "
+                                     "(attribute_not_exists(lease_until) OR lease_until < :now)"),
+                ExpressionAttributeValues={":me": {"S": owner}, ":until": _n(now_ms + lease_ms), ":now": _n(now_ms),
+                                           ":limit": _n(limit), ":zero": _n(0)},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise _error(exc) from exc
+        return _counter_state(tier, limit, from_attrs(item))
+
+    def end_lease(self, tier: str, owner: str) -> None:
+        """Give the lease back (if it is still ours) so the next dispatcher need not wait for it to expire."""
+        try:
+            self.client.update_item(TableName=self.table, Key=self._key(tier, COUNTER), UpdateExpression="SET lease_until = :zero",
+                                    ConditionExpression="lease_owner = :me",
+                                    ExpressionAttributeValues={":zero": _n(0), ":me": {"S": owner}})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise _error(exc) from exc
 
     def enqueue_items(self, tier: str, tenant: str) -> list[TxItem]:
         """Count a request as waiting (with the ledger put that records it)."""
@@ -156,6 +186,11 @@ class Slots:
         except ClientError as exc:
             raise _error(exc) from exc
         return int(from_attrs(item).get("inflight", 0)) if item else 0
+
+
+def _counter_state(tier: str, limit: int, values: dict[str, Any]) -> TierState:
+    return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
+                     clock=values.get("vclock", 0))
 
 
 def _error(exc: ClientError) -> MlopsError:

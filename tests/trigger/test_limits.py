@@ -97,12 +97,16 @@ def _run(stack: Stack, sim: SimulatedSageMaker, dispatchers: list[BuildService],
 
 
 @pytest.mark.slow
-def test_concurrent_dispatchers_never_exceed_a_tier_limit_and_start_everything_once(stack_factory: Any) -> None:
+@pytest.mark.parametrize("tier_lease_ms", [
+    pytest.param(20_000, id="dispatchers-taking-turns"),
+    pytest.param(0, id="dispatchers-racing-for-every-slot"),
+])
+def test_concurrent_dispatchers_never_exceed_a_tier_limit_and_start_everything_once(stack_factory: Any, tier_lease_ms: int) -> None:
     stack = stack_factory(TENANTS)
     sim = _simulate(stack)
     trigger = stack.service(direct_start=False)
     submitted = [trigger.submit(request(t, n)).execution_id for n in range(6) for t in TENANTS]
-    dispatchers = [stack.service(lease_seconds=30, mean_build_seconds=0.1) for _ in range(6)]
+    dispatchers = [stack.service(lease_seconds=30, mean_build_seconds=0.1, tier_lease_ms=tier_lease_ms) for _ in range(6)]
     watcher = _run(stack, sim, dispatchers, done=lambda: sim.finished >= len(submitted) and not any(sim.running().values()))
     ledger = {eid: trigger.ledger.get(eid)["status"] for eid in submitted}
     assert set(ledger.values()) == {"SUCCEEDED"}
