@@ -367,7 +367,11 @@ def _buildah(args: list[str], storage: list[str], what: str) -> str:
         raise MlopsError(f"buildah could not start: {exc}", "install buildah (make system-deps)") from exc
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-6:])
-        raise MlopsError(f"buildah failed to {what}:\n{tail}", "read the build output above; base images must be reachable")
+        hint = "the last lines of buildah's output are above"
+        if "pull" in tail or "registry" in tail:
+            hint = ("the base image cannot be pulled from here: pass --base-image (MLOPS_BASE_IMAGE) with one you can reach, "
+                    "or --builder source where no base is available")
+        raise MlopsError(f"buildah failed to {what}:\n{tail}", hint)
     return done.stdout
 
 
