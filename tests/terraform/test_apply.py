@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import is_known_drift, write_tenants
+from tf_helpers import is_known_drift, write_tenants
 
 from mlops.config.tenants import load_registry
 from mlops.naming import Names
