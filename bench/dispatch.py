@@ -44,7 +44,15 @@ class CallCounter:
             with self._lock:
                 self.calls[(role, event_name.split(".")[-1])] += 1
 
+        def idle(event_name: str, parsed: dict[str, Any], **_: Any) -> None:
+            # A dispatcher's tier lease refused: the tier was full, empty or taken (a poll with no work).
+            if role == "dispatcher" and event_name.endswith("UpdateItem") and \
+                    parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                with self._lock:
+                    self.calls[("idle", "UpdateItem")] += 1
+
         client.meta.events.register("before-call.*.*", count)
+        client.meta.events.register("after-call.dynamodb.UpdateItem", idle)
         return client
 
     def total(self, *roles: str) -> int:
@@ -244,7 +252,10 @@ def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, i
     for role in ("trigger", "dispatcher", "status", "esm"):
         ops = ", ".join(f"{op} {n / total:.2f}" for op, n in per_op[role].most_common())
         print(f"AWS calls per request, {role:<10}: {calls.total(role) / total:.2f}  ({ops})")
-    print(f"AWS calls per request, dispatcher + status handler: {calls.total('dispatcher', 'status') / total:.2f}"
+    idle = calls.total("idle")
+    print(f"AWS calls per request, dispatcher + status handler: {calls.total('dispatcher', 'status') / total:.2f}, "
+          f"of which idle polls (tier lease refused: full, empty or taken) {idle / total:.2f}; "
+          f"without them {(calls.total('dispatcher', 'status') - idle) / total:.2f}"
           f"  (+ event source mapping {calls.total('esm') / total:.2f}, + trigger {calls.total('trigger') / total:.2f})")
     print(f"wall time (dispatch phase): {wall:.1f} s  ({total / wall:.0f} requests/s, {args.dispatchers} dispatchers)")
 

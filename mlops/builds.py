@@ -212,15 +212,18 @@ class BuildService:
         handled: list[str] = []
         free = state.free
         for receive in range(self.settings.receives_per_round):
-            # A small window: enough to choose fairly (deferred tenants are already hidden), not so many
-            # that concurrent dispatchers hold each other's candidates.
-            messages = self.queues.receive(queue, min(10, 2 * free + 1), self.settings.lease_seconds)
+            # The first window is small (deferred tenants are already hidden); later ones look further
+            # past a burst of one tenant's requests.
+            wanted = min(10, 2 * free + 1) if receive == 0 else 10
+            messages = self.queues.receive(queue, wanted, self.settings.lease_seconds)
             if not messages:
                 break
             window = self._window(queue, messages, handled, report)
-            last = receive == self.settings.receives_per_round - 1
+            # Nothing else visible on the queue: admitting a tenant that is ahead keeps slots busy and
+            # takes nothing from anyone (the others' requests are hidden or gone).
+            drained = len(messages) < wanted
             plan = plan_window(state, window, free, self.settings.mean_build_seconds, caps,
-                               work_conserving=last and not any(state.lag(c.tenant) == 0 for c in window))
+                               work_conserving=drained and not any(state.lag(c.tenant) == 0 for c in window))
             later: list[tuple[str, int]] = [(c.ref[0].receipt, s) for c, s in plan.defer]
             report.deferred[tier] = report.deferred.get(tier, 0) + len(plan.defer)
             full = False
