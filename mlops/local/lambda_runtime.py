@@ -282,3 +282,15 @@ def make_moto_dynamodb_atomic() -> None:
             setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
         DynamoDBBackend.transact_write_items = _transact_write_items
         DynamoDBBackend._mlops_atomic = True  # pylint: disable=protected-access  # our own marker
+
+
+def standard_runtime(sqs: Any, names: Any, lambda_dir: Path, dispatch_every_seconds: float = 2.0) -> LocalLambdaRuntime:
+    """The platform's wiring, as Terraform declares it: uploads → trigger, status → status, dispatcher on a rate.
+
+    The handlers build their service from the environment (`mlops.builds.service_from_env`) unless
+    `mlops.builds.use_service` chose another factory (the pipeline start port, for instance).
+    """
+    return LocalLambdaRuntime(
+        mappings=[EventSourceMapping(sqs, names.events_queue("uploads"), load_handler(lambda_dir, "trigger"), "trigger"),
+                  EventSourceMapping(sqs, names.events_queue("status"), load_handler(lambda_dir, "status"), "status")],
+        schedules=[Schedule(load_handler(lambda_dir, "dispatcher"), "dispatcher", dispatch_every_seconds)])
