@@ -210,7 +210,8 @@ def run_processing(request: dict[str, Any], *, s3: Any, folder: Path, timeout: f
     return JobResult({**request, "ProcessingJobStatus": "Completed"}, job.log_file, time.monotonic() - start)
 
 
-def run_training(request: dict[str, Any], *, s3: Any, folder: Path, timeout: float, job_name: str) -> JobResult:
+def run_training(request: dict[str, Any], *, s3: Any, folder: Path, timeout: float,  # pylint: disable=too-many-locals
+                 job_name: str) -> JobResult:  # (one pass over the CreateTrainingJob request reads best)
     """Run a resolved CreateTrainingJob request in script mode; packs and uploads model.tar.gz."""
     start = time.monotonic()
     job = Job(s3, folder, min(timeout, float(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", timeout))))
