@@ -216,6 +216,14 @@ class LocalStack:
             progress(f"local AWS ready in {timings['total']:.1f} s: source {self.env_file}")
             return {**state, "already_running": False}
 
+    def record_outputs(self, outputs: dict[str, Any]) -> None:
+        """Keep the outputs of a later apply (`mlops infra apply`) so `status` knows every tenant."""
+        with self._lock():
+            state = self.read_state()
+            if state:
+                tenants = sorted((outputs.get("names", {}).get("tenants") or {}))
+                self._write_state({**state, "outputs": outputs, "tenants": tenants})
+
     def down(self) -> dict[str, Any]:
         """Stop the local AWS and remove its state; says so when nothing runs."""
         with self._lock():

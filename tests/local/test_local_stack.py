@@ -135,3 +135,10 @@ def test_env_file_lines_export_endpoint_fake_credentials_and_region(tmp_path: Pa
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:1234" in lines
     assert "export AWS_DEFAULT_REGION=eu-west-1" in lines and "export MLOPS_LOCAL=1" in lines
     assert all(line.startswith(("#", "export ")) for line in lines)
+
+
+def test_infra_plan_needs_the_local_aws_running(local_env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "mlops", "infra", "plan"], env=local_env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: the local AWS is not running (start it with `mlops local up`)"
