@@ -50,3 +50,40 @@ def test_the_same_request_twice_is_one_execution(stack: Stack) -> None:
     assert again.result == "duplicate"
     assert again.status == EXECUTING
     assert sum(stack.starter.starts.values()) == 1
+
+
+def test_an_account_quota_holds_every_tier_and_priority_decides_who_gets_it(stack: Stack) -> None:
+    service = stack.service(account_quota=1)
+    first = service.submit(request("umbrella", 1))
+    gold = service.submit(request("acme", 2))
+    silver = service.submit(request("globex", 3))
+    assert (first.result, gold.result, silver.result) == ("started", "queued", "queued")
+    _finish(service, first.execution_id, first.pipeline_execution_arn)
+    assert service.dispatch().admitted == {"gold": 1}  # gold has the higher priority
+    assert service.slots.account_inflight() == 1
+    assert service.ledger.get(silver.execution_id)["status"] == QUEUED
+
+
+def test_a_tenant_override_caps_it_inside_its_tier(stack_factory: Any) -> None:
+    stack = stack_factory({"acme": "gold", "initech": "gold"}, overrides={"acme": {"max_concurrent_builds": 1}})
+    service = stack.service()
+    assert [service.submit(request("acme", n)).result for n in range(2)] == ["started", "queued"]
+    assert service.submit(request("initech", 9)).result == "queued"  # someone waits: no jumping the queue
+    report = service.dispatch()
+    assert report.admitted == {"gold": 1} and report.deferred == {"gold": 1}
+    assert service.slots.read_tier("gold", 3).tenants["acme"].running == 1
+
+
+def test_a_start_the_pipeline_refuses_fails_the_request_and_frees_the_slot(stack: Stack) -> None:
+    from mlops.requests import StartRejected
+
+    def refuse(request_: Any, token: str) -> str:
+        raise StartRejected(f"pipeline {request_.model} does not exist ({token[:6]})", "register it first")
+
+    stack.starter = refuse  # type: ignore[assignment]
+    service = stack.service()
+    outcome = service.submit(request("umbrella", 1))
+    assert outcome.result == "failed"
+    item = service.ledger.get(outcome.execution_id)
+    assert item["status"] == "FAILED" and "does not exist" in item["history"][-1]["detail"]
+    assert service.slots.read_tier("bronze", 1).inflight == 0

@@ -59,7 +59,7 @@ class Stack:
         service = BuildService(
             registry=self.registry, ledger=Ledger(dynamodb, self.names.ledger_table()),
             slots=Slots(dynamodb, self.names.slots_table(), account_quota), queues=Queues(boto3.client("sqs")),
-            start=self.starter, find=self.starter.find,
+            start=self.starter, find=getattr(self.starter, "find", None),
             settings=DispatchSettings(lease_seconds=lease_seconds, mean_build_seconds=mean_build_seconds,
                                       tier_lease_ms=tier_lease_ms),
             direct_start=direct_start, **kwargs)
