@@ -67,6 +67,7 @@ class DispatchReport:
     rejected: int = 0
     duplicates: int = 0
     restarted: int = 0
+    released_stale: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class DispatchSettings:
     receives_per_round: int = 3
     #: how long one dispatcher has a tier to itself (0: no tier lease, dispatchers race; still never over)
     tier_lease_ms: int = 20_000
+    #: look for stuck slots once every this many runs of a dispatcher
+    sweep_every_runs: int = 10
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -90,7 +93,7 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
         return None
 
 
-class BuildService:
+class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports and adapters it wires
     """Trigger, dispatcher and status logic over the ledger, the slots, the queues and the start port."""
 
     def __init__(self, *, registry: Any, ledger: Ledger, slots: Slots, queues: Queues, start: StartExecution,
@@ -109,6 +112,7 @@ class BuildService:
         self.clock = clock
         self.direct_start = direct_start
         self.owner = uuid.uuid4().hex
+        self._runs = 0
 
     # -- trigger -------------------------------------------------------------------------------------
     def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
@@ -180,12 +184,30 @@ class BuildService:
 
     # -- dispatcher ------------------------------------------------------------------------------------
     def dispatch(self) -> DispatchReport:
-        """One scheduled run: every tier, highest priority first."""
+        """One scheduled run: every tier, highest priority first; now and then, repair stuck slots."""
         report = DispatchReport()
         tiers = self.registry.platform.tiers
+        self._runs += 1
         for tier in tier_order({name: t.priority for name, t in tiers.items()}):
+            if self._runs % self.settings.sweep_every_runs == 1 or self.settings.sweep_every_runs == 1:
+                self.sweep(tier, report)
             self.dispatch_tier(tier, report)
         return report
+
+    def sweep(self, tier: str, report: DispatchReport) -> None:
+        """Slots held longer than the lease by an execution still STARTING (its starter died and no message
+        will come back, e.g. a direct start from CI) are started again; slots of finished executions
+        (a release that never happened) are released. One query of the tier's old slots; rare extra reads."""
+        for slot in self.slots.old_slots(tier, self._stale_before()):
+            eid = slot["execution_id"]
+            item = self.ledger.get(eid)
+            if item is None or item["status"] in TERMINAL:
+                if self.slots.release(tier, slot["tenant"], eid):
+                    report.released_stale += 1
+            elif item["status"] == STARTING and self.ledger.claim_restart(
+                    eid, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
+                self._start(parse_request(parse_json(item["request"])), tier, first_attempt=False)
+                report.restarted += 1
 
     def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
         """Admit what fits in one tier now."""

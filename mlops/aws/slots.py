@@ -98,6 +98,18 @@ class Slots:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise _error(exc) from exc
 
+    def old_slots(self, tier: str, admitted_before: str) -> list[dict[str, Any]]:
+        """Slot items of a tier taken before a time (candidates for a stuck start or a missed release)."""
+        try:
+            items = self.client.query(
+                TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :slot)",
+                FilterExpression="admitted_at < :before", ConsistentRead=True,
+                ExpressionAttributeValues={":pk": {"S": f"TIER#{tier}"}, ":slot": {"S": "SLOT#"},
+                                           ":before": {"S": admitted_before}}).get("Items", [])
+        except ClientError as exc:
+            raise _error(exc) from exc
+        return [from_attrs(i) for i in items]
+
     def enqueue_items(self, tier: str, tenant: str) -> list[TxItem]:
         """Count a request as waiting (with the ledger put that records it)."""
         return [

@@ -87,3 +87,34 @@ def test_a_start_the_pipeline_refuses_fails_the_request_and_frees_the_slot(stack
     item = service.ledger.get(outcome.execution_id)
     assert item["status"] == "FAILED" and "does not exist" in item["history"][-1]["detail"]
     assert service.slots.read_tier("bronze", 1).inflight == 0
+
+
+def test_a_direct_start_whose_trigger_died_is_restarted_by_the_dispatcher_sweep(stack: Stack) -> None:
+    class Died(RuntimeError):
+        """The trigger Lambda timed out inside StartPipelineExecution."""
+
+    def die(**_: Any) -> None:
+        raise Died("timeout")
+
+    stack.sagemaker.meta.events.register("before-call.sagemaker.StartPipelineExecution", die)
+    service = stack.service(lease_seconds=0)
+    try:
+        service.submit(request("acme", 1))
+    except Died:
+        pass
+    stack.sagemaker.meta.events.unregister("before-call.sagemaker.StartPipelineExecution", die)
+    eid = request("acme", 1).execution_id
+    assert service.ledger.get(eid)["status"] == "STARTING"
+    assert service.dispatch().restarted == 1
+    assert service.ledger.get(eid)["status"] == EXECUTING
+    assert stack.starter.starts == {eid: 1}
+    assert service.dispatch().restarted == 0
+
+
+def test_the_sweep_releases_a_slot_whose_execution_already_ended(stack: Stack) -> None:
+    service = stack.service(lease_seconds=0)
+    started = service.submit(request("globex", 1))
+    service.ledger.write(service.ledger.status_item(started.execution_id, "SUCCEEDED", "2026-01-01T00:00:00Z", "test"))
+    assert service.slots.read_tier("silver", 2).inflight == 1  # the release was lost
+    assert service.dispatch().released_stale == 1
+    assert service.slots.read_tier("silver", 2).inflight == 0
