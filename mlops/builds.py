@@ -430,7 +430,7 @@ class HandlerConfig:
                    mean_build_seconds=float(env.get("MLOPS_MEAN_BUILD_SECONDS", "900")))
 
 
-def _pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
+def pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
     """The real pipeline start (mlops.aws.sagemaker.start_execution), looked up when first needed."""
     import importlib  # pylint: disable=import-outside-toplevel  # the adapter is optional until wired
 
@@ -459,7 +459,7 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
     registry = load_from_settings(Settings.from_env(env))
     names = registry.names()
     if start is None:
-        start, find = _pipeline_ports()
+        start, find = pipeline_ports()
     dynamodb = boto3.client("dynamodb")
     notifier = Notifier(boto3.client("sns") if config.topic_arn else None, config.topic_arn, config.slack_webhook_url)
     service = BuildService(
