@@ -81,6 +81,8 @@ class DispatchSettings:
     tier_lease_ms: int = 20_000
     #: look for stuck slots once every this many runs of a dispatcher
     sweep_every_runs: int = 10
+    #: starts that fail with a transient error are retried (after the lease) this many times in all
+    max_start_attempts: int = 5
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -132,7 +134,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 *self.slots.admit_items(tier, limit, tenant.id, eid, now, queued=False,
                                         tenant_cap=tenant.overrides.max_concurrent_builds)])
             if outcome.ok:
-                return self._start(request, tier, first_attempt=True)
+                return self._start(request, tier, attempt=1)
             if "ledger" in outcome.failed:
                 return self._duplicate(request, outcome.old.get("ledger"))
         outcome = transact(self.slots.client, [
@@ -159,20 +161,27 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         now = datetime.fromisoformat(self.clock())
         return (now - timedelta(seconds=self.settings.lease_seconds)).isoformat(timespec="microseconds")
 
-    def _start(self, request: BuildRequest, tier: str, first_attempt: bool) -> Outcome:
+    def _start(self, request: BuildRequest, tier: str, attempt: int) -> Outcome:
         """Call the start port for an admitted request and record the result.
 
-        A retaken start first asks the `find` port whether the execution exists: on AWS the
-        ClientRequestToken already makes the second start a no-op, but moto ignores the token.
+        A retaken start (attempt > 1) first asks the `find` port whether the execution exists: on AWS the
+        ClientRequestToken already makes the second start a no-op, but moto ignores the token. A start
+        that keeps failing is given up after `max_start_attempts`: FAILED, slot released.
         """
         eid = request.execution_id
-        arn = None if first_attempt or self.find is None else self.find(request)
+        arn = None if attempt == 1 or self.find is None else self.find(request)
         if arn is None:
             try:
                 arn = self.start(request, request.client_request_token)
             except StartRejected as exc:
                 self._fail_start(request, tier, exc.one_line())
                 return Outcome(eid, "failed", FAILED, detail=exc.one_line())
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # transient until proven otherwise
+                if attempt < self.settings.max_start_attempts:
+                    raise
+                reason = f"gave up after {attempt} start attempts: {type(exc).__name__}: {exc}"
+                self._fail_start(request, tier, reason)
+                return Outcome(eid, "failed", FAILED, detail=reason)
         self.ledger.record_started(eid, arn, self.clock())
         return Outcome(eid, "started", STARTING, arn)
 
@@ -206,7 +215,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                     report.released_stale += 1
             elif item["status"] == STARTING and self.ledger.claim_restart(
                     eid, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
-                self._start(parse_request(parse_json(item["request"])), tier, first_attempt=False)
+                self._start(parse_request(parse_json(item["request"])), tier, attempt=int(item.get("start_attempt", 1)) + 1)
                 report.restarted += 1
 
     def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
@@ -300,7 +309,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             *self.slots.admit_items(tier, limit, request.tenant, eid, self.clock(), queued=True,
                                     tenant_cap=cap, served_increment=increment, clock=state.clock)])
         if outcome.ok:
-            self._start(request, tier, first_attempt=True)
+            self._start(request, tier, attempt=1)
             report.admitted[tier] = report.admitted.get(tier, 0) + 1
             return "admitted"
         if "ledger" in outcome.failed:
@@ -316,7 +325,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             return "orphan"
         if item["status"] == STARTING and self.ledger.claim_restart(
                 request.execution_id, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
-            self._start(request, item.get("tier", tier), first_attempt=False)
+            self._start(request, item.get("tier", tier), attempt=int(item.get("start_attempt", 1)) + 1)
             report.restarted += 1
             return "done"
         if item["status"] == STARTING:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from trigger_helpers import Stack, request
 
 from mlops.aws.ledger import EXECUTING, QUEUED, SUCCEEDED
+from mlops.builds import DispatchReport
 from mlops.requests import parse_status_event, status_event
 
 
@@ -118,3 +120,22 @@ def test_the_sweep_releases_a_slot_whose_execution_already_ended(stack: Stack) -
     assert service.slots.read_tier("silver", 2).inflight == 1  # the release was lost
     assert service.dispatch().released_stale == 1
     assert service.slots.read_tier("silver", 2).inflight == 0
+
+
+def test_a_start_that_keeps_failing_is_given_up_and_its_slot_freed(stack: Stack) -> None:
+    def broken(request_: Any, token: str) -> str:
+        raise ConnectionError(f"SageMaker unreachable for {request_.execution_id} ({token[:6]})")
+
+    stack.starter = broken  # type: ignore[assignment]
+    service = stack.service(lease_seconds=0)
+    eid = request("umbrella", 1).execution_id
+    with pytest.raises(ConnectionError):
+        service.submit(request("umbrella", 1))
+    for _ in range(3):  # the sweep retakes the stuck start after each lease
+        with pytest.raises(ConnectionError):
+            service.sweep("bronze", DispatchReport())
+    service.sweep("bronze", DispatchReport())  # the fifth attempt gives up
+    item = service.ledger.get(eid)
+    assert item["status"] == "FAILED" and item["start_attempt"] == 5
+    assert "gave up after 5 start attempts: ConnectionError" in item["history"][-1]["detail"]
+    assert service.slots.read_tier("bronze", 1).inflight == 0
