@@ -229,11 +229,15 @@ class LocalStack:
         with self._lock():
             state = self.read_state()
             running = self.is_running(state)
+            # Endpoint servers (mlops deploy) serve models from this local AWS: they go with it.
+            from mlops.local.serving import LocalEndpoints  # pylint: disable=import-outside-toplevel
+
+            endpoints = LocalEndpoints(self.settings.state_dir).stop_all()
             if state is None and not self.env_file.exists():
-                return {"stopped": False, "message": "the local AWS is not running"}
+                return {"stopped": False, "message": "the local AWS is not running", "endpoints_stopped": endpoints}
             self._clear(state)
             message = "local AWS stopped" if running else "the local AWS was not running; stale state removed"
-            return {"stopped": running, "message": message, "pid": (state or {}).get("pid")}
+            return {"stopped": running, "message": message, "pid": (state or {}).get("pid"), "endpoints_stopped": endpoints}
 
     def status(self) -> dict[str, Any]:
         """Whether it runs, where, and what the live local AWS holds (read through boto3)."""
