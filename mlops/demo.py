@@ -100,6 +100,7 @@ class Demo:
         state = self.run("local", "up", want_json=True)
         self.summary["local_up_seconds"] = (state or {}).get("timings", {}).get("total")
         self.load_local_env()
+        self.run("local", "status")
 
     def upload_data(self) -> None:
         """Generate each tenant's dataset and upload it where the tenant's uploads land."""
