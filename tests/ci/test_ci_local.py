@@ -98,6 +98,8 @@ TRIGGER_VARIABLES = {
     "MLOPS_TENANTS": "all",
     "MLOPS_MODEL_BRANCH": "main",
     "MLOPS_MODEL_DEFAULT_BRANCH": "main",
+    # The upstream pipeline's number (>= 1 in GitLab; gitlab-ci-local's own CI_PIPELINE_IID starts at 0).
+    "MLOPS_MODEL_PIPELINE_IID": "7",
 }
 
 
@@ -139,62 +141,18 @@ def test_self_mode_fast_jobs_pass(gitlab_ci_local, snapshot) -> None:
     assert "CI files valid" in output
 
 
-@pytest.fixture(scope="session")
-def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A running embedded local AWS (`mlops local up`); yields its MLOPS_STATE_DIR."""
-    if not _has_command("local"):
-        pytest.skip("`mlops local` does not exist yet")
-    state = tmp_path_factory.mktemp("ci-state")
-    env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
-    up = subprocess.run([str(MLOPS), "local", "up"], env=env, capture_output=True, text=True, check=False, timeout=900)
-    assert up.returncode == 0, up.stdout + up.stderr
-    assert (state / "local" / "env").is_file()
-    try:
-        yield state
-    finally:
-        subprocess.run([str(MLOPS), "local", "down"], env=env, capture_output=True, text=True, check=False,
-                       timeout=300)
+def _git_repo(source: Path, target: Path, message: str) -> Path:
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
+    _git(target, "init", "--quiet", "--initial-branch=main")
+    _git(target, "add", "--all")
+    _git(target, "commit", "--quiet", f"--message={message}")
+    return target
 
 
 @pytest.fixture
 def model_repo(tmp_path: Path) -> Path:
     """The example churn repository as its own git repository (versions come from its commits)."""
-    repo = tmp_path / "churn"
-    shutil.copytree(ROOT / "examples" / "churn", repo,
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
-    _git(repo, "init", "--quiet", "--initial-branch=main")
-    _git(repo, "add", "--all")
-    _git(repo, "commit", "--quiet", "--message=feat: churn model")
-    return repo
-
-
-def _local_variables(state: Path) -> dict[str, str]:
-    return {"MLOPS_LOCAL": "1", "MLOPS_CI_VENV": str(VENV), "MLOPS_STATE_DIR": str(state)}
-
-
-def test_triggered_mode_trains_and_deploys_to_staging(gitlab_ci_local, snapshot, local_aws, model_repo) -> None:
-    missing = [c for c in ("train", "pipeline", "gate", "deploy") if not _has_command(c)]
-    if missing:
-        pytest.skip(f"`mlops {' / '.join(missing)}` does not exist yet")
-    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
-                 "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
-    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging: [acme]", variables=variables,
-                     timeout=1800)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    for job in ("mlops-lint", "mlops-test", "mlops-version", "mlops-image", "mlops-train: [acme]",
-                "mlops-deploy-staging: [acme]"):
-        assert f"PASS  {job}" in output, job
-    assert "skipped: tenant globex is not in this build" in output
-
-
-def test_triggered_mode_fetches_lints_and_tests_the_model_source(gitlab_ci_local, snapshot, model_repo) -> None:
-    variables = {**TRIGGER_VARIABLES, "MLOPS_CI_VENV": str(VENV), "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
-    result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "mlops-test", "--needs", variables=variables, timeout=900)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    for job in ("mlops-source", "mlops-lint", "mlops-test"):
-        assert f"PASS  {job}" in output, job
+    return _git_repo(ROOT / "examples" / "churn", tmp_path / "churn", "feat: churn model")
 
 
 def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, model_repo) -> None:
@@ -204,15 +162,119 @@ def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, s
     result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "--needs", variables=variables, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    assert "PASS  mlops-source" in output
     assert "FAIL  mlops-lint" in output
     assert "train.py" in output, "the job log names the broken file"
 
 
-def test_schedule_mode_runs_the_retraining_check(gitlab_ci_local, snapshot, local_aws) -> None:
-    if not _has_command("retrain-check"):
-        pytest.skip("`mlops retrain-check` does not exist yet")
+# -- against the embedded local AWS: one `mlops local up` for the whole module -------------------------
+
+
+def _upload_tenant_data(state: Path, tenant: str, model: str, *extra: str) -> None:
+    """Generate a tenant's dataset (examples/datagen.py) and upload it where the tenant's uploads land."""
+    env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
+    csv = state / f"{tenant}-{model}-{len(list(state.glob('*.csv')))}.csv"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "datagen.py"), "--model", model, "--tenant", tenant,
+                    "--out", str(csv), *extra], env=env, check=True, capture_output=True, text=True)
+    script = (
+        "import sys, boto3\n"
+        "from mlops.config.tenants import load_from_settings\n"
+        "names = load_from_settings().names()\n"
+        "boto3.client('s3').upload_file(sys.argv[1], names.tenant_bucket(sys.argv[2]),"
+        " names.data_prefix(sys.argv[3]) + sys.argv[4])\n"
+    )
+    # In a shell that sourced the env file, as a tenant's upload would arrive.
+    command = f'set -a; . "{state}/local/env"; set +a; exec "{sys.executable}" -c "$0" "$@"'
+    subprocess.run(["sh", "-c", command, script, str(csv), tenant, model, csv.name], env=env, check=True,
+                   capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One embedded local AWS (`mlops local up`) for this module, with acme's churn data; yields MLOPS_STATE_DIR.
+
+    Terraform installs hashicorp/aws from MLOPS_TF_PLUGIN_DIR (set by the Makefile) on these machines.
+    """
+    if not _has_command("local"):
+        pytest.skip("`mlops local` does not exist yet")
+    state = tmp_path_factory.mktemp("ci-state")
+    env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
+    up = subprocess.run([str(MLOPS), "local", "up"], env=env, capture_output=True, text=True, check=False, timeout=900)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert (state / "local" / "env").is_file()
+        _upload_tenant_data(state, "acme", "churn")
+        yield state
+    finally:
+        down = subprocess.run([str(MLOPS), "local", "down"], env=env, capture_output=True, text=True, check=False,
+                              timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def _local_variables(state: Path) -> dict[str, str]:
+    return {"MLOPS_LOCAL": "1", "MLOPS_CI_VENV": str(VENV), "MLOPS_STATE_DIR": str(state),
+            "MLOPS_IMAGE_BUILDER": "source"}
+
+
+@pytest.fixture(scope="module")
+def triggered_run(gitlab_ci_local, snapshot, local_aws, tmp_path_factory) -> str:
+    """The whole triggered pipeline for tenant acme, with its manual staging deploy; returns the log."""
+    missing = [c for c in ("train", "pipeline", "deploy") if not _has_command(c)]
+    if missing:
+        pytest.skip(f"`mlops {' / '.join(missing)}` does not exist yet")
+    repo = _git_repo(ROOT / "examples" / "churn", tmp_path_factory.mktemp("upstream") / "churn", "feat: churn model")
+    # One tenant keeps the run short: globex's matrix jobs end at the tenant guard.
+    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
+                 "MLOPS_UPSTREAM_SOURCE_DIR": str(repo)}
+    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging: [acme]", variables=variables,
+                     timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    return output
+
+
+def test_triggered_mode_trains_and_deploys_to_staging(triggered_run) -> None:
+    for job in ("mlops-source", "mlops-lint", "mlops-test", "mlops-version", "mlops-image", "mlops-pipeline",
+                "mlops-train: [acme]", "mlops-train: [globex]", "mlops-deploy-staging: [acme]"):
+        assert re.search(rf"PASS +{re.escape(job)}", triggered_run), job
+    assert "skipped: tenant globex is not in this build" in triggered_run
+    assert re.search(r"published churn \d+\.\d+\.\d+: ", triggered_run), "the image job publishes a version"
+    assert "registered model package: " in triggered_run, "the train job reports the evaluation and the package"
+    assert re.search(r"deployed: mlops-demo-acme-churn serves \d+\.\d+\.\d+", triggered_run)
+    # Manual jobs run only when asked: production stays a click away.
+    assert "mlops-deploy-production: [acme]" not in re.findall(r"PASS +(.+?)\s*$", triggered_run, re.MULTILINE)
+
+
+def test_schedule_mode_applies_the_retraining_check(gitlab_ci_local, snapshot, local_aws, triggered_run) -> None:
+    del triggered_run  # acme's churn model is trained; new data makes it due for retraining
+    _upload_tenant_data(local_aws, "acme", "churn", "--seed", "2")
     variables = {"CI_PIPELINE_SOURCE": "schedule", **_local_variables(local_aws)}
     result = run_gcl(gitlab_ci_local, snapshot, variables=variables, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
-    assert "PASS  mlops-retrain-check" in output
+    assert re.search(r"PASS +mlops-retrain-check", output)
+    assert "1 retraining request(s) sent" in output, output[-3000:]
+    assert re.search(r"acme/churn -> started ", output)
+    report = snapshot / ".gitlab-ci-local" / "artifacts" / "mlops-retrain-check" / "retrain-report.md"
+    assert "| acme | churn |" in report.read_text(encoding="utf-8")
+
+
+def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws,
+                                                                     model_repo) -> None:
+    # A commit that asks more of the model than it can give. The example's own pipeline test would catch it
+    # in mlops-test first; a repository without that test reaches the last line of defence: the pipeline's
+    # CheckMetric step, which must fail the train job and say why.
+    contract = model_repo / "mlops.yaml"
+    contract.write_text(contract.read_text(encoding="utf-8").replace("threshold: 0.70", "threshold: 0.99"),
+                        encoding="utf-8")
+    _git(model_repo, "rm", "--quiet", "tests/test_steps.py")
+    _git(model_repo, "commit", "--quiet", "--all", "--message=feat: a stricter threshold")
+    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
+                 "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
+    result = run_gcl(gitlab_ci_local, snapshot, "mlops-train: [acme]", "--needs", variables=variables, timeout=1800)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.search(r"PASS +mlops-image", output), output[-6000:]
+    assert re.search(r"FAIL +mlops-train: \[acme\]", output), output[-6000:]
+    assert re.search(r"reason: auc = [0-9.]+ does not meet the threshold \(>= 0\.99\); the model was not registered",
+                     output), output[-6000:]
