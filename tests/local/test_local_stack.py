@@ -58,7 +58,7 @@ def local_env(tmp_path: Path) -> dict[str, str]:
 
 def test_down_and_status_when_nothing_runs(local_env: dict[str, str]) -> None:
     code, data, _ = _mlops(local_env, "local", "down")
-    assert code == 0 and data == {"stopped": False, "message": "the local AWS is not running"}
+    assert code == 0 and data == {"stopped": False, "message": "the local AWS is not running", "endpoints_stopped": []}
     code, data, _ = _mlops(local_env, "local", "status")
     assert code == 0 and data["running"] is False
 
@@ -125,7 +125,8 @@ def test_stale_provisioning_state_of_a_dead_process_is_not_running(tmp_path: Pat
     stack.state_file.write_text(json.dumps({"pid": 2**22 + 12345, "endpoint": "http://127.0.0.1:9", "status": "provisioning"}))
     assert stack.is_running(stack.read_state()) is False
     assert stack.status()["status"] == "stale"
-    assert stack.down() == {"stopped": False, "message": "the local AWS was not running; stale state removed", "pid": 2**22 + 12345}
+    assert stack.down() == {"stopped": False, "message": "the local AWS was not running; stale state removed", "pid": 2**22 + 12345,
+                            "endpoints_stopped": []}
     assert not stack.state_file.exists()
 
 
