@@ -43,5 +43,26 @@ module "tenant" {
   uploads_queue_arn    = module.platform.uploads_queue_arn
   artifacts_bucket_arn = module.platform.artifacts_bucket_arn
   ecr_repository_arns  = [for model in each.value.models : module.platform.ecr_repository_arns[model]]
+  platform_kms_key_arn = module.platform.kms_key_arn
   force_destroy        = var.force_destroy
+}
+
+# Keyless CI: GitLab's OIDC provider and the build/train/deploy/infra roles (docs/security.md).
+module "ci" {
+  source = "./modules/ci"
+  count  = var.gitlab != null ? 1 : 0
+
+  project           = local.platform.project
+  account_id        = data.aws_caller_identity.current.account_id
+  region            = local.region
+  gitlab            = var.gitlab
+  infra_policy_arns = var.ci_infra_policy_arns
+  platform = {
+    artifacts_bucket_arn = module.platform.artifacts_bucket_arn
+    kms_key_arn          = module.platform.kms_key_arn
+    ecr_repository_arns  = values(module.platform.ecr_repository_arns)
+    trigger_function_arn = module.platform.function_arns["trigger"]
+    ledger_table_arn     = module.platform.table_arns["ledger"]
+    sagemaker_role_arn   = module.platform.service_role_arns["sagemaker"]
+  }
 }

@@ -41,3 +41,13 @@ output "tenants" {
     }
   }
 }
+
+output "ci" {
+  description = "Keyless CI: the OIDC provider, each purpose's role ARN (MLOPS_AWS_ROLE_ARN_<PURPOSE>), audience and accepted subjects."
+  value = try({
+    oidc_provider_arn = module.ci[0].oidc_provider_arn
+    role_arns         = module.ci[0].role_arns
+    audiences         = module.ci[0].audiences
+    subjects          = module.ci[0].subjects
+  }, null)
+}

@@ -32,6 +32,7 @@ provider "aws" {
       sns              = endpoints.value
       sqs              = endpoints.value
       sts              = endpoints.value
+      kms              = endpoints.value
     }
   }
 }

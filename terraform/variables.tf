@@ -26,3 +26,25 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "gitlab" {
+  description = "The GitLab instance and ml-ops project trusted by the CI roles (see modules/ci). null: no OIDC provider and no CI roles."
+  type = object({
+    url                = optional(string, "https://gitlab.com")
+    project_path       = string
+    default_branch     = optional(string, "main")
+    protected_branches = optional(list(string), ["main"])
+    protected_tags     = optional(list(string), [])
+    audience_prefix    = optional(string, "mlops")
+    create_provider    = optional(bool, true)
+  })
+  default = {
+    project_path = "platform/ml-ops"
+  }
+}
+
+variable "ci_infra_policy_arns" {
+  description = "Managed policies for the CI infra role, which applies this root (empty: chosen by the account's operators)."
+  type        = list(string)
+  default     = []
+}

@@ -23,6 +23,11 @@ output "service_roles" {
   value       = { for purpose in ["lambda", "sagemaker"] : purpose => "${var.project}-svc-${purpose}" }
 }
 
+output "ci_roles" {
+  description = "IAM roles GitLab CI assumes with its OIDC token, by purpose (build, train, deploy, infra); like Names.ci_role()."
+  value       = { for purpose in ["build", "train", "deploy", "infra"] : purpose => "${var.project}-ci-${purpose}" }
+}
+
 output "log_groups" {
   description = "CloudWatch log group of each Lambda function, by function."
   value       = { for fn in local.functions : fn => "/aws/lambda/${var.project}-${fn}" }

@@ -21,6 +21,11 @@ variable "account_id" {
 variable "region" {
   description = "AWS region, e.g. eu-west-1: part of the artifacts bucket name."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "The region must look like eu-west-1."
+  }
 }
 
 variable "models" {

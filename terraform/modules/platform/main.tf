@@ -1,6 +1,7 @@
-# The shared platform: artifacts bucket, one ECR repository per model, the ledger and tier-slot tables,
-# request/event queues with DLQs, the notification topic, service roles and the three Lambda functions.
-# Hardening (KMS, least privilege, retention) comes later; this is the simple, correct first version.
+# The shared platform: the platform KMS key, the artifacts bucket, one ECR repository per model, the
+# ledger and tier-slot tables, request/event queues with DLQs, the notification topic, service roles and
+# the three Lambda functions. Everything at rest is encrypted with the platform key (tenant buckets have
+# keys of their own, see the tenant module).
 
 module "names" {
   source = "../naming"
@@ -19,12 +20,87 @@ locals {
   # Queue ARNs follow from their names, so the IAM policy and the queues' own access policies need not
   # wait for the queues (each create takes ~25 s against moto; see docs/terraform.md).
   queue_arn = { for key, queue in module.names.queues : key => "arn:aws:sqs:${var.region}:${var.account_id}:${queue}" }
+  dlq_arn   = { for key, queue in module.names.dead_letter_queues : key => "arn:aws:sqs:${var.region}:${var.account_id}:${queue}" }
+  # The queues name the key by its alias, a static string: they need not wait for the key (13 s against
+  # moto), so the two ~25 s waves of queue creates start at once. SQS resolves the key when a message is
+  # sent, and the alias exists long before any message can arrive (targets and mappings wait for the queues).
+  kms_alias = "alias/${var.project}-platform"
   # SQS event sources of the Lambda functions: queue key -> function key.
   event_sources = { uploads = "trigger", status = "status" }
 }
 
+# -- encryption ----------------------------------------------------------------------------------------
+data "aws_iam_policy_document" "key" {
+  # checkov:skip=CKV_AWS_109: a key policy's "*" resource is this key alone; administration stays with the account
+  # checkov:skip=CKV_AWS_111: a key policy's "*" resource is this key alone; service statements carry source conditions
+  # checkov:skip=CKV_AWS_356: a key policy's "*" resource is this key alone (the only form a key policy accepts)
+  # The account administers the key and delegates its use to IAM policies (the service roles below).
+  statement {
+    sid       = "Account"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${var.account_id}:root"]
+    }
+  }
+
+  # CloudWatch Logs encrypts the functions' log groups, and only those.
+  statement {
+    sid       = "Logs"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.project}-*"]
+    }
+  }
+
+  # EventBridge rules of this project deliver to the encrypted queues; SNS reads nothing, so no grant.
+  statement {
+    sid       = "EventBridgeToQueues"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:aws:events:${var.region}:${var.account_id}:rule/${var.project}-*"]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${var.project}: platform data at rest (artifacts, images, tables, queues, topic, logs, Lambda environment)."
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  policy                  = data.aws_iam_policy_document.key.json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = local.kms_alias
+  target_key_id = aws_kms_key.this.key_id
+}
+
 # -- storage -----------------------------------------------------------------------------------------
 resource "aws_s3_bucket" "artifacts" {
+  # checkov:skip=CKV_AWS_18: access is audited with CloudTrail S3 data events at the account level, not per bucket
+  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice of the operator, not of this template
+  # checkov:skip=CKV2_AWS_62: nothing consumes events of this bucket (tenant buckets do send theirs to EventBridge)
   bucket        = local.names.artifacts_bucket
   force_destroy = var.force_destroy
   tags          = local.tags
@@ -36,6 +112,40 @@ resource "aws_s3_bucket_versioning" "artifacts" {
   versioning_configuration {
     status = "Enabled"
   }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    bucket_key_enabled = true
+
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.this.arn
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 
 resource "aws_s3_bucket_public_access_block" "artifacts" {
@@ -57,6 +167,26 @@ resource "aws_ecr_repository" "model" {
   image_scanning_configuration {
     scan_on_push = true
   }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.this.arn
+  }
+}
+
+# Versioned images stay (deployed endpoints use them); untagged layers left by failed pushes go.
+resource "aws_ecr_lifecycle_policy" "model" {
+  for_each = aws_ecr_repository.model
+
+  repository = each.value.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Expire untagged images after 14 days."
+      selection    = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 14 }
+      action       = { type = "expire" }
+    }]
+  })
 }
 
 resource "aws_dynamodb_table" "ledger" {
@@ -74,6 +204,15 @@ resource "aws_dynamodb_table" "ledger" {
   attribute {
     name = "sk"
     type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
   }
 }
 
@@ -93,6 +232,15 @@ resource "aws_dynamodb_table" "slots" {
     name = "sk"
     type = "S"
   }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
 }
 
 # -- queues and notifications --------------------------------------------------------------------------
@@ -101,6 +249,7 @@ resource "aws_sqs_queue" "dlq" {
 
   name                      = each.value
   message_retention_seconds = 1209600
+  kms_master_key_id         = local.kms_alias
   tags                      = local.tags
 }
 
@@ -112,6 +261,7 @@ resource "aws_sqs_queue" "queue" {
 
   name                       = each.value
   visibility_timeout_seconds = 180
+  kms_master_key_id          = local.kms_alias
   tags                       = local.tags
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
@@ -134,8 +284,9 @@ resource "aws_sqs_queue" "queue" {
 }
 
 resource "aws_sns_topic" "notifications" {
-  name = local.names.notifications_topic
-  tags = local.tags
+  name              = local.names.notifications_topic
+  kms_master_key_id = aws_kms_key.this.arn
+  tags              = local.tags
 }
 
 resource "aws_cloudwatch_event_rule" "pipeline_status" {
@@ -204,6 +355,19 @@ resource "aws_iam_role_policy" "lambda" {
         Action   = "sns:Publish"
         Resource = aws_sns_topic.notifications.arn
       },
+      {
+        Sid      = "PlatformKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = aws_kms_key.this.arn
+      },
+      {
+        # X-Ray accepts no resource-level permissions.
+        Sid      = "Traces"
+        Effect   = "Allow"
+        Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+        Resource = "*"
+      },
     ]
   })
 }
@@ -245,6 +409,12 @@ resource "aws_iam_role_policy" "sagemaker" {
         Action   = ["s3:GetObject", "s3:ListBucket"]
         Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
       },
+      {
+        Sid      = "PlatformKey"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = aws_kms_key.this.arn
+      },
     ]
   })
 }
@@ -253,11 +423,16 @@ resource "aws_iam_role_policy" "sagemaker" {
 resource "aws_cloudwatch_log_group" "function" {
   for_each = module.names.log_groups
 
-  name = each.value
-  tags = local.tags
+  name              = each.value
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
 }
 
 resource "aws_lambda_function" "function" {
+  # checkov:skip=CKV_AWS_116: invoked through SQS event source mappings and the scheduler; failed messages go to each queue's DLQ
+  # checkov:skip=CKV_AWS_117: calls only AWS APIs; a VPC would add NAT or endpoints and nothing to isolate
+  # checkov:skip=CKV_AWS_272: the zips are built reproducibly by mlops.packaging and pinned by source_code_hash
   for_each = local.functions
 
   function_name    = each.value
@@ -268,7 +443,14 @@ resource "aws_lambda_function" "function" {
   source_code_hash = filebase64sha256("${var.lambda_package_dir}/${each.key}.zip")
   timeout          = 60
   memory_size      = 256
+  kms_key_arn      = aws_kms_key.this.arn
   tags             = local.tags
+
+  reserved_concurrent_executions = var.reserved_concurrency[each.key]
+
+  tracing_config {
+    mode = "Active"
+  }
 
   environment {
     variables = {

@@ -57,3 +57,13 @@ output "function_arns" {
   description = "ARN of each Lambda function (trigger, dispatcher, status)."
   value       = { for key, fn in aws_lambda_function.function : key => fn.arn }
 }
+
+output "kms_key_arn" {
+  description = "ARN of the platform KMS key (artifacts, images, tables, queues, topic, logs, Lambda environment)."
+  value       = aws_kms_key.this.arn
+}
+
+output "table_arns" {
+  description = "DynamoDB table ARNs: ledger and slots."
+  value       = { ledger = aws_dynamodb_table.ledger.arn, slots = aws_dynamodb_table.slots.arn }
+}

@@ -13,6 +13,81 @@ module "names" {
 
 locals {
   names = module.names.tenants[var.tenant_id]
+  arn   = "arn:aws:sagemaker:${var.region}:${var.account_id}"
+  # Static ARNs (computed from names, not read from resources): the policy is known at plan time and the
+  # terraform tests can check it with a mock provider.
+  bucket_arn = "arn:aws:s3:::${local.names.bucket}"
+  group_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package-group/${group}"]
+  # A model package's ARN is model-package/<group name>/<version>.
+  package_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package/${group}/*"]
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "OwnBucketList"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Resource = local.bucket_arn
+      },
+      {
+        Sid      = "OwnBucketObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Resource = "${local.bucket_arn}/*"
+      },
+      {
+        Sid      = "OwnKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+        Resource = aws_kms_key.tenant.arn
+      },
+      {
+        # Pipeline code of the tenant's models only (code/<model>/... in the artifacts bucket).
+        Sid      = "PipelineCode"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = [for model in var.models : "${var.artifacts_bucket_arn}/code/${model}/*"]
+      },
+      {
+        Sid      = "PlatformKeyDecrypt"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = var.platform_kms_key_arn
+      },
+      {
+        Sid      = "Images"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+        Resource = var.ecr_repository_arns
+      },
+      {
+        # GetAuthorizationToken has no resource type in IAM.
+        Sid      = "EcrToken"
+        Effect   = "Allow"
+        Action   = "ecr:GetAuthorizationToken"
+        Resource = "*"
+      },
+      {
+        Sid      = "OwnModelPackageGroups"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackage"]
+        Resource = local.group_arns
+      },
+      {
+        Sid      = "OwnModelPackages"
+        Effect   = "Allow"
+        Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]
+        Resource = local.package_arns
+      },
+      {
+        # SageMaker writes job logs to shared groups under /aws/sagemaker/ with the job name as stream.
+        Sid      = "JobLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/*"
+      },
+    ]
+  })
   # Same order as Tenant.cost_tags: the registry's tags win over the platform's own.
   tags = merge({
     "mlops:project" = var.project
@@ -22,6 +97,8 @@ locals {
 }
 
 resource "aws_s3_bucket" "tenant" {
+  # checkov:skip=CKV_AWS_18: access is audited with CloudTrail S3 data events at the account level, not per bucket
+  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice of the operator, not of this template
   bucket        = local.names.bucket
   force_destroy = var.force_destroy
   tags          = local.tags
@@ -33,6 +110,65 @@ resource "aws_s3_bucket_versioning" "tenant" {
   versioning_configuration {
     status = "Enabled"
   }
+}
+
+# A key per tenant: its data and models are unreadable with any other tenant's key, and deleting the key
+# shreds them.
+resource "aws_kms_key" "tenant" {
+  description             = "${var.project}: data and models of tenant ${var.tenant_id}."
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  tags                    = local.tags
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      # The account administers the key; the tenant role uses it through its IAM policy.
+      Sid       = "Account"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${var.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+}
+
+resource "aws_kms_alias" "tenant" {
+  name          = "alias/${var.project}-tenant-${var.tenant_id}"
+  target_key_id = aws_kms_key.tenant.key_id
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "tenant" {
+  bucket = aws_s3_bucket.tenant.id
+
+  rule {
+    bucket_key_enabled = true
+
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.tenant.arn
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "tenant" {
+  bucket = aws_s3_bucket.tenant.id
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.tenant]
 }
 
 resource "aws_s3_bucket_public_access_block" "tenant" {
@@ -69,9 +205,15 @@ resource "aws_cloudwatch_event_target" "uploads" {
   arn       = var.uploads_queue_arn
 }
 
+# The role the tenant's SageMaker jobs and endpoints run as. Every statement names this tenant's own
+# resources by static ARN (no tags, no policy variables), so a test can prove the isolation with IAM
+# evaluation alone (tests/isolation). The same policy is the role's permissions boundary: a policy attached
+# later by a platform role cannot widen what the role may do.
 resource "aws_iam_role" "tenant" {
-  name = local.names.role
-  tags = local.tags
+  name                 = local.names.role
+  description          = "SageMaker jobs and endpoints of tenant ${var.tenant_id}."
+  permissions_boundary = aws_iam_policy.tenant.arn
+  tags                 = local.tags
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -82,50 +224,16 @@ resource "aws_iam_role" "tenant" {
   })
 }
 
-resource "aws_iam_role_policy" "tenant" {
-  name = "tenant"
-  role = aws_iam_role.tenant.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "OwnBucket"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
-        Resource = [aws_s3_bucket.tenant.arn, "${aws_s3_bucket.tenant.arn}/*"]
-      },
-      {
-        Sid      = "PipelineCode"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject"]
-        Resource = ["${var.artifacts_bucket_arn}/*"]
-      },
-      {
-        Sid      = "Images"
-        Effect   = "Allow"
-        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-        Resource = var.ecr_repository_arns
-      },
-      {
-        Sid      = "EcrToken"
-        Effect   = "Allow"
-        Action   = "ecr:GetAuthorizationToken"
-        Resource = "*"
-      },
-      {
-        Sid      = "OwnModelPackages"
-        Effect   = "Allow"
-        Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
-        Resource = flatten([for group in aws_sagemaker_model_package_group.model : [group.arn, replace("${group.arn}/*", "model-package-group", "model-package")]])
-      },
-      {
-        Sid      = "Logs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/*"
-      },
-    ]
-  })
+resource "aws_iam_policy" "tenant" {
+  name        = "${local.names.role}-access"
+  description = "What tenant ${var.tenant_id}'s jobs may touch: its own bucket, key and model package groups."
+  policy      = local.policy
+  tags        = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "tenant" {
+  role       = aws_iam_role.tenant.name
+  policy_arn = aws_iam_policy.tenant.arn
 }
 
 resource "aws_sagemaker_model_package_group" "model" {

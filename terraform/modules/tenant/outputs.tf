@@ -22,3 +22,13 @@ output "tags" {
   description = "The cost-allocation tags on every resource of the tenant."
   value       = local.tags
 }
+
+output "kms_key_arn" {
+  description = "ARN of the tenant's own KMS key (its bucket's default encryption)."
+  value       = aws_kms_key.tenant.arn
+}
+
+output "policy_json" {
+  description = "The tenant role's access policy (also its permissions boundary), as JSON."
+  value       = local.policy
+}
