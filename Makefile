@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 PYTEST_ARGS ?=
 
-.PHONY: help venv test demo lint pylint fmt-check hadolint unit clean system-deps
+.PHONY: help venv test demo lint pylint fmt-check hadolint checkov unit clean system-deps
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ venv: $(STAMP) ## Create the virtual environment and install the project with it
 system-deps: ## Install the Debian packages the tests use (buildah), when running as root with apt.
 	@bash .ci/system-deps.sh
 
-test: venv system-deps fmt-check pylint hadolint ## Run every check and every test.
+test: venv system-deps fmt-check pylint hadolint checkov ## Run every check and every test.
 	$(VENV_BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: venv ## Run the fast tests only.
@@ -52,6 +52,9 @@ pylint: venv ## pylint on the project itself (must stay clean).
 
 fmt-check: ## terraform fmt -check on every Terraform file.
 	terraform fmt -check -recursive terraform
+
+checkov: ## checkov on terraform/ (its own venv in .ci/checkov-venv): no failed check.
+	@bash .ci/checkov.sh
 
 hadolint: venv ## hadolint on every Dockerfile.
 	@find docker examples -name Dockerfile -print0 2>/dev/null | xargs -0 --no-run-if-empty $(VENV_BIN)/hadolint
