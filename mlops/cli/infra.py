@@ -8,7 +8,6 @@ apply` creates them. Any other environment name targets the AWS account of the c
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import click
@@ -19,9 +18,14 @@ environment_option = click.option(
     "--environment", "-e", default="local", show_default=True,
     help="`local` for the local AWS, or a name for a real account's state folder.",
 )
+var_file_option = click.option(
+    "--var-file", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
+    help="A .tfvars or .tfvars.json file of the environment (e.g. gitlab, ci_infra_policy_arns).",
+)
+_ACTIONS = ("create", "update", "replace", "delete")
 
 
-def _variables(environment: str) -> tuple[Any, dict[str, Any]]:
+def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict[str, Any]]:
     from mlops.errors import MlopsError
     from mlops.local.stack import LocalStack
     from mlops.packaging import build_packages
@@ -38,7 +42,21 @@ def _variables(environment: str) -> tuple[Any, dict[str, Any]]:
             raise MlopsError("the local AWS is not running", "start it with `mlops local up`")
         variables.update(aws_endpoint_url=state["endpoint"], force_destroy=True)
     build_packages(settings.root, build_dir)
+    if var_file:
+        variables.update(_read_var_file(var_file))
     return Workspace(environment, settings), variables
+
+
+def _read_var_file(path: str) -> dict[str, Any]:
+    """Variables of a .tfvars.json file; an HCL .tfvars is passed to Terraform as it is."""
+    import json
+
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as handle:
+            return dict(json.load(handle))
+    from mlops.errors import MlopsError
+
+    raise MlopsError(f"{path}: only .tfvars.json files are read", "write the environment's variables as JSON")
 
 
 @click.group()
@@ -48,33 +66,39 @@ def infra() -> None:
 
 @infra.command()
 @environment_option
+@var_file_option
 @json_option
-def plan(environment: str, as_json: bool) -> None:
-    """Show what `apply` would change, resource by resource."""
-    from mlops.terraform import resource_changes
+def plan(environment: str, var_file: str | None, as_json: bool) -> None:
+    """Show what `apply` would change: a count per tenant, platform and CI, then resource by resource."""
+    from mlops.terraform import summarise
 
-    workspace, variables = _variables(environment)
+    workspace, variables = _variables(environment, var_file)
     info(f"terraform plan ({environment})")
-    changes = [{"address": address, "actions": list(actions)} for address, actions in resource_changes(workspace.plan(variables))]
-    summary = Counter("/".join(c["actions"]) for c in changes)
-    result = {"environment": environment, "summary": dict(summary), "changes": changes}
+    summary = summarise(workspace.plan(variables), local=environment == "local")
+    result = {"environment": environment, **summary}
 
     def render(data: dict[str, Any]) -> None:
         if not data["changes"]:
-            click.echo("no changes")
+            click.echo("no changes" + (f" (besides {len(data['known_drift'])} known moto drift)" if data["known_drift"] else ""))
             return
-        table(f"Planned changes ({environment})", ["action", "resource"], [["/".join(c["actions"]), c["address"]] for c in data["changes"]])
-        click.echo(", ".join(f"{n} to {action}" for action, n in sorted(data["summary"].items())))
+        rows = [[owner, *(str(counts.get(a, "")) for a in _ACTIONS)] for owner, counts in data["by_component"].items()]
+        table(f"Planned changes ({environment})", ["component", *_ACTIONS], rows)
+        table("Resources", ["action", "resource"], [[c["action"], c["address"]] for c in data["changes"]])
+        click.echo(", ".join(f"{n} to {action}" for action, n in sorted(data["totals"].items())))
+        if data["known_drift"]:
+            click.echo(f"{len(data['known_drift'])} in-place updates left out: moto reads them back differently "
+                       "(docs/terraform.md, drift)")
 
     emit(result, as_json, render)
 
 
 @infra.command()
 @environment_option
+@var_file_option
 @json_option
-def apply(environment: str, as_json: bool) -> None:
-    """Apply the root and print what exists: tenants, buckets, repositories, model package groups."""
-    workspace, variables = _variables(environment)
+def apply(environment: str, var_file: str | None, as_json: bool) -> None:
+    """Apply the root and print what exists: tenants, platform, and the CI roles to set in GitLab."""
+    workspace, variables = _variables(environment, var_file)
     info(f"terraform apply ({environment})")
     outputs = workspace.apply(variables)
     if environment == "local":
@@ -90,5 +114,10 @@ def apply(environment: str, as_json: bool) -> None:
         platform = names.get("platform", {})
         click.echo(f"artifacts bucket {platform.get('artifacts_bucket')}; "
                    f"ECR repositories {', '.join(platform.get('ecr_repositories', {}).values())}")
+        ci = data.get("ci") or {}
+        if ci.get("role_arns"):
+            table("GitLab CI roles (set as CI/CD variables)", ["variable", "role", "audience"],
+                  [[f"MLOPS_AWS_ROLE_ARN_{purpose.upper()}", arn, ci["audiences"][purpose]]
+                   for purpose, arn in sorted(ci["role_arns"].items())])
 
     emit(outputs, as_json, render)

@@ -113,7 +113,8 @@ def test_every_named_resource_in_the_state_is_a_name_from_mlops_naming(applied: 
         "aws_dynamodb_table": {names.ledger_table(), names.slots_table()},
         "aws_sqs_queue": set(queues) | {names.dead_letter_queue(q) for q in queues},
         "aws_sns_topic": {names.notifications_topic()},
-        "aws_iam_role": {names.service_role("lambda"), names.service_role("sagemaker")} | {names.tenant_role(t) for t in registry.tenants},
+        "aws_iam_role": {names.service_role("lambda"), names.service_role("sagemaker")} | {names.tenant_role(t) for t in registry.tenants}
+        | {names.ci_role(p) for p in ("build", "train", "deploy", "infra")},
         "aws_cloudwatch_log_group": {names.log_group(f) for f in functions},
         "aws_lambda_function": {names.lambda_function(f) for f in functions},
         "aws_cloudwatch_event_rule": {names.platform_rule("pipeline-status")} | {names.tenant_upload_rule(t) for t in registry.tenants},

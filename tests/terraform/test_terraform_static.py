@@ -100,3 +100,26 @@ def test_lambda_packages_are_reproducible_and_hold_handler_and_mlops(tmp_path: P
 def test_missing_handler_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MlopsError, match="Lambda handler not found"):
         build_packages(tmp_path, tmp_path / "out")
+
+
+def test_summarise_counts_by_tenant_platform_and_ci_and_sets_known_drift_apart() -> None:
+    from mlops.terraform import component, summarise
+
+    def change(address: str, kind: str, actions: list[str], before: dict | None = None, after: dict | None = None) -> dict:
+        return {"address": address, "type": kind, "change": {"actions": actions, "before": before, "after": after}}
+
+    plan = {"resource_changes": [
+        change('module.tenant["acme"].aws_s3_bucket.tenant', "aws_s3_bucket", ["create"]),
+        change('module.tenant["acme"].aws_iam_role.tenant', "aws_iam_role", ["create"]),
+        change("module.platform.aws_sqs_queue.queue[\"gold\"]", "aws_sqs_queue", ["update"],
+               {"redrive_policy": "{\"a\": 1}", "name": "q"}, {"redrive_policy": "{\"a\":1}", "name": "q"}),
+        change("module.ci[0].aws_iam_role.ci[\"build\"]", "aws_iam_role", ["delete", "create"]),
+        change("data.aws_caller_identity.current", "aws_caller_identity", ["read"]),
+    ]}
+    local = summarise(plan, local=True)
+    assert local["by_component"] == {"ci": {"replace": 1}, "tenant acme": {"create": 2}}
+    assert local["totals"] == {"create": 2, "replace": 1}
+    assert local["known_drift"] == ['module.platform.aws_sqs_queue.queue["gold"]']
+    # Against a real account the same difference is a change like any other.
+    assert summarise(plan, local=False)["by_component"]["platform"] == {"update": 1}
+    assert component("aws_iam_role.x") == "root"

@@ -1,0 +1,86 @@
+"""Fixtures of the isolation tests: a moto server whose IAM enforcement this test module switches on.
+
+moto enforces IAM on every request once `POST /moto-api/reset-auth` sets the free-request count to 0, but
+it only resolves the *resource* of a request for S3, SQS, IAM and STS; every other service is checked
+against "*", so a policy naming SageMaker ARNs would deny everything. `sagemaker_resources` teaches moto
+the resource of the SageMaker calls the tests make, exactly as the IAM Service Authorization Reference
+defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>/execution/<id>).
+Policy evaluation itself stays moto's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+def _sagemaker_resource(self: Any) -> str:
+    """The ARN IAM authorises a SageMaker request against (the subset these tests use)."""
+    prefix = f"arn:aws:sagemaker:{self.region}:{self.current_account}"
+    action = self._get_action()  # pylint: disable=protected-access  # moto's own request accessor
+    group = self._get_param("ModelPackageGroupName")  # pylint: disable=protected-access
+    if action in ("DescribeModelPackageGroup", "ListModelPackages") and group:
+        return group if group.startswith("arn:") else f"{prefix}:model-package-group/{group}"
+    if action == "CreateModelPackage" and group:
+        return f"{prefix}:model-package/{group}/new"
+    if action in ("DescribeModelPackage", "UpdateModelPackage"):
+        return self._get_param("ModelPackageName") or self._get_param("ModelPackageArn") or "*"  # pylint: disable=protected-access
+    if action in ("DescribePipelineExecution", "StopPipelineExecution"):
+        return self._get_param("PipelineExecutionArn") or "*"  # pylint: disable=protected-access
+    return "*"
+
+
+@pytest.fixture(scope="module")
+def sagemaker_resources() -> Iterator[None]:
+    """Resolve SageMaker request resources in the in-process moto server (see the module docstring)."""
+    from moto.sagemaker.responses import SageMakerResponse
+
+    setattr(SageMakerResponse, "_determine_resource", _sagemaker_resource)
+    try:
+        yield
+    finally:
+        delattr(SageMakerResponse, "_determine_resource")
+
+
+class EnforcedMoto:
+    """A moto server of one test module, with a switch for its IAM enforcement."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def enforce(self, on: bool) -> None:
+        """Enforce IAM on every request from now on, or stop enforcing."""
+        _set_auth(self.endpoint, "0" if on else "inf")
+
+
+@pytest.fixture(scope="module")
+def enforced_moto() -> Iterator[EnforcedMoto]:
+    """A fresh moto server; IAM enforcement always switched off at the end.
+
+    moto keeps the setting process-wide, so leaving it on would break every later in-process moto test.
+    """
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    moto = EnforcedMoto(f"http://{host}:{port}")
+    try:
+        yield moto
+    finally:
+        moto.enforce(False)
+        server.stop()
+
+
+def _set_auth(endpoint: str, free_requests: str) -> None:
+    """Switch moto's IAM enforcement: "0" enforces from now on, "inf" switches it off."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=free_requests.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # nosec B310: loopback moto server
+        assert json.loads(response.read())["status"] == "ok"

@@ -1,0 +1,343 @@
+"""Tenant isolation proven with IAM enforcement on: every tenant's role against every other tenant's data.
+
+The real tenant and CI modules are applied to a moto server (a small root of their own: no SQS, so the
+apply takes seconds), then moto's IAM enforcement is switched on. With the credentials of tenant A's role
+(sts:AssumeRole in moto), for every ordered pair (A, B) among five tenants: reading, writing or listing B's
+data and model artifacts, describing B's model package group, registering into it, describing B's model
+package and B's pipeline execution are all denied; A's own data, artifacts, group and packages are allowed.
+
+Pipeline executions: the pipelines are shared by tenants and an execution's ARN carries no tenant, so no
+static policy can give A its own executions and not B's. The tenant role gets no execution permission at
+all (the platform starts and watches executions on the tenant's behalf; docs/security.md): the test proves
+that A cannot reach B's execution, and records that A cannot reach its own either.
+
+moto checks a role's trust policy on AssumeRole and cannot act as SageMaker, so after the apply (and
+before enforcement) the tenant roles' trust is pointed at the test's IAM user; their permission policies,
+the subject of the test, stay exactly as Terraform applied them.
+
+The trust policy test reads every role of the applied state: a role trusting GitLab must pin `aud` and
+`sub`, and deploy/infra must accept the default branch only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from mlops.settings import Settings
+from mlops.terraform import Workspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform]
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "iso"
+TENANTS = ["alpha", "bravo", "charlie", "delta", "echo"]
+MODEL = "churn"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+DENIED = {"AccessDenied", "AccessDeniedException"}
+
+ROOT_TF = """
+variable "endpoint" {
+  type = string
+}
+
+provider "aws" {
+  region                      = "%(region)s"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  s3_use_path_style           = true
+
+  endpoints {
+    cloudwatchevents = var.endpoint
+    iam              = var.endpoint
+    kms              = var.endpoint
+    s3               = var.endpoint
+    sagemaker        = var.endpoint
+    sts              = var.endpoint
+  }
+}
+
+module "tenant" {
+  source   = "./modules/tenant"
+  for_each = toset(%(tenants)s)
+
+  project              = "%(project)s"
+  account_id           = "%(account)s"
+  region               = "%(region)s"
+  tenant_id            = each.key
+  tier                 = "gold"
+  models               = ["%(model)s"]
+  uploads_queue_arn    = "arn:aws:sqs:%(region)s:%(account)s:%(project)s-uploads"
+  artifacts_bucket_arn = "arn:aws:s3:::%(project)s-artifacts-%(account)s-%(region)s"
+  ecr_repository_arns  = ["arn:aws:ecr:%(region)s:%(account)s:repository/%(project)s/%(model)s"]
+  platform_kms_key_arn = "arn:aws:kms:%(region)s:%(account)s:key/platform"
+  force_destroy        = true
+}
+
+module "ci" {
+  source = "./modules/ci"
+
+  project    = "%(project)s"
+  account_id = "%(account)s"
+  region     = "%(region)s"
+  gitlab     = { url = "https://gitlab.example.com", project_path = "platform/ml-ops", protected_tags = ["v*"] }
+  platform = {
+    artifacts_bucket_arn = "arn:aws:s3:::%(project)s-artifacts-%(account)s-%(region)s"
+    kms_key_arn          = "arn:aws:kms:%(region)s:%(account)s:key/platform"
+    ecr_repository_arns  = ["arn:aws:ecr:%(region)s:%(account)s:repository/%(project)s/%(model)s"]
+    trigger_function_arn = "arn:aws:lambda:%(region)s:%(account)s:function:%(project)s-trigger"
+    ledger_table_arn     = "arn:aws:dynamodb:%(region)s:%(account)s:table/%(project)s-ledger"
+    sagemaker_role_arn   = "arn:aws:iam::%(account)s:role/%(project)s-svc-sagemaker"
+  }
+}
+
+output "roles" {
+  value = { for id, tenant in module.tenant : id => tenant.role_arn }
+}
+"""
+
+
+class World:
+    """The applied tenants: endpoint, Terraform state, and what each tenant owns."""
+
+    def __init__(self, endpoint: str, state: dict[str, Any], roles: dict[str, str]):
+        self.endpoint = endpoint
+        self.state = state
+        self.roles = roles
+        self.packages: dict[str, str] = {}
+        self.executions: dict[str, str] = {}
+        self.sessions: dict[str, boto3.Session] = {}
+
+    def client(self, tenant: str, service: str) -> Any:
+        """A client acting with tenant's role credentials."""
+        return self.sessions[tenant].client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    @staticmethod
+    def bucket(tenant: str) -> str:
+        """The tenant's bucket (mlops.naming.Names.tenant_bucket)."""
+        return f"{PROJECT}-tenant-{tenant}-{ACCOUNT}"
+
+    @staticmethod
+    def group(tenant: str) -> str:
+        """The tenant's model package group (mlops.naming.Names.model_package_group)."""
+        return f"{PROJECT}-{tenant}-{MODEL}"
+
+
+def _apply(endpoint: str, base: Path) -> Workspace:
+    source = base / "root"
+    shutil.copytree(ROOT / "terraform" / "modules", source / "modules", ignore=shutil.ignore_patterns(".terraform*", "tests"))
+    values = {"region": REGION, "tenants": json.dumps(TENANTS), "project": PROJECT, "account": ACCOUNT, "model": MODEL}
+    (source / "main.tf").write_text(ROOT_TF % values, encoding="utf-8")
+    env = {"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(base / "state")}
+    if os.environ.get("MLOPS_TF_PLUGIN_DIR"):
+        env["MLOPS_TF_PLUGIN_DIR"] = os.environ["MLOPS_TF_PLUGIN_DIR"]
+    workspace = Workspace("isolation", Settings.from_env(env), source_dir=source)
+    workspace.init()
+    workspace.run("apply", auto_approve=_flagged(), parallelism=20, var={"endpoint": endpoint}, input=False)
+    return workspace
+
+
+def _flagged() -> Any:
+    from python_terraform import IsFlagged
+
+    return IsFlagged
+
+
+def _seed(world: World, admin: boto3.Session) -> None:
+    """Each tenant's data, a model artifact, a model package and a pipeline execution (before enforcement)."""
+    s3, sagemaker = admin.client("s3"), admin.client("sagemaker")
+    definition = json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []})
+    sagemaker.create_pipeline(PipelineName=f"{PROJECT}-{MODEL}", PipelineDefinition=definition,
+                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-svc-sagemaker")
+    for tenant in TENANTS:
+        s3.put_object(Bucket=World.bucket(tenant), Key=f"data/{MODEL}/train.csv", Body=b"x,y\n1,2\n")
+        s3.put_object(Bucket=World.bucket(tenant), Key=f"models/{MODEL}/model.tar.gz", Body=b"model")
+        world.packages[tenant] = sagemaker.create_model_package(
+            ModelPackageGroupName=World.group(tenant), ModelPackageDescription=tenant,
+            InferenceSpecification={"Containers": [{"Image": "img"}], "SupportedContentTypes": ["text/csv"],
+                                    "SupportedResponseMIMETypes": ["text/csv"]},
+        )["ModelPackageArn"]
+        world.executions[tenant] = sagemaker.start_pipeline_execution(
+            PipelineName=f"{PROJECT}-{MODEL}", PipelineExecutionDisplayName=tenant,
+        )["PipelineExecutionArn"]
+
+
+@pytest.fixture(scope="module")
+def world(enforced_moto: Any, sagemaker_resources: None,  # pylint: disable=unused-argument
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Five tenants applied, seeded, then IAM enforcement on and one session per tenant role."""
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not installed")
+    fresh_moto = enforced_moto.endpoint
+    workspace = _apply(fresh_moto, tmp_path_factory.mktemp("isolation"))
+    applied = World(fresh_moto, workspace.show_state(), workspace.outputs()["roles"])
+    # Module-scoped: runs before the function-scoped fake credentials of tests/conftest.py, so it names its own.
+    admin = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    _seed(applied, _Endpoint(admin, fresh_moto))
+    iam = admin.client("iam", endpoint_url=fresh_moto)
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    # moto checks the trust policy on AssumeRole and cannot play SageMaker; the test's user stands in for
+    # sagemaker.amazonaws.com. Only who may become the role changes: its permissions stay as applied.
+    for role in applied.roles.values():
+        iam.update_assume_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                   "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/auditor"}}]}))
+    enforced_moto.enforce(True)
+    try:
+        sts = boto3.client("sts", endpoint_url=fresh_moto, region_name=REGION, aws_access_key_id=key["AccessKeyId"],
+                           aws_secret_access_key=key["SecretAccessKey"], aws_session_token=None)
+        for tenant, role in applied.roles.items():
+            creds = sts.assume_role(RoleArn=role, RoleSessionName=f"job-{tenant}")["Credentials"]
+            applied.sessions[tenant] = boto3.Session(aws_access_key_id=creds["AccessKeyId"], region_name=REGION,
+                                                     aws_secret_access_key=creds["SecretAccessKey"],
+                                                     aws_session_token=creds["SessionToken"])
+        yield applied
+    finally:
+        enforced_moto.enforce(False)
+
+
+class _Endpoint:
+    """A session whose clients all go to the moto server."""
+
+    def __init__(self, session: boto3.Session, endpoint: str):
+        self._session, self._endpoint = session, endpoint
+
+    def client(self, service: str) -> Any:
+        """A client of `service` on the moto endpoint."""
+        return self._session.client(service, endpoint_url=self._endpoint, region_name=REGION)
+
+
+def _attempts(world: World, actor: str, owner: str) -> dict[str, Any]:
+    """Every read and write of owner's things, made with actor's role: name -> zero-argument call."""
+    s3, sagemaker = world.client(actor, "s3"), world.client(actor, "sagemaker")
+    bucket = World.bucket(owner)
+    spec = {"Containers": [{"Image": "img"}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+    return {
+        "read data": lambda: s3.get_object(Bucket=bucket, Key=f"data/{MODEL}/train.csv"),
+        "write data": lambda: s3.put_object(Bucket=bucket, Key=f"data/{MODEL}/new.csv", Body=b"1"),
+        "delete data": lambda: s3.delete_object(Bucket=bucket, Key=f"data/{MODEL}/new.csv"),
+        "list bucket": lambda: s3.list_objects_v2(Bucket=bucket),
+        "read model artifact": lambda: s3.get_object(Bucket=bucket, Key=f"models/{MODEL}/model.tar.gz"),
+        "write model artifact": lambda: s3.put_object(Bucket=bucket, Key=f"models/{MODEL}/other.tar.gz", Body=b"m"),
+        "describe model package group": lambda: sagemaker.describe_model_package_group(ModelPackageGroupName=World.group(owner)),
+        "register model package": lambda: sagemaker.create_model_package(ModelPackageGroupName=World.group(owner),
+                                                                         InferenceSpecification=spec),
+        "describe model package": lambda: sagemaker.describe_model_package(ModelPackageName=world.packages[owner]),
+    }
+
+
+def _outcome(call: Any) -> str:
+    try:
+        call()
+    except ClientError as error:
+        code, message = error.response["Error"]["Code"], error.response["Error"].get("Message", "")
+        # moto answers JSON-protocol services (SageMaker) with an XML AccessDenied body botocore cannot parse:
+        # the code arrives as the HTTP status and the real code inside the message.
+        if code == "403" and "<Code>AccessDenied</Code>" in message:
+            code = "AccessDenied"
+        return "denied" if code in DENIED else code
+    return "allowed"
+
+
+@pytest.mark.parametrize("actor,owner", list(itertools.permutations(TENANTS, 2)))
+def test_a_tenant_role_is_denied_everything_of_another_tenant(world: World, actor: str, owner: str) -> None:
+    outcomes = {name: _outcome(call) for name, call in _attempts(world, actor, owner).items()}
+    outcomes["describe pipeline execution"] = _outcome(
+        lambda: world.client(actor, "sagemaker").describe_pipeline_execution(PipelineExecutionArn=world.executions[owner]))
+    assert outcomes == dict.fromkeys(outcomes, "denied")
+
+
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_a_tenant_role_may_use_its_own_data_artifacts_and_model_packages(world: World, tenant: str) -> None:
+    outcomes = {name: _outcome(call) for name, call in _attempts(world, tenant, tenant).items()}
+    assert outcomes == dict.fromkeys(outcomes, "allowed")
+
+
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_pipeline_executions_are_not_the_tenant_roles_business_even_its_own(world: World, tenant: str) -> None:
+    sagemaker = world.client(tenant, "sagemaker")
+    assert _outcome(lambda: sagemaker.describe_pipeline_execution(PipelineExecutionArn=world.executions[tenant])) == "denied"
+    assert _outcome(lambda: sagemaker.start_pipeline_execution(PipelineName=f"{PROJECT}-{MODEL}")) == "denied"
+
+
+def _roles(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            if resource["type"] == "aws_iam_role":
+                found[resource["values"]["name"]] = json.loads(resource["values"]["assume_role_policy"])
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk(state["values"]["root_module"])
+    return found
+
+
+def trust_problems(roles: dict[str, dict[str, Any]], project_path: str, default_branch: str) -> list[str]:
+    """What is wrong with the trust policies of roles that GitLab may assume (empty: nothing)."""
+    problems = []
+    for name, policy in roles.items():
+        for statement in policy["Statement"]:
+            federated = statement.get("Principal", {}).get("Federated")
+            if not federated:
+                continue
+            issuer = federated.split(":oidc-provider/", 1)[1]
+            conditions = statement.get("Condition", {})
+            aud = [v for test in conditions.values() for k, v in test.items() if k == f"{issuer}:aud"]
+            subs = [v for test in conditions.values() for k, v in test.items() if k == f"{issuer}:sub"]
+            subs = [s for value in subs for s in (value if isinstance(value, list) else [value])]
+            if not aud or any("*" in a for a in aud):
+                problems.append(f"{name}: no exact audience condition")
+            if not subs:
+                problems.append(f"{name}: no sub condition")
+            for sub in subs:
+                if not sub.startswith(f"project_path:{project_path}:ref_type:"):
+                    problems.append(f"{name}: sub {sub!r} is not pinned to {project_path}")
+            if name.endswith(("-ci-deploy", "-ci-infra")) and subs != [f"project_path:{project_path}:ref_type:branch:ref:{default_branch}"]:
+                problems.append(f"{name}: deploy/infra must accept the default branch only, not {subs}")
+    return problems
+
+
+def test_every_gitlab_role_pins_audience_and_subject_and_deploy_infra_only_the_default_branch(world: World) -> None:
+    roles = _roles(world.state)
+    gitlab_roles = {name for name, p in roles.items() if any("Federated" in s.get("Principal", {}) for s in p["Statement"])}
+    assert gitlab_roles == {f"{PROJECT}-ci-{purpose}" for purpose in ("build", "train", "deploy", "infra")}
+    problems = trust_problems(roles, "platform/ml-ops", "main")
+    assert not problems, problems
+
+
+def _trust(sub: Any, aud: Any = "mlops-deploy") -> dict[str, Any]:
+    condition: dict[str, Any] = {}
+    if aud is not None:
+        condition["StringEquals"] = {"gitlab.com:aud": aud}
+    if sub is not None:
+        condition["StringLike"] = {"gitlab.com:sub": sub}
+    return {"Statement": [{"Principal": {"Federated": "arn:aws:iam::1:oidc-provider/gitlab.com"}, "Condition": condition}]}
+
+
+@pytest.mark.parametrize("policy,problem", [
+    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:main", aud=None), "no exact audience", id="no-audience"),
+    pytest.param(_trust(None), "no sub condition", id="no-sub"),
+    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:*"), "default branch only", id="any-branch"),
+    pytest.param(_trust("project_path:p/*:ref_type:branch:ref:main"), "not pinned", id="any-project"),
+])
+def test_the_trust_check_catches_what_it_must(policy: dict[str, Any], problem: str) -> None:
+    problems = trust_problems({"x-ci-deploy": policy}, "p/ml-ops", "main")
+    assert any(problem in p for p in problems), problems
