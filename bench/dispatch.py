@@ -113,6 +113,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     import os
 
     os.environ.update(_ENV)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the handlers' per-record logs would drown the figures
     import boto3
     from moto import mock_aws
 
@@ -177,9 +178,14 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
                     samples[tier].append((now, running.get(tier, 0)))
                 time.sleep(0.005)
 
+        failed_runs: list[str] = []
+
         def dispatcher(svc: BuildService) -> None:
             while not stop.is_set():
-                svc.dispatch()
+                try:
+                    svc.dispatch()
+                except Exception as exc:  # pylint: disable=broad-exception-caught  # a failed Lambda run; the next one comes
+                    failed_runs.append(f"{type(exc).__name__}: {exc}")
                 stop.wait(args.tick * rng.uniform(0.5, 1.5))
 
         def status_consumer() -> None:
@@ -220,6 +226,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
         use_service(None)
 
         report(args, limits, registry, counts, starter, admissions, samples, calls, wall, trigger)
+        print(f"failed dispatcher runs: {len(failed_runs)}" + (f" (first: {failed_runs[0]})" if failed_runs else ""))
 
 
 def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, int], starter: Any,  # pylint: disable=too-many-locals

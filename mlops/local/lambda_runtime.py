@@ -30,6 +30,8 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 _LOCK = threading.RLock()
 _LOCKED_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "query", "scan")
+_LOCKED_SQS_OPERATIONS = ("send_message", "send_message_batch", "receive_message", "delete_message", "delete_message_batch",
+                          "change_message_visibility", "change_message_visibility_batch")
 
 
 # -- Lambda stand-ins ------------------------------------------------------------------------------------
@@ -272,8 +274,13 @@ def _restore(table: Any, hash_value: Any, range_value: Any, old: Any) -> None:
 
 
 def make_moto_dynamodb_atomic() -> None:
-    """Patch moto's DynamoDB backend (in this process) to be atomic per operation; idempotent."""
+    """Patch moto's DynamoDB and SQS backends (in this process) to be atomic per operation; idempotent.
+
+    SQS too: moto's receive walks and mutates a queue's messages without a lock, so two threads receiving
+    at once can fail inside moto (seen with eight dispatchers), which real SQS never does.
+    """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.sqs.models import SQSBackend
 
     with _LOCK:
         if getattr(DynamoDBBackend, "_mlops_atomic", False):
@@ -281,6 +288,8 @@ def make_moto_dynamodb_atomic() -> None:
         for name in _LOCKED_OPERATIONS:
             setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name)))
         DynamoDBBackend.transact_write_items = _transact_write_items
+        for name in _LOCKED_SQS_OPERATIONS:
+            setattr(SQSBackend, name, _locked(getattr(SQSBackend, name)))
         DynamoDBBackend._mlops_atomic = True  # pylint: disable=protected-access  # our own marker
 
 
