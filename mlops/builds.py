@@ -440,16 +440,16 @@ class HandlerConfig:
 
 
 def pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
-    """The real pipeline start (mlops.aws.sagemaker.start_execution), looked up when first needed."""
+    """The real pipeline start (mlops.pipeline.ports.start_execution), looked up when first needed."""
     import importlib  # pylint: disable=import-outside-toplevel  # the adapter is optional until wired
 
     try:
-        module = importlib.import_module("mlops.aws.sagemaker")
+        module = importlib.import_module("mlops.pipeline.ports")
         return module.start_execution, getattr(module, "find_execution", None)
     except (ImportError, AttributeError):
         def missing(request: BuildRequest, token: str) -> str:
             raise MlopsError(f"no pipeline start port for {request.execution_id} ({token[:8]}…)",
-                             "mlops.aws.sagemaker.start_execution(request, client_request_token) is not installed")
+                             "mlops.pipeline.ports.start_execution(request, client_request_token) is not installed")
         return missing, None
 
 

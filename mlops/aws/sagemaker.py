@@ -89,24 +89,6 @@ def find_execution_by_display_name(sm: Any, *, pipeline: str, display_name: str)
     return None
 
 
-def start_execution(request: Any, client_request_token: str) -> str:
-    """The pipeline start port of `mlops.builds` (a BuildRequest and its token -> execution ARN)."""
-    from mlops.pipeline.start import start_for_request
-
-    return start_for_request(request, client_request_token).arn
-
-
-def find_execution(request: Any) -> str | None:
-    """The find port of `mlops.builds`: the execution already started for a BuildRequest, if any."""
-    import boto3
-
-    from mlops.pipeline.start import pipeline_names
-
-    names = pipeline_names()
-    return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.model),
-                                          display_name=request.execution_id)
-
-
 def write_code_pointer(s3: Any, *, bucket: str, model: str, code_uri: str, digest: str) -> None:
     """Remember the code URI of a model's latest upserted sources (what a start without one uses)."""
     try:

@@ -1,0 +1,29 @@
+"""The pipeline ports of `mlops.builds`: start an execution for a BuildRequest, find one already started.
+
+They wire the trigger to the pipeline start (`mlops.pipeline.start`) and the SageMaker adapter
+(`mlops.aws.sagemaker`); keeping them here, not in the adapter, keeps the adapter free of a dependency on the
+start logic. Nothing here imports the SageMaker SDK, so the Lambda handlers can load it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def start_execution(request: Any, client_request_token: str) -> str:
+    """The pipeline start port (a BuildRequest and its token -> execution ARN)."""
+    from mlops.pipeline.start import start_for_request
+
+    return start_for_request(request, client_request_token).arn
+
+
+def find_execution(request: Any) -> str | None:
+    """The find port: the execution already started for a BuildRequest, if any."""
+    import boto3
+
+    from mlops.aws.sagemaker import find_execution_by_display_name
+    from mlops.pipeline.start import pipeline_names
+
+    names = pipeline_names()
+    return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.model),
+                                          display_name=request.execution_id)
