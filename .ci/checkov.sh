@@ -16,6 +16,15 @@ if [[ ! -x "$venv/bin/checkov" ]]; then
 fi
 
 # Offline: no Bridgecrew platform, no guideline download (BC_SKIP_MAPPING quiets its traceback).
-export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
-exec "$venv/bin/checkov" --directory "$root/terraform" --framework terraform --quiet --compact \
-  --skip-download --download-external-modules false "$@"
+# checkov gives up parsing a file after 10 s and reports it as a "parsing error" without failing; on a busy
+# machine that happens, so wait longer, and fail on any parsing error (an unparsed file is an unchecked one).
+export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false HCL_PARSE_TIMEOUT_SEC=120
+status=0
+report="$("$venv/bin/checkov" --directory "$root/terraform" --framework terraform --quiet --compact \
+  --skip-download --download-external-modules false "$@")" || status=$?
+echo "$report"
+if grep -Eq 'Parsing errors: [1-9]' <<<"$report"; then
+  echo "checkov: some files could not be parsed (see above)" >&2
+  exit 1
+fi
+exit "$status"

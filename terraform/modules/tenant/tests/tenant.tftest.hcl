@@ -64,7 +64,7 @@ run "policy_names_only_this_tenants_resources" {
     error_message = "No statement but the ECR token may use Resource \"*\"."
   }
   assert {
-    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : s.Effect == "Allow" && !can(s.Condition) && !strcontains(jsonencode(s.Resource), "$${")])
+    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : s.Effect == "Allow" && !can(s.Condition) && !strcontains(jsonencode(s.Resource), "{")])
     error_message = "Isolation must come from static ARNs: no conditions and no policy variables."
   }
   assert {
