@@ -37,6 +37,7 @@ from mlops.settings import Settings
 
 FAKE_KEY = "testing"
 SERVER_MODULE = "mlops.local.server"
+RUNTIME_MODULE = "mlops.local.runtime_process"
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
 
@@ -57,12 +58,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _is_our_server(pid: int) -> bool:
-    """True when `pid` runs mlops.local.server (where /proc tells); guards against reused pids."""
+def _is_our_server(pid: int, module: str = SERVER_MODULE) -> bool:
+    """True when `pid` runs `module` (where /proc tells); guards against reused pids."""
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():
         try:
-            return SERVER_MODULE in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            return module in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             return False
     return _pid_alive(pid)
@@ -86,6 +87,7 @@ class LocalStack:
         self.state_file = self.home / "state.json"
         self.env_file = self.home / "env"
         self.log_file = self.home / "server.log"
+        self.runtime_log = self.home / "runtime.log"
         self.build_dir = self.home / "build"
 
     # -- state ---------------------------------------------------------------------------------------
@@ -157,8 +159,27 @@ class LocalStack:
         _stop_pid(process.pid)
         raise MlopsError(f"the local AWS server did not answer within {_START_TIMEOUT:.0f} s", f"see {self.log_file}")
 
+    def _start_runtime(self) -> int:
+        """The local Lambda runtime (mlops.local.runtime_process), detached like the server; its pid."""
+        with open(self.runtime_log, "ab") as log:
+            process = subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
+                [sys.executable, "-m", RUNTIME_MODULE, "--env-file", str(self.env_file),
+                 "--lambda-dir", str(self.settings.root / "lambda")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "MLOPS_ROOT": str(self.settings.root),
+                     "MLOPS_STATE_DIR": str(self.settings.state_dir)},
+            )
+        return process.pid
+
+    def runtime_running(self, state: dict[str, Any] | None) -> bool:
+        """True when the recorded local Lambda runtime process lives."""
+        pid = int((state or {}).get("runtime_pid", 0) or 0)
+        return bool(pid) and _pid_alive(pid) and _is_our_server(pid, RUNTIME_MODULE)
+
     def _clear(self, state: dict[str, Any] | None) -> None:
-        """Stop our leftover server (if any) and remove every file of the local AWS but the lock."""
+        """Stop our leftover runtime and server (if any) and remove every file of the local AWS but the lock."""
+        if self.runtime_running(state):
+            _stop_pid(int((state or {})["runtime_pid"]))
         if state and state.get("pid") and _is_our_server(int(state["pid"])):
             _stop_pid(int(state["pid"]))
         for item in self.home.iterdir() if self.home.exists() else []:
@@ -180,6 +201,10 @@ class LocalStack:
         with self._lock():
             state = self.read_state()
             if state and state.get("status") == "ready" and self.is_running(state):
+                if not self.runtime_running(state):  # the runtime died (or predates it): start it again
+                    state["runtime_pid"] = self._start_runtime()
+                    self._write_state(state)
+                    progress(f"local Lambda runtime restarted (pid {state['runtime_pid']})")
                 return {**state, "already_running": True}
             if state:
                 progress(f"clearing stale local AWS state (pid {state.get('pid')}, status {state.get('status')})")
@@ -211,6 +236,9 @@ class LocalStack:
                 raise
             timings["total"] = round(time.monotonic() - started, 2)
             self.env_file.write_text("\n".join(self.env_lines(server["endpoint"], registry.platform.region)) + "\n", encoding="utf-8")
+            state["runtime_pid"] = self._start_runtime()
+            progress(f"local Lambda runtime (pid {state['runtime_pid']}): uploads and status queues, dispatcher every 2 s; "
+                     f"log {self.runtime_log}")
             state.update(status="ready", outputs=outputs, timings=timings, env_file=str(self.env_file), ready=_now())
             self._write_state(state)
             progress(f"local AWS ready in {timings['total']:.1f} s: source {self.env_file}")
@@ -253,6 +281,7 @@ class LocalStack:
             "started": state.get("started"),
             "env_file": str(self.env_file),
             "timings": state.get("timings", {}),
+            "runtime": {"pid": state.get("runtime_pid"), "running": self.runtime_running(state), "log": str(self.runtime_log)},
         }
         if running:
             result["provisioned"] = inventory(state["endpoint"], state.get("outputs", {}))
