@@ -1,9 +1,12 @@
 """`mlops pipeline definition|upsert` and `mlops train`: the model's pipeline and one tenant's execution of it.
 
 `pipeline definition` prints the SageMaker pipeline definition JSON built from a model repo's mlops.yaml;
-`pipeline upsert` uploads the repo's sources and creates or updates the pipeline. `train` starts one
-tenant's execution (through `mlops.pipeline.start.start_for_request`, the function the trigger calls too)
-and, with --wait, follows it step by step to its metrics and registered model package. Heavy modules
+`pipeline upsert` uploads the repo's sources and creates or updates the pipeline. `train` asks the trigger
+for one tenant's build (a `BuildRequest`, source `ci`): the trigger Lambda through lambda:Invoke on AWS, the
+trigger's own service in this process on the local AWS (moto never runs Lambda code). The trigger starts
+it at once or queues it for a tier slot; with --wait, `train` waits for the start (the ledger item gets its
+execution ARN), follows the execution step by step to its metrics and registered model package, and
+shows the ledger's final status. Heavy modules
 (boto3, the SageMaker SDK) are imported inside the commands.
 """
 
@@ -151,6 +154,10 @@ def _render(data: dict[str, Any]) -> None:
         info(f"  registered model package: {data['model_package_arn']}")
     elif data.get("status") == "Succeeded":
         info("  no model package was registered")
+    ledger = data.get("ledger")
+    if ledger:
+        info(f"ledger: {ledger.get('execution_id') or data.get('execution_id')} {ledger.get('status') or 'missing'}"
+             + (f" ({ledger['note']})" if ledger.get("note") else ""))
 
 
 def _dedup_id() -> str:
@@ -158,6 +165,96 @@ def _dedup_id() -> str:
     import uuid
 
     return os.environ.get("CI_JOB_ID") or os.environ.get("CI_PIPELINE_ID") or uuid.uuid4().hex
+
+
+def _links() -> dict[str, str]:
+    """CI pipeline, job and merge request URLs, from GitLab's predefined variables when present."""
+    links = {"pipeline": os.environ.get("CI_PIPELINE_URL"), "job": os.environ.get("CI_JOB_URL")}
+    if os.environ.get("CI_MERGE_REQUEST_IID") and os.environ.get("CI_PROJECT_URL"):
+        links["merge_request"] = f"{os.environ['CI_PROJECT_URL']}/-/merge_requests/{os.environ['CI_MERGE_REQUEST_IID']}"
+    return {k: v for k, v in links.items() if v}
+
+
+def _image_digest() -> str | None:
+    """The published image's digest when CI passes it on (`MLOPS_IMAGE_DIGEST`, sha256:...)."""
+    digest = os.environ.get("MLOPS_IMAGE_DIGEST", "")
+    return digest if digest.startswith("sha256:") and len(digest) == 71 else None
+
+
+def submit_in_process(request: Any) -> dict[str, Any]:
+    """The trigger's own service in this process (the local AWS, where moto never runs Lambda code)."""
+    from mlops.builds import current_service
+
+    service, _ = current_service()
+    return service.submit(request).as_dict()
+
+
+def submit_to_lambda(session: Any, function: str, request: Any) -> dict[str, Any]:
+    """Invoke the trigger Lambda with `{"requests": [request]}` and return its answer for the request."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    payload = json.dumps({"requests": [request.model_dump(mode="json", exclude_none=True)]})
+    try:
+        response = session.client("lambda").invoke(FunctionName=function, Payload=payload.encode())
+        body = json.loads(response["Payload"].read() or b"{}")
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise MlopsError(f"cannot invoke the trigger {function}: {exc}", "check the CI role may lambda:InvokeFunction it") from exc
+    results = body.get("results") if isinstance(body, dict) else None
+    if response.get("FunctionError") or not isinstance(results, list) or len(results) != 1:
+        raise MlopsError(f"trigger {function} failed: {response.get('FunctionError') or 'unexpected answer'} {str(body)[:300]}",
+                         f"see the logs of {function}")
+    return dict(results[0])
+
+
+def _await_start(ledger: Any, execution_id: str, tier: str, timeout: float) -> dict[str, Any]:
+    """Wait until the dispatcher starts a queued request (its ledger item gets the execution ARN)."""
+    deadline, shown, item = time.monotonic() + timeout, 0.0, {}
+    while time.monotonic() < deadline:
+        item = ledger.get(execution_id) or {}
+        if item.get("pipeline_execution_arn") or item.get("status") in ("FAILED", "STOPPED", "SUCCEEDED"):
+            return item
+        if time.monotonic() - shown > 60:
+            info(f"{execution_id} queued for a {tier} slot ({item.get('status', 'not recorded yet')})")
+            shown = time.monotonic()
+        time.sleep(2)
+    raise MlopsError(f"{execution_id} was not started within {timeout:.0f} s (ledger: {item.get('status', 'missing')})",
+                     f"it stays queued; follow it with `mlops executions show {execution_id}`")
+
+
+def _final_ledger(ledger: Any, execution_id: str, timeout: float) -> dict[str, Any]:
+    """The ledger item once the status Lambda recorded the end (or as it is after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        item = ledger.get(execution_id) or {}
+        if item.get("status") in ("SUCCEEDED", "FAILED", "STOPPED") or time.monotonic() >= deadline:
+            return item
+        time.sleep(1)
+
+
+def _status_consumer_runs(local: bool) -> bool:
+    """Whether something turns status events into ledger updates: the status Lambda on AWS, the local runtime locally."""
+    if not local:
+        return True
+    from mlops.local.stack import LocalStack
+
+    stack = LocalStack()
+    return stack.runtime_running(stack.read_state())
+
+
+def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, Any]:
+    """Hand the request to the trigger; a rejection or a failed start is a one-line error."""
+    from mlops.cli.deploy import local_aws
+    from mlops.pipeline.start import pipeline_names
+
+    if how == "auto":
+        how = "in-process" if local_aws() else "lambda"
+    if how == "in-process":
+        answer = submit_in_process(request)
+    else:
+        answer = submit_to_lambda(session, pipeline_names(session, registry).lambda_function("trigger"), request)
+    if answer.get("result") in ("rejected", "failed"):
+        raise MlopsError(f"the trigger {answer['result']} the build request: {answer.get('detail', 'no reason given')}")
+    return answer
 
 
 @click.command()
@@ -171,55 +268,116 @@ def _dedup_id() -> str:
 @click.option("--wait", is_flag=True, help="Follow the execution step by step until it ends.")
 @click.option("--follow", "follow_arn", help="Follow an execution that is already running (no start).")
 @click.option("--timeout", type=float, default=3 * 3600, show_default=True, help="Seconds --wait waits.")
+@click.option("--trigger", "how", type=click.Choice(["auto", "lambda", "in-process"]), default="auto", show_default=True,
+              help="How the request reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
 @json_option
-def train(  # pylint: disable=too-many-locals  # the command wires start and follow in one place
+def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments  # CLI options and wiring
         tenant: str | None, model: str | None, repo: Path | None, version: str | None, approval_status: str,
-          wait: bool, follow_arn: str | None, timeout: float, as_json: bool) -> None:
-    """Start a tenant's training pipeline execution (and with --wait, follow it to its model package)."""
+        wait: bool, follow_arn: str | None, timeout: float, how: str, as_json: bool) -> None:
+    """Ask the trigger for a tenant's training build (and with --wait, follow it to its model package)."""
     import boto3
 
+    from mlops.aws.ledger import Ledger
     from mlops.config.tenants import load_from_settings
     from mlops.local.engine import local_engine_enabled
     from mlops.pipeline import progress
-    from mlops.pipeline.start import pipeline_names, start_for_request
-    from mlops.requests import BuildRequest
+    from mlops.pipeline.start import pipeline_names
 
     session = boto3.session.Session()
     registry = load_from_settings()
     local = local_engine_enabled()
+    names = pipeline_names(session, registry)
+    ledger, execution_id, extra = Ledger(session.client("dynamodb"), names.ledger_table()), None, {}
     if follow_arn:
-        arn, record_bucket = follow_arn, pipeline_names(session, registry).artifacts_bucket()
+        arn = follow_arn
     else:
         if not tenant or not (model or repo):
             raise MlopsError("--tenant and --model (or --repo) are required to start an execution", "or pass --follow ARN")
-        parameters = {"ModelApprovalStatus": approval_status}
-        commit = None
-        if repo is not None:
-            contract = upsert(session, registry, repo, model)
-            model = contract["model"]
-            parameters["CodeUri"] = contract["code_uri"]
-            commit = _git_commit(repo)
-            action = "created" if contract["created"] else "updated"
-            info(f"pipeline {contract['pipeline']} {action}; sources {contract['code_uri']}")
-        request = BuildRequest(source="ci", tenant=tenant, model=str(model), version=version, git_commit=commit,
-                               parameters=parameters, dedup_id=_dedup_id(), reason="mlops train")
-        started = start_for_request(request, request.client_request_token, session=session, registry=registry)
-        for note in started.notes:
-            info(f"note: {note}")
-        info(f"started {started.arn} for tenant {tenant} "
-             f"({started.parameters['InstanceType']}, version {started.parameters['ModelVersion']})")
-        arn, record_bucket = started.arn, started.record_bucket
+        request = _build_request(session, registry, tenant, model, repo, version, approval_status)
+        execution_id = request.execution_id
+        arn, extra = _request_start(session, registry, request, how)
         if not wait:
-            emit({"execution_arn": arn, "status": "Executing", "parameters": started.parameters}, as_json, lambda d: None)
+            emit({"execution_arn": arn, "status": "Executing" if arn else "Queued", **extra}, as_json, lambda d: None)
             return
+        if not arn:
+            item = _await_start(ledger, execution_id, extra["tier"], timeout)
+            arn = item.get("pipeline_execution_arn")
+            if not arn:
+                raise MlopsError(f"{execution_id} ended {item.get('status')} before it started: {item.get('failure_reason', '')}",
+                                 f"see `mlops executions show {execution_id}`")
+            info(f"started {arn} for tenant {tenant}")
     sm, s3 = session.client("sagemaker"), session.client("s3")
     begun = time.time()
+    record_bucket = names.artifacts_bucket()
 
     def read() -> Any:
         return progress.local_status(s3, record_bucket, arn, begun) if local else progress.aws_status(sm, s3, arn)
 
     # Step progress goes to stderr, so it shows in CI logs also when stdout carries --json for a script.
     final = progress.follow(read, _print_step, timeout=timeout)
-    emit(final.as_dict(), as_json, _render)
+    data = final.as_dict() | extra
+    if execution_id:
+        data["ledger"] = _ledger_result(ledger, execution_id, final, _status_consumer_runs(local))
+    emit(data, as_json, _render)
     if final.status != "Succeeded":
         raise SystemExit(1)
+
+
+def _build_request(session: Any, registry: Any, tenant: str, model: str | None, repo: Path | None,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the CLI's options
+                   version: str | None, approval_status: str) -> Any:
+    """The CI build request; with --repo, after uploading the sources and upserting the pipeline."""
+    from mlops.requests import BuildRequest
+
+    if model:
+        registry.check_model(tenant, model)  # fail before uploading anything
+    parameters = {"ModelApprovalStatus": approval_status}
+    commit = None
+    if repo is not None:
+        contract = upsert(session, registry, repo, model)
+        model = contract["model"]
+        registry.check_model(tenant, model)
+        parameters["CodeUri"] = contract["code_uri"]
+        commit = _git_commit(repo)
+        action = "created" if contract["created"] else "updated"
+        info(f"pipeline {contract['pipeline']} {action}; sources {contract['code_uri']}")
+    return BuildRequest(source="ci", tenant=tenant, model=str(model), version=version, git_commit=commit,
+                        image_digest=_image_digest(), parameters=parameters, links=_links(), dedup_id=_dedup_id(),
+                        reason="mlops train")
+
+
+def _request_start(session: Any, registry: Any, request: Any, how: str) -> tuple[str | None, dict[str, Any]]:
+    """Submit to the trigger: (execution ARN if it started now, what to add to the output)."""
+    answer = _submit(session, registry, request, how)
+    tier = registry.tenant(request.tenant).tier
+    extra: dict[str, Any] = {"execution_id": request.execution_id, "trigger": answer.get("result"), "tier": tier}
+    arn = answer.get("pipeline_execution_arn")
+    if arn:
+        values = _parameters(session, arn)
+        extra["parameters"] = values
+        info(f"{answer.get('result')}: {arn} for tenant {request.tenant} "
+             f"({values.get('InstanceType', '?')}, version {values.get('ModelVersion', '?')})")
+    else:
+        info(f"{answer.get('result')}: {request.execution_id} queued for a {tier} slot")
+    return arn, extra
+
+
+def _parameters(session: Any, arn: str) -> dict[str, str]:
+    """The parameters the execution was started with (what the trigger chose for the tenant)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = session.client("sagemaker").list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+    except (BotoCoreError, ClientError):
+        return {}
+    return {p["Name"]: p["Value"] for p in found.get("PipelineParameters", [])}
+
+
+def _ledger_result(ledger: Any, execution_id: str, final: Any, consumer: bool) -> dict[str, Any]:
+    """The ledger's view at the end; the model package found while following is recorded on the item."""
+    if final.model_package_arn:
+        ledger.set_fields(execution_id, {"model_package_arn": final.model_package_arn}, only_if_missing="model_package_arn")
+    item = _final_ledger(ledger, execution_id, 60.0 if consumer else 0.0)
+    result = {k: item.get(k) for k in ("execution_id", "status", "tier", "duration_seconds", "model_package_arn")}
+    if not consumer:
+        result["note"] = "no local Lambda runtime records status events here; `mlops local up` starts one"
+    return result

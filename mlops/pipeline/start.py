@@ -15,6 +15,7 @@ from typing import Any
 from mlops.errors import MlopsError
 from mlops.naming import Names
 from mlops.pipeline import parameters as P
+from mlops.requests import StartRejected
 
 #: The version a local run uses when no image was ever published (the local engine runs no image).
 LOCAL_VERSION = "0.0.0"
@@ -90,7 +91,10 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     settings = settings or Settings.from_env()
     registry = registry or load_from_settings(settings)
     session = session or boto3.session.Session()
-    tenant = registry.check_model(request.tenant, request.model)
+    try:
+        tenant = registry.check_model(request.tenant, request.model)
+    except MlopsError as exc:  # a refusal for good: the trigger fails the request at once, no retries
+        raise StartRejected(exc.message, exc.hint) from exc
     tier = tenant.effective_tier(registry.platform.tiers)
     names = registry.names(account_id(session))
     local = engine.local_engine_enabled()
@@ -103,7 +107,7 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     s3 = session.client("s3")
     code_uri = extra.pop(P.CODE_URI, None) or adapter.read_code_pointer(s3, bucket=names.artifacts_bucket(), model=request.model)
     if not code_uri:
-        raise MlopsError(f"no sources of {request.model} have been uploaded", "run `mlops pipeline upsert --repo <model repo>` first")
+        raise StartRejected(f"no sources of {request.model} have been uploaded", "run `mlops pipeline upsert --repo <model repo>` first")
     run = P.RunRequest(
         tenant=tenant.id, tier=tenant.tier, model=request.model, instance_type=tier.instance_type,
         instance_count=tier.instance_count, code_uri=code_uri, image_uri=image, model_version=version, image_digest=digest,

@@ -17,6 +17,8 @@ import yaml
 from train_helpers import NAMES, ROOT, TINY_MODEL, LocalAws, provision
 
 from mlops.config.contract import load_contract
+from mlops.config.tenants import load_registry
+from mlops.local.trigger_stack import provision as provision_trigger
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +55,8 @@ def local_aws(aws: None) -> Iterator[LocalAws]:  # pylint: disable=unused-argume
 
 @pytest.fixture
 def server_env(moto_server: str, registry_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalAws:
-    """The environment `mlops` sees after `mlops local up`: a moto server endpoint, the registry, a state dir."""
+    """The environment `mlops` sees after `mlops local up`: a moto server endpoint, the registry, a state dir,
+    and the trigger's tables and queues (no local Lambda runtime: `mlops train` submits in-process)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("MLOPS_ROOT", str(registry_dir))
     monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
@@ -61,4 +64,14 @@ def server_env(moto_server: str, registry_dir: Path, tmp_path: Path, monkeypatch
     monkeypatch.delenv("CI_COMMIT_SHA", raising=False)
     session = boto3.session.Session(region_name="us-east-1")
     provision(session)
+    # `mlops train` goes through the trigger: its ledger, slot table and queues (no pipelines: train upserts them).
+    registry = load_registry(registry_dir / "platform.yaml", registry_dir / "tenants")
+    dynamodb = session.client("dynamodb")
+    if registry.names().ledger_table() not in dynamodb.list_tables()["TableNames"]:  # the server lives for the session
+        provision_trigger(dynamodb, session.client("sqs"), session.client("sagemaker"), registry.names(),
+                          list(registry.platform.tiers), [])
+    # No status consumer runs here, so nothing releases a tier slot: every test starts with free tiers.
+    slots = registry.names().slots_table()
+    for item in dynamodb.scan(TableName=slots, ProjectionExpression="pk, sk").get("Items", []):
+        dynamodb.delete_item(TableName=slots, Key=item)
     return LocalAws(session, session.client("s3"), session.client("sagemaker"))
