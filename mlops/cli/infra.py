@@ -20,7 +20,7 @@ environment_option = click.option(
 )
 var_file_option = click.option(
     "--var-file", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
-    help="A .tfvars or .tfvars.json file of the environment (e.g. gitlab, ci_infra_policy_arns).",
+    help="A .tfvars.json file of the environment's variables (e.g. gitlab, ci_infra_policy_arns).",
 )
 _ACTIONS = ("create", "update", "replace", "delete")
 
@@ -48,7 +48,7 @@ def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict
 
 
 def _read_var_file(path: str) -> dict[str, Any]:
-    """Variables of a .tfvars.json file; an HCL .tfvars is passed to Terraform as it is."""
+    """The variables of a .tfvars.json file (merged into the -var-file python-terraform writes)."""
     import json
 
     if path.endswith(".json"):

@@ -123,3 +123,13 @@ def test_summarise_counts_by_tenant_platform_and_ci_and_sets_known_drift_apart()
     # Against a real account the same difference is a change like any other.
     assert summarise(plan, local=False)["by_component"]["platform"] == {"update": 1}
     assert component("aws_iam_role.x") == "root"
+
+
+def test_infra_var_file_is_read_as_json_and_hcl_is_refused(tmp_path: Path) -> None:
+    from mlops.cli.infra import _read_var_file  # pylint: disable=import-outside-toplevel  # the CLI module keeps its imports lazy
+
+    good = tmp_path / "prod.tfvars.json"
+    good.write_text('{"gitlab": {"project_path": "acme/ml-ops"}, "ci_infra_policy_arns": []}', encoding="utf-8")
+    assert _read_var_file(str(good)) == {"gitlab": {"project_path": "acme/ml-ops"}, "ci_infra_policy_arns": []}
+    with pytest.raises(MlopsError, match="only .tfvars.json"):
+        _read_var_file(str(tmp_path / "prod.tfvars"))
