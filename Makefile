@@ -14,7 +14,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 MLOPS_VENV ?= .venv
 VENV_BIN := $(MLOPS_VENV)/bin
 STAMP := $(MLOPS_VENV)/.installed
-MLOPS_TF_PLUGIN_DIR ?= $(shell dirname "$$(dirname "$$(find / -maxdepth 6 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1)")" 2>/dev/null | grep -v '^\.$$' || true)
+MLOPS_TF_PLUGIN_DIR ?= $(shell find / -maxdepth 6 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1 | sed 's#/registry.terraform.io/hashicorp/aws$$##')
 export MLOPS_TF_PLUGIN_DIR
 # The machine's pip configuration may list extra indexes that do not exist; keep pip quiet about them.
 export PIP_EXTRA_INDEX_URL :=
