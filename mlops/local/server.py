@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
+    from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
+
+    # moto checks a DynamoDB condition and writes in separate steps, and walks SQS queues without a lock;
+    # real AWS is atomic per call, and tier admission (`inflight < limit`) depends on it under concurrency.
+    make_moto_dynamodb_atomic()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
