@@ -71,7 +71,8 @@ def test_a_good_model_is_registered_with_its_metrics_and_metadata(local_aws: Loc
     metadata = described["CustomerMetadataProperties"]
     assert metadata | {"pipeline_execution_arn": arn} == {
         "semantic_version": "1.2.3", "image_digest": "sha256:" + "a" * 64, "git_commit": "f" * 40, "tenant": "acme", "tier": "gold",
-        "metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.6", "metric_value": "0.9",
+        "metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.6", "metric_min_improvement": "0.0",
+        "metric_value": "0.9",
         "pipeline_execution_arn": arn}
     report_uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
     assert adapter.read_json_object(local_aws.s3, report_uri)["metrics"] == {"auc": {"value": 0.9}}
