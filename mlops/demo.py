@@ -5,8 +5,10 @@ run it; the demo only glues them together and keeps the values one step hands to
 execution ids). It works in `$MLOPS_STATE_DIR/demo/` and always stops the local AWS at the end, also
 when a step fails. A failing step ends the demo with that step's own one-line error and a non-zero exit.
 
-Stages: registry → local AWS up → tenant data uploaded → lint → version → image build/publish (twice: a
-first commit and a `feat:` commit) → train per tenant → summary → local AWS down.
+Stages: registry → local AWS up → lint, version, image build/publish (twice: a first commit and a `feat:`
+commit) → tenant data uploaded, each upload starting a build through the trigger → train per tenant from the
+CI path → deploy, predictions → a worse challenger refused by the gate → the retraining check → ledger, cost
+and summary → local AWS down.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +107,8 @@ class Demo:
 
     def upload_data(self) -> None:
         """Generate each tenant's dataset and upload it where the tenant's uploads land."""
-        self.say("Tenant data: a different dataset per tenant, uploaded to each tenant's bucket")
+        self.say("Tenant data: a different dataset per tenant; each upload starts a build by itself "
+                 "(S3 → EventBridge → SQS → trigger → tier admission → pipeline)")
         data_dir = self.work / "data"
         shutil.rmtree(data_dir, ignore_errors=True)
         self.python("examples/datagen.py", "--all", "--root", str(self.settings.root), "--out", str(data_dir))
@@ -120,7 +124,7 @@ class Demo:
 
         naming = load_from_settings(self.settings).names()
         uploads = []
-        for csv in sorted(data_dir.glob("*/*/*.csv")):
+        for csv in sorted(data_dir.glob(f"*/{EXAMPLE}/*.csv")):
             tenant, model = csv.parent.parent.name, csv.parent.name
             if tenant not in names:
                 continue
@@ -130,6 +134,29 @@ class Demo:
             uploads.append({"tenant": tenant, "model": model, "uri": f"s3://{bucket}/{key}", "rows": rows})
             print(f"  uploaded {rows:>5} rows for {tenant}/{model} to s3://{bucket}/{key}")
         self.summary["uploads"] = uploads
+        self.wait_for_builds(len(uploads))
+
+    def wait_for_builds(self, count: int, timeout: float = 600.0) -> list[dict[str, Any]]:
+        """Wait until `count` builds are in the ledger and none is still queued or running."""
+        print(f"  waiting for {count} build(s) to pass admission and finish…", flush=True)
+        deadline = time.monotonic() + timeout
+        items: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            items = self.run_quiet("executions", "list", "--json") or []
+            done = [i for i in items if i.get("status") in ("SUCCEEDED", "FAILED", "STOPPED")]
+            if len(items) >= count and len(done) == len(items):
+                break
+            time.sleep(2)
+        else:
+            raise StepFailed(f"builds did not finish within {timeout:.0f} s (see `mlops executions list`)")
+        self.run("executions", "list")
+        return items
+
+    def run_quiet(self, *args: str) -> Any:
+        """A `mlops … --json` call whose output only the demo reads (polling)."""
+        proc = subprocess.run([sys.executable, "-m", "mlops", *args], cwd=self.settings.root, env=self.env,
+                              check=False, text=True, capture_output=True)
+        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
 
     def model_repo(self) -> Path:
         """A git repository holding a copy of the example model, as a model team would have it."""
@@ -198,6 +225,34 @@ class Demo:
             raise StepFailed(f"the gate should have refused the smaller model {version}, it decided {decision.get('outcome')}")
         self.summary["gate"] = decision
 
+    def retrain_check(self, repo: Path) -> None:
+        """The daily check as if run 15 days from now: globex (14-day override) is stale, acme is not."""
+        self.say("Scheduled retraining: the daily check, as if run 15 days from now (dry run, then --apply)")
+        before = len(self.run_quiet("executions", "list", "--json") or [])
+        later = (datetime.now(timezone.utc) + timedelta(days=15)).isoformat(timespec="seconds")
+        report = self.work / "retrain-report.md"
+        check = ("retrain-check", "--now", later, "--contract", str(repo))
+        self.run(*check)
+        decisions = self.run(*check, "--report", str(report), "--apply", want_json=True) or {}
+        started = decisions.get("applied", [])
+        for item in started:
+            print(f"  retraining requested: {item['tenant']}/{item['model']} -> {item['request']}")
+        self.summary["retrain_report"] = str(report)
+        if started:
+            self.wait_for_builds(before + len(started))
+
+    def upload(self, csv: Path, tenant: str) -> None:
+        """Upload one data file where the tenant's uploads land (starts a build through the trigger)."""
+        import boto3  # pylint: disable=import-outside-toplevel  # only after the local env is loaded
+        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+
+        naming = load_from_settings(self.settings).names()
+        s3 = boto3.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env.get("AWS_DEFAULT_REGION"),
+                          aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+        key = f"{naming.data_prefix(EXAMPLE)}{csv.name}"
+        s3.upload_file(str(csv), naming.tenant_bucket(tenant), key)
+        print(f"  uploaded {csv.name} to s3://{naming.tenant_bucket(tenant)}/{key}")
+
     def _churn_tenants(self) -> list[str]:
         return [t["id"] for t in self.summary["tenants"] if EXAMPLE in t["models"]]
 
@@ -237,6 +292,11 @@ class Demo:
             print(f"\ngate for {gate['tenant']} {gate['challenger']['version']}: {gate['outcome']}")
             for reason in gate.get("reasons", []):
                 print(f"  - {reason}")
+        print()
+        self.run("executions", "list")
+        self.run("cost", "report")
+        if self.summary.get("retrain_report"):
+            print(f"retraining report: {self.summary['retrain_report']}")
         print(f"\ndemo finished in {time.monotonic() - self.started:.0f} s "
               f"(local AWS up in {self.summary.get('local_up_seconds') or 0:.0f} s)")
 
@@ -252,16 +312,17 @@ def run_demo(settings: Settings | None = None) -> int:
     try:
         demo.registry()
         demo.local_up()
-        demo.upload_data()
         repo = demo.model_repo()
-        first = demo.build(repo, "first commit")
+        demo.build(repo, "first commit")
         (repo / "CHANGELOG.md").write_text("- add tenure buckets\n", encoding="utf-8")
         demo.git(repo, "add", "-A")
         demo.git(repo, "commit", "--quiet", "-m", "feat: tenure buckets")
-        second = demo.build(repo, "feat: commit")
-        del first
-        demo.train(repo, second)
+        version = demo.build(repo, "feat: commit")
+        demo.run("pipeline", "upsert", "--repo", str(repo))
+        demo.upload_data()
+        demo.train(repo, version)
         demo.deploy(repo)
+        demo.retrain_check(repo)
         demo.worse_challenger(repo)
         demo.print_summary()
         return 0
