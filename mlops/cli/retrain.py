@@ -194,7 +194,8 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
 @click.command("retrain-check")
 @click.option("--tenant", "tenant_id", help="Only this tenant.")
 @click.option("--model", help="Only this model.")
-@click.option("--now", "now_text", metavar="ISO", help="Decide as if it were this moment (ISO 8601, UTC if no offset).")
+@click.option("--now", "now_text", metavar="ISO", envvar="MLOPS_RETRAIN_NOW",
+              help="Decide as if it were this moment (ISO 8601, UTC if no offset); a simulated clock for demos and tests.")
 @click.option("--contract", "contracts", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A model repository or its mlops.yaml, for that model's retraining policy (repeat; default policy otherwise).")
 @click.option("--data-from", type=click.Choice(["s3", "ledger"]), default="s3", show_default=True,

@@ -17,8 +17,10 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -211,6 +213,24 @@ def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert down.returncode == 0, down.stdout + down.stderr
 
 
+def _wait_for_builds(state: Path, timeout: float = 300.0) -> None:
+    """Wait until the ledger of the local AWS has no build queued or running."""
+    env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
+    for line in (state / "local" / "env").read_text(encoding="utf-8").splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip("'\"")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = subprocess.run([str(MLOPS), "executions", "list", "--json"], env=env, capture_output=True, text=True,
+                                check=False, timeout=60)
+        items = json.loads(listed.stdout) if listed.returncode == 0 and listed.stdout.strip() else []
+        if items and all(i.get("status") in ("SUCCEEDED", "FAILED", "STOPPED") for i in items):
+            return
+        time.sleep(2)
+    raise AssertionError(f"builds still running after {timeout:.0f} s")
+
+
 def _local_variables(state: Path) -> dict[str, str]:
     return {"MLOPS_LOCAL": "1", "MLOPS_CI_VENV": str(VENV), "MLOPS_STATE_DIR": str(state),
             "MLOPS_IMAGE_BUILDER": "source"}
@@ -250,9 +270,13 @@ def test_triggered_mode_trains_and_deploys_to_staging(triggered_run) -> None:
 
 
 def test_schedule_mode_applies_the_retraining_check(gitlab_ci_local, snapshot, local_aws, triggered_run) -> None:
-    del triggered_run  # acme's churn model is trained; new data makes it due for retraining
+    del triggered_run  # acme's churn model is trained
+    # A new data drop starts a build by itself (upload → trigger); once it is done, the daily check run a
+    # month later (simulated clock) finds acme's model past its maximum age.
     _upload_tenant_data(local_aws, "acme", "churn", "--seed", "2")
-    variables = {"CI_PIPELINE_SOURCE": "schedule", **_local_variables(local_aws)}
+    _wait_for_builds(local_aws)
+    later = (datetime.now(timezone.utc) + timedelta(days=31)).isoformat(timespec="seconds")
+    variables = {"CI_PIPELINE_SOURCE": "schedule", "MLOPS_RETRAIN_NOW": later, **_local_variables(local_aws)}
     result = run_gcl(gitlab_ci_local, snapshot, variables=variables, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
