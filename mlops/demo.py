@@ -74,14 +74,9 @@ class Demo:
 
     def load_local_env(self) -> None:
         """Take the endpoint and fake credentials from the env file `mlops local up` wrote."""
-        env_file = self.settings.state_dir / "local" / "env"
-        for line in env_file.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line.startswith("export "):
-                line = line[len("export "):]
-            if "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                self.env[key] = shlex.split(value)[0] if value else ""
+        from mlops.local.runtime_process import read_env_file  # pylint: disable=import-outside-toplevel
+
+        self.env.update(read_env_file(self.settings.state_dir / "local" / "env"))
 
     def git(self, repo: Path, *args: str) -> str:
         """Run git in the demo's copy of the model repository."""
@@ -119,14 +114,14 @@ class Demo:
             region_name=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
         s3 = session.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"])
-        names = {t["id"]: t for t in self.summary["tenants"]}
+        tenants = {t["id"] for t in self.summary["tenants"]}
         from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
 
         naming = load_from_settings(self.settings).names()
         uploads = []
         for csv in sorted(data_dir.glob(f"*/{EXAMPLE}/*.csv")):
             tenant, model = csv.parent.parent.name, csv.parent.name
-            if tenant not in names:
+            if tenant not in tenants:
                 continue
             bucket, key = naming.tenant_bucket(tenant), f"{naming.data_prefix(model)}{csv.name}"
             s3.upload_file(str(csv), bucket, key)
@@ -240,18 +235,6 @@ class Demo:
         self.summary["retrain_report"] = str(report)
         if started:
             self.wait_for_builds(before + len(started))
-
-    def upload(self, csv: Path, tenant: str) -> None:
-        """Upload one data file where the tenant's uploads land (starts a build through the trigger)."""
-        import boto3  # pylint: disable=import-outside-toplevel  # only after the local env is loaded
-        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
-
-        naming = load_from_settings(self.settings).names()
-        s3 = boto3.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env.get("AWS_DEFAULT_REGION"),
-                          aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
-        key = f"{naming.data_prefix(EXAMPLE)}{csv.name}"
-        s3.upload_file(str(csv), naming.tenant_bucket(tenant), key)
-        print(f"  uploaded {csv.name} to s3://{naming.tenant_bucket(tenant)}/{key}")
 
     def _churn_tenants(self) -> list[str]:
         return [t["id"] for t in self.summary["tenants"] if EXAMPLE in t["models"]]
