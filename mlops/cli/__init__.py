@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reject": ("mlops.cli.deploy:reject", "Reject a model version; if it is live, roll back to the previous one."),
     "invoke": ("mlops.cli.deploy:invoke", "Send rows to a tenant's endpoint and print the predictions."),
     "retrain-check": ("mlops.cli.retrain:retrain_check", "Decide which tenant models need retraining, and why."),
+    "report": ("mlops.cli.report:report", "Report each tenant's evaluation for the job log, GitLab and the merge request."),
     "demo": ("mlops.cli.demo:demo", "Run the whole story on the embedded local AWS and print a summary."),
 }
 
