@@ -180,8 +180,25 @@ def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_
     assert "mlops deploy" in _script(job), "deploy runs the gate first"
     assert '${MLOPS_GATE_FORCE:+--force --reason "$MLOPS_GATE_FORCE"}' in _script(job)
     if environment == "production":
-        assert any(need == {"job": "mlops-deploy-staging", "artifacts": False} for need in job["needs"])
+        # Promotion per tenant: the same tenant's staging job (a matrix expression), not every tenant's.
+        staging = [need for need in job["needs"] if isinstance(need, dict) and need["job"] == "mlops-deploy-staging"]
+        assert staging == [{"job": "mlops-deploy-staging", "artifacts": False,
+                            "parallel": {"matrix": [{"MLOPS_TENANT": "$[[ matrix.MLOPS_TENANT ]]"}]}}]
         assert "$MLOPS_MODEL_BRANCH != $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
+
+
+def test_training_keeps_each_tenants_result_and_the_report_job_reports_them_all(pipeline) -> None:
+    train, report = pipeline["mlops-train"], pipeline["mlops-report"]
+    assert train["artifacts"]["when"] == "always" and train["artifacts"]["paths"] == ["evaluation/"]
+    assert '--wait --json > "evaluation/$MLOPS_TENANT.json"' in _script(train)
+    assert "mlops report evaluation" in _script(train), "the evaluation shows in the train job's log"
+    # The report runs after a failed training too, needs no AWS, and publishes GitLab's metrics report.
+    assert report["rules"][-1]["when"] == "always"
+    assert {"job": "mlops-train", "artifacts": True} in report["needs"]
+    assert "id_tokens" not in report
+    assert report["artifacts"]["reports"]["metrics"] == "metrics.txt"
+    assert "--metrics metrics.txt" in _script(report) and "--mr-note" in _script(report)
+    assert "MLOPS_MR_NOTE_TOKEN" not in _script(report), "the token is read from the environment, never passed"
 
 
 def test_the_tenant_matrix_lists_every_tenant_of_the_registry(pipeline) -> None:
