@@ -122,7 +122,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     from mlops.aws.slots import Slots
     from mlops.builds import BuildService, DispatchSettings, HandlerConfig, use_service
     from mlops.local.lambda_runtime import EventSourceMapping, load_handler, make_moto_dynamodb_atomic
-    from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision
+    from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
     from mlops.requests import BuildRequest
 
     limits = {k: int(v) for k, v in (p.split("=") for p in args.limits.split(","))}
@@ -135,7 +135,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     with mock_aws():
         make_moto_dynamodb_atomic()
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names,
-                         list(limits), registry.platform.models)
+                         list(limits), subscriptions(registry))
         admissions: list[tuple[float, str, str]] = []
         starter = MotoPipelineStarter(calls.watch(boto3.client("sagemaker"), "dispatcher"), names)
         sim = SimulatedSageMaker(starter, boto3.client("sqs"), urls[names.events_queue("status")],

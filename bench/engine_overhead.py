@@ -67,7 +67,7 @@ def through_engine(repo: Path, data_file: Path, work: Path, model: str) -> dict[
     from mlops.pipeline.builder import definition_json
 
     names = Names("mlops-demo")
-    definition = definition_json(load_contract(repo), pipeline_name=names.pipeline(model))
+    definition = definition_json(load_contract(repo), pipeline_name=names.pipeline("acme", model))
     with mock_aws():
         session = boto3.session.Session(region_name="us-east-1")
         s3, sm = session.client("s3"), session.client("sagemaker")
@@ -75,10 +75,10 @@ def through_engine(repo: Path, data_file: Path, work: Path, model: str) -> dict[
             s3.create_bucket(Bucket=bucket)
         sm.create_model_package_group(ModelPackageGroupName=names.model_package_group("acme", model))
         s3.upload_file(str(data_file), names.tenant_bucket("acme"), f"data/{model}/data.csv")
-        adapter.upsert_pipeline(sm, name=names.pipeline(model), definition=definition, role_arn="arn:aws:iam::123456789012:role/r")
+        adapter.upsert_pipeline(sm, name=names.pipeline("acme", model), definition=definition, role_arn="arn:aws:iam::123456789012:role/r")
         code = adapter.upload_source_bundle(s3, bucket=names.artifacts_bucket(), model=model, bundle=source.bundle(repo))
         run = P.RunRequest("acme", "gold", model, "ml.m5.large", 1, code, P.image_uri(names, model, "1.0.0"), "1.0.0")
-        arn = adapter.start_pipeline_execution(sm, pipeline=names.pipeline(model), parameters=P.execution_parameters(names, run),
+        arn = adapter.start_pipeline_execution(sm, pipeline=names.pipeline("acme", model), parameters=P.execution_parameters(names, run),
                                                display_name="bench", description="bench", token="b" * 32)
         record = engine.run_execution(arn, record_bucket=names.artifacts_bucket(), work_dir=work, session=session)
     if record["PipelineExecutionStatus"] != "Succeeded":

@@ -77,7 +77,8 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     calls = CallCounter()
     with mock_aws():
         make_moto_dynamodb_atomic()
-        urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names, list(limits), ["churn"])
+        urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names, list(limits),
+                         {t: ["churn"] for t in registry.tenants})
         starter = MotoPipelineStarter(boto3.client("sagemaker"), names)
         sim = SimulatedSageMaker(starter, boto3.client("sqs"), urls[names.events_queue("status")],
                                  {t: tenant.tier for t, tenant in registry.tenants.items()}, duration=lambda: 0.0)
@@ -124,8 +125,9 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
             while status.poll_once():
                 pass
         use_service(None)
-        listed = sum(len(page["PipelineExecutionSummaries"]) for page in
-                     boto3.client("sagemaker").get_paginator("list_pipeline_executions").paginate(PipelineName=names.pipeline("churn")))
+        pages = boto3.client("sagemaker").get_paginator("list_pipeline_executions")
+        listed = sum(len(page["PipelineExecutionSummaries"])
+                     for tenant in registry.tenants for page in pages.paginate(PipelineName=names.pipeline(tenant, "churn")))
 
     total = args.requests * args.copies
     print(f"requests {args.requests} x {args.copies} concurrent deliveries = {total} deliveries in {replay:.1f} s")

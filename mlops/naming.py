@@ -92,11 +92,6 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("model", model, MODEL_MAX)
         return _check("ECR repository", f"{self.project}/{model}", _ECR)
 
-    def pipeline(self, model: str) -> str:
-        """SageMaker pipeline of one model, shared by every tenant (tenants differ by parameters)."""
-        check_slug("model", model, MODEL_MAX)
-        return _check("SageMaker pipeline", f"{self.project}-{model}", _PIPELINE)
-
     def ledger_table(self) -> str:
         """DynamoDB table: one item per pipeline execution."""
         return _check("DynamoDB table", f"{self.project}-ledger", _DYNAMODB)
@@ -170,6 +165,16 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("model", model, MODEL_MAX)
         return _check("model package group", f"{self.project}-{tenant}-{model}", _SAGEMAKER)
 
+    def pipeline(self, tenant: str, model: str) -> str:
+        """SageMaker pipeline of one tenant's model: one per tenant, so execution ARNs name the tenant.
+
+        Every tenant's pipeline of a model has the same definition (`mlops pipeline upsert` writes them all);
+        the name is what lets the tenant role's policy allow its own executions by static ARN.
+        """
+        check_slug("tenant", tenant, TENANT_MAX)
+        check_slug("model", model, MODEL_MAX)
+        return _check("SageMaker pipeline", f"{self.project}-{tenant}-{model}", _PIPELINE)
+
     def endpoint(self, tenant: str, model: str) -> str:
         """SageMaker endpoint serving one tenant's model."""
         check_slug("tenant", tenant, TENANT_MAX)
@@ -193,6 +198,7 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
             "role": self.tenant_role(tenant),
             "upload_rule": self.tenant_upload_rule(tenant),
             "model_package_groups": {m: self.model_package_group(tenant, m) for m in models},
+            "pipelines": {m: self.pipeline(tenant, m) for m in models},
             "endpoints": {m: self.endpoint(tenant, m) for m in models},
         }
 
@@ -201,7 +207,6 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         return {
             "artifacts_bucket": self.artifacts_bucket(),
             "ecr_repositories": {m: self.ecr_repository(m) for m in models},
-            "pipelines": {m: self.pipeline(m) for m in models},
             "ledger_table": self.ledger_table(),
             "slots_table": self.slots_table(),
             "tier_queues": {t: self.tier_queue(t) for t in tiers},

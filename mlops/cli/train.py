@@ -1,7 +1,8 @@
 """`mlops pipeline definition|upsert` and `mlops train`: the model's pipeline and one tenant's execution of it.
 
 `pipeline definition` prints the SageMaker pipeline definition JSON built from a model repo's mlops.yaml;
-`pipeline upsert` uploads the repo's sources and creates or updates the pipeline. `train` asks the trigger
+`pipeline upsert` uploads the repo's sources and creates or updates the pipeline of each tenant that trains
+the model (one pipeline per tenant and model, same definition). `train` asks the trigger
 for one tenant's build (a `BuildRequest`, source `ci`): the trigger Lambda through lambda:Invoke on AWS, the
 trigger's own service in this process on the local AWS (moto never runs Lambda code). The trigger starts
 it at once or queues it for a tier slot; with --wait, `train` waits for the start (the ledger item gets its
@@ -47,19 +48,18 @@ def _definition(contract: Any, pipeline_name: str) -> str:
 
 @click.group()
 def pipeline() -> None:
-    """The SageMaker pipeline of a model: one definition shared by every tenant."""
+    """The SageMaker pipelines of a model: one definition, one pipeline per tenant that trains it."""
 
 
 @pipeline.command("definition")
 @_repo_option
 @_model_option
-@click.option("--name", "pipeline_name", help="Pipeline name (default: the platform's name for the model).")
+@click.option("--name", "pipeline_name",
+              help="Pipeline name given to the SDK; it is not part of the definition (default: <project>-<model>).")
 def definition(repo: Path, model: str | None, pipeline_name: str | None) -> None:
     """Print the pipeline definition JSON (tenant values are parameters, never baked in)."""
-    from mlops.naming import Names
-
     contract = _contract(repo, model)
-    name = pipeline_name or Names(contract.project).pipeline(contract.model)
+    name = pipeline_name or f"{contract.project}-{contract.model}"
     click.echo(json.dumps(json.loads(_definition(contract, name)), indent=2))
 
 
@@ -76,8 +76,16 @@ def upload_sources(session: Any, names: Any, repo: Path, model: str) -> tuple[st
     return code_uri, sources.digest
 
 
-def upsert(session: Any, registry: Any, repo: Path, model: str | None) -> dict[str, Any]:
-    """Build the definition, upload the sources and create or update the pipeline."""
+def _pipeline_tenants(registry: Any, model: str, tenants: tuple[str, ...] | list[str] | None) -> list[Any]:
+    """The tenants whose pipeline of `model` to write: the given ones (checked), else every enabled subscriber."""
+    if tenants:
+        return [registry.check_model(tenant_id, model) for tenant_id in dict.fromkeys(tenants)]
+    return [t for _, t in sorted(registry.tenants.items()) if t.enabled and model in t.models]
+
+
+def upsert(session: Any, registry: Any, repo: Path, model: str | None,
+           tenants: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
+    """Upload the sources once, then create or update the model's pipeline of each tenant (same definition)."""
     from mlops.aws import sagemaker as adapter
     from mlops.pipeline.start import account_id
 
@@ -87,32 +95,54 @@ def upsert(session: Any, registry: Any, repo: Path, model: str | None) -> dict[s
                          f"this platform is '{registry.platform.project}'", "fix `project` in mlops.yaml")
     if contract.model not in registry.platform.models:
         raise MlopsError(f"model '{contract.model}' is not in platform.yaml", f"known models: {', '.join(registry.platform.models)}")
+    targets = _pipeline_tenants(registry, contract.model, tenants)  # check every tenant before writing anything
     names = registry.names(account_id(session))
-    name = names.pipeline(contract.model)
     code_uri, digest = upload_sources(session, names, repo, contract.model)
     adapter.write_code_pointer(session.client("s3"), bucket=names.artifacts_bucket(), model=contract.model,
                                code_uri=code_uri, digest=digest)
+    # The definition names no tenant (tenants differ by execution parameters): build it once.
+    definition = _definition(contract, names.pipeline(targets[0].id, contract.model)) if targets else ""
     role = f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}"
-    arn, created = adapter.upsert_pipeline(
-        session.client("sagemaker"), name=name, definition=_definition(contract, name), role_arn=role,
-        description=f"{contract.model}: {contract.description}"[:3072],
-        tags={"mlops:project": contract.project, "mlops:model": contract.model},
-    )
-    return {"pipeline": name, "pipeline_arn": arn, "created": created, "code_uri": code_uri, "model": contract.model}
+    sm = session.client("sagemaker")
+    pipelines = []
+    for tenant in targets:
+        name = names.pipeline(tenant.id, contract.model)
+        arn, created = adapter.upsert_pipeline(
+            sm, name=name, definition=definition, role_arn=role,
+            description=f"{contract.model} of {tenant.id}: {contract.description}"[:3072],
+            tags={**tenant.cost_tags(contract.project), "mlops:model": contract.model},
+        )
+        pipelines.append({"tenant": tenant.id, "pipeline": name, "pipeline_arn": arn, "created": created})
+    return {"model": contract.model, "code_uri": code_uri, "pipelines": pipelines}
+
+
+def _render_upsert(data: dict[str, Any]) -> None:
+    if not data["pipelines"]:
+        info(f"sources of {data['model']} uploaded ({data['code_uri']}); no enabled tenant trains it, so no pipeline was written")
+        return
+    for item in data["pipelines"]:
+        info(f"{'created' if item['created'] else 'updated'} pipeline {item['pipeline']} ({item['tenant']})")
+    info(f"sources {data['code_uri']}")
 
 
 @pipeline.command("upsert")
 @_repo_option
 @_model_option
+@click.option("--tenant", "tenants", multiple=True,
+              help="Only this tenant's pipeline (repeatable; default: every enabled tenant that trains the model).")
 @json_option
-def upsert_command(repo: Path, model: str | None, as_json: bool) -> None:
-    """Upload the model's sources and create or update its pipeline."""
+def upsert_command(repo: Path, model: str | None, tenants: tuple[str, ...], as_json: bool) -> None:
+    """Upload the model's sources and create or update its pipeline of every tenant that trains it.
+
+    Each tenant has its own pipeline `<project>-<tenant>-<model>` with the same definition, so a tenant's
+    role can be allowed its own executions by ARN (docs/security.md).
+    """
     import boto3
 
     from mlops.config.tenants import load_from_settings
 
-    data = upsert(boto3.session.Session(), load_from_settings(), repo, model)
-    emit(data, as_json, lambda d: info(f"{'created' if d['created'] else 'updated'} pipeline {d['pipeline']} (code {d['code_uri']})"))
+    data = upsert(boto3.session.Session(), load_from_settings(), repo, model, tenants)
+    emit(data, as_json, _render_upsert)
 
 
 def _git_commit(repo: Path) -> str | None:
@@ -333,13 +363,12 @@ def _build_request(session: Any, registry: Any, tenant: str, model: str | None, 
     parameters = {"ModelApprovalStatus": approval_status}
     commit = None
     if repo is not None:
-        contract = upsert(session, registry, repo, model)
+        contract = upsert(session, registry, repo, model, [tenant])
         model = contract["model"]
-        registry.check_model(tenant, model)
         parameters["CodeUri"] = contract["code_uri"]
         commit = _git_commit(repo)
-        action = "created" if contract["created"] else "updated"
-        info(f"pipeline {contract['pipeline']} {action}; sources {contract['code_uri']}")
+        written = contract["pipelines"][0]
+        info(f"pipeline {written['pipeline']} {'created' if written['created'] else 'updated'}; sources {contract['code_uri']}")
     return BuildRequest(source="ci", tenant=tenant, model=str(model), version=version, git_commit=commit,
                         image_digest=_image_digest(), parameters=parameters, links=_links(), dedup_id=_dedup_id(),
                         reason="mlops train")

@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +46,11 @@ class Tenant(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict, description="cost-allocation tags put on everything the tenant's builds create")
     overrides: Overrides = Field(default_factory=Overrides)
     enabled: bool = True
+    retrain_on_upload: Literal["immediate", "scheduled"] = Field(
+        default="immediate",
+        description="immediate: each data upload starts a build at once; scheduled: the upload is recorded and "
+                    "the daily retraining check starts the build (reason new-data), batching a day's uploads",
+    )
 
     @field_validator("tags")
     @classmethod
@@ -157,9 +163,24 @@ def load_registry(platform_file: Path, tenants_dir: Path) -> Registry:
         if tenant is not None:
             registry.tenants[tenant.id] = tenant
             registry.files[tenant.id] = path
+    _check_name_clashes(registry, problems)
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in the tenant registry", problems=problems)
     return registry
+
+
+def _check_name_clashes(registry: Registry, problems: list[str]) -> None:
+    """Pipelines, model package groups and endpoints are `<project>-<tenant>-<model>`: tenant `acme` with model
+    `eu-churn` and tenant `acme-eu` with model `churn` would share them (and each other's data by policy)."""
+    owners: dict[str, tuple[str, str]] = {}
+    for tenant_id, tenant in sorted(registry.tenants.items()):
+        for model in tenant.models:
+            key = f"{tenant_id}-{model}"
+            if key in owners and owners[key][0] != tenant_id:
+                other, other_model = owners[key]
+                problems.append(f"{registry.files[tenant_id]}: id: tenant '{tenant_id}' with model '{model}' gets the same resource "
+                                f"names as tenant '{other}' with model '{other_model}' ({key}); rename one of the tenants")
+            owners.setdefault(key, (tenant_id, model))
 
 
 def _raw_id(path: Path) -> str | None:

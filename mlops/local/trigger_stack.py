@@ -1,7 +1,8 @@
 """The trigger's AWS resources on moto, for tests and benches that do not run Terraform.
 
 `provision` creates what `terraform/modules/platform` creates for the trigger (both tables with the
-`pk`/`sk` schema, every tier/event queue with its DLQ and redrive policy, one SageMaker pipeline per model)
+`pk`/`sk` schema, every tier/event queue with its DLQ and redrive policy, one SageMaker pipeline per tenant
+and model, as `mlops pipeline upsert` makes them)
 with the same names. `MotoPipelineStarter` is a stand-in of the pipeline start port backed by moto: it
 really calls StartPipelineExecution (moto records the execution) and counts starts per execution id, so a
 duplicate start would be visible. moto ignores ClientRequestToken, so nothing here relies on it.
@@ -20,7 +21,12 @@ from mlops.requests import BuildRequest
 _DEFINITION = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": []})
 
 
-def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list[str], models: list[str],
+def subscriptions(registry: Any) -> dict[str, list[str]]:
+    """Tenant id -> the models it trains, for every tenant of a registry (what `provision` takes)."""
+    return {tenant_id: list(tenant.models) for tenant_id, tenant in registry.tenants.items()}
+
+
+def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list[str], tenants: dict[str, list[str]],
               tier_max_receives: int = 50, event_max_receives: int = 5) -> dict[str, str]:
     """Create tables, queues (with DLQs) and pipelines; returns queue URLs by name."""
     for table in (names.ledger_table(), names.slots_table()):
@@ -38,9 +44,10 @@ def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list
         urls[queue] = sqs.create_queue(QueueName=queue, Attributes={
             "VisibilityTimeout": "180",
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
-    for model in models:
-        sagemaker.create_pipeline(PipelineName=names.pipeline(model), PipelineDefinition=_DEFINITION,
-                                  RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}")
+    for tenant, models in tenants.items():
+        for model in models:
+            sagemaker.create_pipeline(PipelineName=names.pipeline(tenant, model), PipelineDefinition=_DEFINITION,
+                                      RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}")
     return urls
 
 
@@ -56,7 +63,7 @@ class MotoPipelineStarter:
 
     def __call__(self, request: BuildRequest, client_request_token: str) -> str:
         arn = self.sagemaker.start_pipeline_execution(
-            PipelineName=self.names.pipeline(request.model), PipelineExecutionDisplayName=request.execution_id,
+            PipelineName=self.names.pipeline(request.tenant, request.model), PipelineExecutionDisplayName=request.execution_id,
             PipelineExecutionDescription=f"{request.source}: {request.reason}"[:3072],
             PipelineParameters=[{"Name": "Tenant", "Value": request.tenant}], ClientRequestToken=client_request_token,
         )["PipelineExecutionArn"]
@@ -67,7 +74,8 @@ class MotoPipelineStarter:
 
     def find(self, request: BuildRequest) -> str | None:
         """The ARN of an execution already started for this request (by display name), if any."""
-        pages = self.sagemaker.get_paginator("list_pipeline_executions").paginate(PipelineName=self.names.pipeline(request.model))
+        paginator = self.sagemaker.get_paginator("list_pipeline_executions")
+        pages = paginator.paginate(PipelineName=self.names.pipeline(request.tenant, request.model))
         for page in pages:
             for summary in page.get("PipelineExecutionSummaries", []):
                 if summary.get("PipelineExecutionDisplayName") == request.execution_id:

@@ -25,5 +25,5 @@ def find_execution(request: Any) -> str | None:
     from mlops.pipeline.start import pipeline_names
 
     names = pipeline_names()
-    return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.model),
+    return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.tenant, request.model),
                                           display_name=request.execution_id)

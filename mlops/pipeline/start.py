@@ -118,7 +118,7 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     except ValueError as exc:
         raise MlopsError(str(exc)) from None
     values.update({k: v for k, v in extra.items() if k in P.PARAMETERS})
-    pipeline = names.pipeline(request.model)
+    pipeline = names.pipeline(tenant.id, request.model)
     description = f"{request.source}: {tenant.id} {request.model} {version}" + (f" ({request.reason})" if request.reason else "")
     arn = adapter.start_pipeline_execution(session.client("sagemaker"), pipeline=pipeline, parameters=values,
                                            display_name=request.execution_id, description=description,

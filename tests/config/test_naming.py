@@ -19,7 +19,7 @@ def names() -> Names:
     [
         pytest.param("artifacts_bucket", (), "acme-ml-artifacts-123456789012-eu-west-1", id="artifacts-bucket"),
         pytest.param("ecr_repository", ("churn",), "acme-ml/churn", id="ecr"),
-        pytest.param("pipeline", ("churn",), "acme-ml-churn", id="pipeline"),
+        pytest.param("pipeline", ("globex", "churn"), "acme-ml-globex-churn", id="pipeline"),
         pytest.param("tenant_bucket", ("globex",), "acme-ml-tenant-globex-123456789012", id="tenant-bucket"),
         pytest.param("model_package_group", ("globex", "churn"), "acme-ml-globex-churn", id="package-group"),
         pytest.param("endpoint", ("globex", "churn"), "acme-ml-globex-churn", id="endpoint"),

@@ -42,6 +42,9 @@ def test_the_repository_registry_is_valid(registry_dir: Path) -> None:
         pytest.param("yaml.yaml", "id: [unclosed\n", "yaml.yaml: line", id="malformed-yaml"),
         pytest.param("tag.yaml", GOOD.format(id="t5", tier="gold") + "tags: {'aws:owner': x}\n",
                      "tag.yaml: tags: Value error, tag key 'aws:owner'", id="reserved-tag"),
+        pytest.param("upload.yaml", GOOD.format(id="t6", tier="gold") + "retrain_on_upload: nightly\n",
+                     "upload.yaml: retrain_on_upload: Input should be 'immediate' or 'scheduled' (use one of the allowed values)",
+                     id="bad-retrain-on-upload"),
     ],
 )
 def test_each_problem_is_one_line_naming_file_and_field(registry_dir: Path, filename: str, content: str, expected: str) -> None:
@@ -50,6 +53,13 @@ def test_each_problem_is_one_line_naming_file_and_field(registry_dir: Path, file
         _load(registry_dir)
     assert any(expected in line for line in caught.value.problems), caught.value.problems
     assert all("\n" not in line for line in caught.value.problems)
+
+
+def test_retrain_on_upload_defaults_to_immediate_and_takes_scheduled(registry_dir: Path) -> None:
+    (registry_dir / "tenants" / "later.yaml").write_text(GOOD.format(id="later", tier="gold") + "retrain_on_upload: scheduled\n")
+    registry = _load(registry_dir)
+    assert registry.tenants["later"].retrain_on_upload == "scheduled"
+    assert registry.tenants["acme"].retrain_on_upload == "immediate"
 
 
 def test_all_problems_are_reported_at_once(registry_dir: Path) -> None:
@@ -85,3 +95,18 @@ def test_cli_list_json(registry_dir: Path) -> None:
     data = json.loads(result.stdout)
     assert [t["id"] for t in data] == ["acme", "globex"]
     assert data[0]["tags"]["mlops:tenant"] == "acme"
+
+
+def test_tenant_and_model_pairs_that_share_resource_names_are_refused(registry_dir: Path) -> None:
+    """`acme` + `eu-churn` and `acme-eu` + `churn` would both be `<project>-acme-eu-churn` (pipeline, group, endpoint)."""
+    platform = registry_dir / "platform.yaml"
+    platform.write_text(platform.read_text().replace("  - churn\n", "  - churn\n  - eu-churn\n", 1))
+    (registry_dir / "tenants" / "acme-eu.yaml").write_text(GOOD.format(id="acme-eu", tier="gold"))
+    assert set(_load(registry_dir).tenants) == {"acme", "acme-eu", "globex"}  # no clash yet: acme trains no eu-churn
+    acme = registry_dir / "tenants" / "acme.yaml"
+    acme.write_text(acme.read_text().replace("models: [churn, house-prices]", "models: [churn, house-prices, eu-churn]", 1))
+    with pytest.raises(ConfigError) as caught:
+        _load(registry_dir)
+    assert caught.value.problems == [
+        f"{registry_dir / 'tenants' / 'acme-eu.yaml'}: id: tenant 'acme-eu' with model 'churn' gets the same resource names as "
+        "tenant 'acme' with model 'eu-churn' (acme-eu-churn); rename one of the tenants"]

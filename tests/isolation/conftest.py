@@ -4,7 +4,7 @@ moto enforces IAM on every request once `POST /moto-api/reset-auth` sets the fre
 it only resolves the *resource* of a request for S3, SQS, IAM and STS; every other service is checked
 against "*", so a policy naming SageMaker ARNs would deny everything. `sagemaker_resources` teaches moto
 the resource of the SageMaker calls the tests make, exactly as the IAM Service Authorization Reference
-defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>/execution/<id>).
+defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>, pipeline/<name>/execution/<id>).
 Policy evaluation itself stays moto's.
 """
 
@@ -30,8 +30,12 @@ def _sagemaker_resource(self: Any) -> str:
         return f"{prefix}:model-package/{group}/new"
     if action in ("DescribeModelPackage", "UpdateModelPackage"):
         return self._get_param("ModelPackageName") or self._get_param("ModelPackageArn") or "*"  # pylint: disable=protected-access
-    if action in ("DescribePipelineExecution", "StopPipelineExecution"):
+    if action in ("DescribePipelineExecution", "StopPipelineExecution", "ListPipelineExecutionSteps",
+                  "ListPipelineParametersForExecution", "RetryPipelineExecution"):
         return self._get_param("PipelineExecutionArn") or "*"  # pylint: disable=protected-access
+    pipeline = self._get_param("PipelineName")  # pylint: disable=protected-access
+    if action in ("StartPipelineExecution", "DescribePipeline", "ListPipelineExecutions") and pipeline:
+        return pipeline if pipeline.startswith("arn:") else f"{prefix}:pipeline/{pipeline}"
     return "*"
 
 

@@ -4,12 +4,14 @@ The real tenant and CI modules are applied to a moto server (a small root of the
 apply takes seconds), then moto's IAM enforcement is switched on. With the credentials of tenant A's role
 (sts:AssumeRole in moto), for every ordered pair (A, B) among five tenants: reading, writing or listing B's
 data and model artifacts, describing B's model package group, registering into it, describing B's model
-package and B's pipeline execution are all denied; A's own data, artifacts, group and packages are allowed.
+package and B's pipelines and executions are all denied; A's own are allowed.
 
-Pipeline executions: the pipelines are shared by tenants and an execution's ARN carries no tenant, so no
-static policy can give A its own executions and not B's. The tenant role gets no execution permission at
-all (the platform starts and watches executions on the tenant's behalf; docs/security.md): the test proves
-that A cannot reach B's execution, and records that A cannot reach its own either.
+Pipeline executions: each tenant has its own pipeline per model (`<project>-<tenant>-<model>`), so an
+execution's ARN (`pipeline/<name>/execution/<id>`) names the tenant and the tenant role's policy allows its
+own pipelines and executions by exact ARN. For every pair, starting, listing, describing, stopping or reading
+the steps of B's executions is denied; A's own start, list and describe are allowed (moto implements no
+StopPipelineExecution or ListPipelineExecutionSteps, so those two are checked for denial only: moto decides
+on IAM before it looks for the action).
 
 moto checks a role's trust policy on AssumeRole and cannot act as SageMaker, so after the apply (and
 before enforcement) the tenant roles' trust is pointed at the test's IAM user; their permission policies,
@@ -131,6 +133,11 @@ class World:
         return f"{PROJECT}-tenant-{tenant}-{ACCOUNT}"
 
     @staticmethod
+    def pipeline(tenant: str) -> str:
+        """The tenant's pipeline of the model (mlops.naming.Names.pipeline)."""
+        return f"{PROJECT}-{tenant}-{MODEL}"
+
+    @staticmethod
     def group(tenant: str) -> str:
         """The tenant's model package group (mlops.naming.Names.model_package_group)."""
         return f"{PROJECT}-{tenant}-{MODEL}"
@@ -160,9 +167,9 @@ def _seed(world: World, admin: boto3.Session) -> None:
     """Each tenant's data, a model artifact, a model package and a pipeline execution (before enforcement)."""
     s3, sagemaker = admin.client("s3"), admin.client("sagemaker")
     definition = json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []})
-    sagemaker.create_pipeline(PipelineName=f"{PROJECT}-{MODEL}", PipelineDefinition=definition,
-                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-svc-sagemaker")
     for tenant in TENANTS:
+        sagemaker.create_pipeline(PipelineName=World.pipeline(tenant), PipelineDefinition=definition,
+                                  RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-svc-sagemaker")
         s3.put_object(Bucket=World.bucket(tenant), Key=f"data/{MODEL}/train.csv", Body=b"x,y\n1,2\n")
         s3.put_object(Bucket=World.bucket(tenant), Key=f"models/{MODEL}/model.tar.gz", Body=b"model")
         world.packages[tenant] = sagemaker.create_model_package(
@@ -171,7 +178,7 @@ def _seed(world: World, admin: boto3.Session) -> None:
                                     "SupportedResponseMIMETypes": ["text/csv"]},
         )["ModelPackageArn"]
         world.executions[tenant] = sagemaker.start_pipeline_execution(
-            PipelineName=f"{PROJECT}-{MODEL}", PipelineExecutionDisplayName=tenant,
+            PipelineName=World.pipeline(tenant), PipelineExecutionDisplayName=tenant,
         )["PipelineExecutionArn"]
 
 
@@ -239,6 +246,23 @@ def _attempts(world: World, actor: str, owner: str) -> dict[str, Any]:
         "register model package": lambda: sagemaker.create_model_package(ModelPackageGroupName=World.group(owner),
                                                                          InferenceSpecification=spec),
         "describe model package": lambda: sagemaker.describe_model_package(ModelPackageName=world.packages[owner]),
+        "describe pipeline": lambda: sagemaker.describe_pipeline(PipelineName=World.pipeline(owner)),
+        "start pipeline execution": lambda: sagemaker.start_pipeline_execution(PipelineName=World.pipeline(owner),
+                                                                               PipelineExecutionDisplayName=f"by-{actor}"),
+        "list pipeline executions": lambda: sagemaker.list_pipeline_executions(PipelineName=World.pipeline(owner)),
+        "describe pipeline execution": lambda: sagemaker.describe_pipeline_execution(PipelineExecutionArn=world.executions[owner]),
+        "read execution parameters": lambda: sagemaker.list_pipeline_parameters_for_execution(
+            PipelineExecutionArn=world.executions[owner]),
+    }
+
+
+def _denial_only(world: World, actor: str, owner: str) -> dict[str, Any]:
+    """Calls moto does not implement: it decides on IAM first, so a denial is real; an allow cannot be shown."""
+    sagemaker = world.client(actor, "sagemaker")
+    return {
+        "stop pipeline execution": lambda: sagemaker.stop_pipeline_execution(PipelineExecutionArn=world.executions[owner],
+                                                                             ClientRequestToken="t" * 32),
+        "list execution steps": lambda: sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=world.executions[owner]),
     }
 
 
@@ -257,23 +281,25 @@ def _outcome(call: Any) -> str:
 
 @pytest.mark.parametrize("actor,owner", list(itertools.permutations(TENANTS, 2)))
 def test_a_tenant_role_is_denied_everything_of_another_tenant(world: World, actor: str, owner: str) -> None:
-    outcomes = {name: _outcome(call) for name, call in _attempts(world, actor, owner).items()}
-    outcomes["describe pipeline execution"] = _outcome(
-        lambda: world.client(actor, "sagemaker").describe_pipeline_execution(PipelineExecutionArn=world.executions[owner]))
+    attempts = {**_attempts(world, actor, owner), **_denial_only(world, actor, owner)}
+    outcomes = {name: _outcome(call) for name, call in attempts.items()}
     assert outcomes == dict.fromkeys(outcomes, "denied")
 
 
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_a_tenant_role_may_use_its_own_data_artifacts_and_model_packages(world: World, tenant: str) -> None:
+def test_a_tenant_role_may_use_its_own_data_artifacts_model_packages_and_executions(world: World, tenant: str) -> None:
     outcomes = {name: _outcome(call) for name, call in _attempts(world, tenant, tenant).items()}
     assert outcomes == dict.fromkeys(outcomes, "allowed")
 
 
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_pipeline_executions_are_not_the_tenant_roles_business_even_its_own(world: World, tenant: str) -> None:
-    sagemaker = world.client(tenant, "sagemaker")
-    assert _outcome(lambda: sagemaker.describe_pipeline_execution(PipelineExecutionArn=world.executions[tenant])) == "denied"
-    assert _outcome(lambda: sagemaker.start_pipeline_execution(PipelineName=f"{PROJECT}-{MODEL}")) == "denied"
+def test_a_tenant_sees_only_its_own_executions_in_its_pipeline(world: World, tenant: str) -> None:
+    """What a tenant may list is its own pipeline, and every execution in it is one started for that tenant."""
+    summaries = world.client(tenant, "sagemaker").list_pipeline_executions(PipelineName=World.pipeline(tenant))
+    arns = [s["PipelineExecutionArn"] for s in summaries["PipelineExecutionSummaries"]]
+    assert world.executions[tenant] in arns
+    assert all(f":pipeline/{World.pipeline(tenant)}/execution/" in arn for arn in arns)
+    assert not set(arns) & {world.executions[other] for other in TENANTS if other != tenant}
 
 
 def _roles(state: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ from mlops.aws.slots import Slots
 from mlops.cli import cli
 from mlops.config.tenants import load_registry
 from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
-from mlops.local.trigger_stack import MotoPipelineStarter, provision
+from mlops.local.trigger_stack import MotoPipelineStarter, provision, subscriptions
 from mlops.requests import BuildRequest, PipelineStatusEvent
 
 
@@ -30,7 +30,7 @@ def service(aws, registry_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: 
     registry = load_registry(registry_dir / "platform.yaml", registry_dir / "tenants")
     names = registry.names()
     dynamodb, sqs, sagemaker = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker")
-    provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), registry.platform.models)
+    provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), subscriptions(registry))
     ecr = boto3.client("ecr")
     config = {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",

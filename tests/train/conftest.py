@@ -26,7 +26,7 @@ def churn_definition() -> str:
     """The definition of the example churn model (built once: the SDK import takes seconds)."""
     from mlops.pipeline.builder import definition_json
 
-    return definition_json(load_contract(ROOT / "examples" / "churn"), pipeline_name=NAMES.pipeline("churn"))
+    return definition_json(load_contract(ROOT / "examples" / "churn"), pipeline_name=NAMES.pipeline("acme", "churn"))
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def server_env(moto_server: str, registry_dir: Path, tmp_path: Path, monkeypatch
     dynamodb = session.client("dynamodb")
     if registry.names().ledger_table() not in dynamodb.list_tables()["TableNames"]:  # the server lives for the session
         provision_trigger(dynamodb, session.client("sqs"), session.client("sagemaker"), registry.names(),
-                          list(registry.platform.tiers), [])
+                          list(registry.platform.tiers), {})
     # No status consumer runs here, so nothing releases a tier slot: every test starts with free tiers.
     slots = registry.names().slots_table()
     for item in dynamodb.scan(TableName=slots, ProjectionExpression="pk, sk").get("Items", []):

@@ -29,7 +29,7 @@ def _steps(definition: dict) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def house_prices_definition() -> str:
     """The regression example's definition."""
-    return definition_json(load_contract(ROOT / "examples" / "house-prices"), pipeline_name=NAMES.pipeline("house-prices"))
+    return definition_json(load_contract(ROOT / "examples" / "house-prices"), pipeline_name=NAMES.pipeline("acme", "house-prices"))
 
 
 def test_every_run_value_is_a_parameter_without_a_tenant_default(churn_definition: str) -> None:
@@ -57,7 +57,7 @@ def test_nothing_tenant_specific_is_baked_in(churn_definition: str) -> None:
 
 def test_the_same_definition_serves_every_tenant(churn_definition: str) -> None:
     """Tenants differ only by the parameters of their executions: the definition is built without them."""
-    rebuilt = definition_json(load_contract(ROOT / "examples" / "churn"), pipeline_name=NAMES.pipeline("churn"))
+    rebuilt = definition_json(load_contract(ROOT / "examples" / "churn"), pipeline_name=NAMES.pipeline("globex", "churn"))
     assert json.loads(rebuilt) == json.loads(churn_definition)
     acme = P.execution_parameters(NAMES, P.RunRequest("acme", "gold", "churn", "ml.m5.2xlarge", 1, "s3://c/x", "img", "1.0.0"))
     globex = P.execution_parameters(NAMES, P.RunRequest("globex", "bronze", "churn", "ml.m5.large", 1, "s3://c/x", "img", "1.0.0"))

@@ -29,7 +29,7 @@ slow = pytest.mark.slow
 def start(aws: LocalAws, repo: Path, tenant: str = "acme", tier: str = "gold") -> str:
     """Register the repo's pipeline, upload its sources and start one execution (no engine yet)."""
     contract = load_contract(repo)
-    name = NAMES.pipeline(contract.model)
+    name = NAMES.pipeline(tenant, contract.model)
     adapter.upsert_pipeline(aws.sm, name=name, definition=definition_json(contract, pipeline_name=name),
                             role_arn="arn:aws:iam::123456789012:role/mlops-demo-svc-sagemaker")
     code = adapter.upload_source_bundle(aws.s3, bucket=RECORD_BUCKET, model=contract.model, bundle=source.bundle(repo))
@@ -158,7 +158,7 @@ def test_status_changes_are_put_on_eventbridge(local_aws: LocalAws, tiny_repo: C
 
 
 def test_a_dead_engine_does_not_leave_the_execution_executing(local_aws: LocalAws) -> None:
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/mlops-demo-churn/execution/deadbeef0001"
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/mlops-demo-acme-churn/execution/deadbeef0001"
     record = {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing", "StartTime": "2020-01-01T00:00:00.000Z",
               "LastHeartbeat": "2020-01-01T00:00:00.000Z", "EnginePid": 999999999, "EngineHost": "elsewhere",
               "Steps": [{"StepName": "Train", "StepStatus": "Executing"}]}

@@ -11,7 +11,7 @@ from trigger_helpers import Stack, write_registry
 
 from mlops.config.tenants import load_registry
 from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
-from mlops.local.trigger_stack import MotoPipelineStarter, provision
+from mlops.local.trigger_stack import MotoPipelineStarter, provision, subscriptions
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def stack_factory(aws: None, tmp_path: Path) -> Iterator[Any]:
         registry = load_registry(root / "platform.yaml", root / "tenants")
         names = registry.names()
         dynamodb, sqs, sagemaker = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker")
-        urls = provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), registry.platform.models)
+        urls = provision(dynamodb, sqs, sagemaker, names, list(registry.platform.tiers), subscriptions(registry))
         return Stack(registry, names, dynamodb, sqs, sagemaker, MotoPipelineStarter(sagemaker, names), urls)
 
     yield build

@@ -31,7 +31,10 @@ def _deliver_concurrently(calls: list[Any]) -> list[Any]:
 
 
 def _moto_executions(stack: Stack, model: str = "churn") -> list[dict[str, Any]]:
-    return stack.sagemaker.list_pipeline_executions(PipelineName=stack.names.pipeline(model))["PipelineExecutionSummaries"]
+    """Every execution moto holds for `model`, over the pipelines of all tenants."""
+    return [summary for tenant in stack.registry.tenants
+            for summary in stack.sagemaker.list_pipeline_executions(
+                PipelineName=stack.names.pipeline(tenant, model))["PipelineExecutionSummaries"]]
 
 
 @pytest.mark.parametrize("tenant, direct_start", [

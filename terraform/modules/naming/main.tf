@@ -14,7 +14,6 @@ locals {
   platform = {
     artifacts_bucket    = "${var.project}-artifacts-${var.account_id}-${var.region}"
     ecr_repositories    = { for model in var.models : model => "${var.project}/${model}" }
-    pipelines           = { for model in var.models : model => "${var.project}-${model}" }
     ledger_table        = "${var.project}-ledger"
     slots_table         = "${var.project}-tier-slots"
     tier_queues         = local.tier_queues
@@ -30,6 +29,7 @@ locals {
       role                 = "${var.project}-tenant-${id}"
       upload_rule          = "${var.project}-${id}-uploads"
       model_package_groups = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
+      pipelines            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
       endpoints            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
     }
   }

@@ -344,10 +344,12 @@ resource "aws_iam_role_policy" "lambda" {
         Resource = [aws_dynamodb_table.ledger.arn, aws_dynamodb_table.slots.arn]
       },
       {
-        Sid      = "Pipelines"
-        Effect   = "Allow"
-        Action   = ["sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:AddTags"]
-        Resource = [for pipeline in values(local.names.pipelines) : "arn:aws:sagemaker:${var.region}:${var.account_id}:pipeline/${pipeline}*"]
+        Sid    = "Pipelines"
+        Effect = "Allow"
+        Action = ["sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:AddTags"]
+        # One pipeline per tenant and model (<project>-<tenant>-<model>): the platform starts them for every
+        # tenant, and an inline policy listing thousands of them would exceed IAM's size limit.
+        Resource = ["arn:aws:sagemaker:${var.region}:${var.account_id}:pipeline/${var.project}-*"]
       },
       {
         Sid      = "Notify"

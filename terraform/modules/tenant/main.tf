@@ -20,6 +20,10 @@ locals {
   group_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package-group/${group}"]
   # A model package's ARN is model-package/<group name>/<version>.
   package_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package/${group}/*"]
+  # One pipeline per tenant and model: its executions are pipeline/<name>/execution/<id>, so exact names
+  # (no trailing wildcard: tenant "acme" must not match "acme-eu") give the tenant its own and nothing else.
+  pipeline_arns  = [for pipeline in values(local.names.pipelines) : "${local.arn}:pipeline/${pipeline}"]
+  execution_arns = [for pipeline in values(local.names.pipelines) : "${local.arn}:pipeline/${pipeline}/execution/*"]
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -78,6 +82,21 @@ locals {
         Effect   = "Allow"
         Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]
         Resource = local.package_arns
+      },
+      {
+        Sid      = "OwnPipelines"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribePipeline", "sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
+        Resource = local.pipeline_arns
+      },
+      {
+        Sid    = "OwnPipelineExecutions"
+        Effect = "Allow"
+        Action = [
+          "sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps", "sagemaker:ListPipelineParametersForExecution",
+          "sagemaker:StopPipelineExecution", "sagemaker:RetryPipelineExecution",
+        ]
+        Resource = local.execution_arns
       },
       {
         # SageMaker writes job logs to shared groups under /aws/sagemaker/ with the job name as stream.

@@ -68,8 +68,23 @@ run "policy_names_only_this_tenants_resources" {
     error_message = "Isolation must come from static ARNs: no conditions and no policy variables."
   }
   assert {
-    condition     = length([for s in jsondecode(output.policy_json).Statement : s if anytrue([for a in flatten([s.Action]) : startswith(a, "sagemaker:") && strcontains(a, "PipelineExecution")])]) == 0
-    error_message = "The tenant role may not start, describe or stop pipeline executions (the platform does, on the tenant's behalf)."
+    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnPipelines"])) == toset([
+      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-churn",
+      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-house-prices",
+    ])
+    error_message = "The tenant starts and lists executions of its own pipelines only, named exactly (no prefix wildcard)."
+  }
+  assert {
+    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnPipelineExecutions"])) == toset([
+      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-churn/execution/*",
+      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-house-prices/execution/*",
+    ])
+    error_message = "The tenant describes and stops executions of its own pipelines only."
+  }
+  assert {
+    # Every pipeline action is in one of the two statements above, so no other resource can carry one.
+    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : contains(["OwnPipelines", "OwnPipelineExecutions"], s.Sid) if anytrue([for a in flatten([s.Action]) : startswith(a, "sagemaker:") && strcontains(a, "Pipeline")])])
+    error_message = "Pipeline actions appear only in the statements that name the tenant's own pipelines."
   }
   assert {
     condition     = output.tags == { "mlops:project" = "mlops", "mlops:tenant" = "acme", "mlops:tier" = "gold", "cost-center" = "cc-1" }
