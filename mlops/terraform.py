@@ -8,7 +8,9 @@ provider lock file and `.terraform/` never land in the checkout and two environm
 (`filesystem_mirror`), so nothing is downloaded. Failures become `MlopsError` with Terraform's last
 meaningful error line and the log's path.
 
-python-terraform passes the process environment to Terraform; `_environment` adds ours for one call.
+python-terraform passes the process environment to Terraform; `_environment` adds ours for one call. A
+local endpoint (the `aws_endpoint_url` variable) also goes to Terraform as `AWS_ENDPOINT_URL`, which the
+AWS provider's SDK uses for every service (terraform/providers.tf says why it is not an `endpoints` block).
 """
 
 from __future__ import annotations
@@ -89,12 +91,14 @@ class Workspace:
         self._initialised = False
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _env(self) -> dict[str, str]:
+    def _env(self, endpoint: str = "") -> dict[str, str]:
         env = {"TF_DATA_DIR": str(self.data_dir), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         if self.settings.tf_plugin_dir is not None:
             rc_file = self.home / "cli.tfrc"
             rc_file.write_text(cli_config(self.settings.tf_plugin_dir), encoding="utf-8")
             env["TF_CLI_CONFIG_FILE"] = str(rc_file)
+        if endpoint:
+            env["AWS_ENDPOINT_URL"] = endpoint
         return env
 
     def _sync_config(self) -> None:
@@ -119,11 +123,16 @@ class Workspace:
 
         return Terraform(working_dir=str(self.config_dir))
 
-    def run(self, command: str, *args: str, what: str | None = None, ok_codes: tuple[int, ...] = (0,), **options: Any) -> str:
-        """Run `terraform <command>` through python-terraform; return stdout or raise MlopsError."""
+    def run(
+        self, command: str, *args: str, what: str | None = None, ok_codes: tuple[int, ...] = (0,), endpoint: str = "", **options: Any
+    ) -> str:
+        """Run `terraform <command>` through python-terraform; return stdout or raise MlopsError.
+
+        `endpoint`: a local AWS endpoint for the provider (`AWS_ENDPOINT_URL`); empty for the real AWS.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         # python-terraform logs failures with the deprecated Logger.warn; its warning is not ours to show.
-        with _environment(self._env()), warnings.catch_warnings():
+        with _environment(self._env(endpoint)), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             code, out, err = self._terraform().cmd(command, *args, no_color=_flag(), **options)
         log_file = self.log_dir / f"{command}.log"
@@ -167,13 +176,14 @@ class Workspace:
         """`terraform plan` saved and read back with `show -json`: the planned changes as data."""
         self._ensure_init()
         plan_file = self.home / "tfplan"
-        self.run("plan", out=str(plan_file), **self._var_options(variables))
+        self.run("plan", out=str(plan_file), endpoint=variables.get("aws_endpoint_url", ""), **self._var_options(variables))
         return json.loads(self.run("show", str(plan_file), json=_flag(), what="show plan"))
 
     def apply(self, variables: dict[str, Any], parallelism: int = 20) -> dict[str, Any]:
         """`terraform apply -auto-approve`; return the outputs as plain values."""
         self._ensure_init()
-        self.run("apply", auto_approve=_flag(), parallelism=parallelism, **self._var_options(variables))
+        endpoint = variables.get("aws_endpoint_url", "")
+        self.run("apply", auto_approve=_flag(), parallelism=parallelism, endpoint=endpoint, **self._var_options(variables))
         return self.outputs()
 
     def outputs(self) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 # One provider for the real account and the local AWS. With `aws_endpoint_url` set (by `mlops local up`
-# and the tests) every service the modules use goes to that endpoint with fake credentials, and the checks
-# that only a real account can answer are skipped.
+# and the tests) the provider uses fake credentials and skips the checks that only a real account can
+# answer. The endpoint itself reaches the provider as `AWS_ENDPOINT_URL` in Terraform's environment (set
+# from this variable by mlops.terraform; the AWS SDK sends every service there), not as an `endpoints`
+# block: validating a non-empty `endpoints` block costs provider 5.100 ~3 s of CPU in every plan and apply.
 
 locals {
   local_aws = var.aws_endpoint_url != ""
@@ -16,23 +18,4 @@ provider "aws" {
   skip_metadata_api_check     = local.local_aws
   skip_region_validation      = local.local_aws
   s3_use_path_style           = local.local_aws
-
-  dynamic "endpoints" {
-    for_each = local.local_aws ? [var.aws_endpoint_url] : []
-
-    content {
-      cloudwatchevents = endpoints.value
-      cloudwatchlogs   = endpoints.value
-      dynamodb         = endpoints.value
-      ecr              = endpoints.value
-      iam              = endpoints.value
-      lambda           = endpoints.value
-      s3               = endpoints.value
-      sagemaker        = endpoints.value
-      sns              = endpoints.value
-      sqs              = endpoints.value
-      sts              = endpoints.value
-      kms              = endpoints.value
-    }
-  }
 }

@@ -133,11 +133,12 @@ class LocalStack:
         ]
 
     # -- server process ------------------------------------------------------------------------------
-    def _start_server(self) -> dict[str, Any]:
+    def _spawn_server(self) -> subprocess.Popen[bytes]:
+        """Start the server process detached; `_await_server` waits until it answers."""
         ready = self.home / "server.ready"
         ready.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
+            return subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
                 [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -145,7 +146,11 @@ class LocalStack:
                 start_new_session=True,  # survives the CLI process and its terminal
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        deadline = time.monotonic() + _START_TIMEOUT
+
+    def _await_server(self, process: subprocess.Popen[bytes], started: float) -> dict[str, Any]:
+        """Wait (up to `_START_TIMEOUT` after `started`) until the spawned server answers; where it listens."""
+        ready = self.home / "server.ready"
+        deadline = started + _START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
@@ -155,7 +160,7 @@ class LocalStack:
                 endpoint = f"http://{info['host']}:{info['port']}"
                 if endpoint_answers(endpoint):
                     return {"pid": process.pid, "host": info["host"], "port": info["port"], "endpoint": endpoint}
-            time.sleep(0.1)
+            time.sleep(0.05)
         _stop_pid(process.pid)
         raise MlopsError(f"the local AWS server did not answer within {_START_TIMEOUT:.0f} s", f"see {self.log_file}")
 
@@ -212,17 +217,25 @@ class LocalStack:
             registry = load_from_settings(self.settings)  # fail on a bad registry before starting anything
             timings: dict[str, float] = {}
 
-            server = self._start_server()
+            # The server (~1 s to import moto and bind), the Lambda zips and `terraform init` need nothing
+            # of each other: the zips are built and Terraform initialised while the server starts.
+            process = self._spawn_server()
+            workspace = Workspace("local", self.settings)
+            try:
+                build_packages(self.settings.root, self.build_dir)
+                progress("terraform init")
+                workspace.init()
+                timings["init"] = round(time.monotonic() - started, 2)
+                server = self._await_server(process, started)
+            except BaseException:
+                _stop_pid(process.pid)
+                raise
             timings["server"] = round(time.monotonic() - started, 2)
-            progress(f"moto server on {server['endpoint']} (pid {server['pid']}) in {timings['server']:.1f} s")
+            progress(f"moto server on {server['endpoint']} (pid {server['pid']}), zips built and terraform initialised "
+                     f"in {timings['server']:.1f} s")
             state = {**server, "started": _now(), "status": "provisioning", "tenants": sorted(registry.tenants)}
             self._write_state(state)
 
-            build_packages(self.settings.root, self.build_dir)
-            workspace = Workspace("local", self.settings)
-            progress("terraform init")
-            workspace.init()
-            timings["init"] = round(time.monotonic() - started, 2)
             enabled = [t for t in registry.tenants.values() if t.enabled]
             progress(f"terraform apply: platform and {len(enabled)} tenant(s); SQS queues take ~25 s each, in parallel")
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from mlops.config.tenants import load_registry
 from mlops.local.stack import LocalStack, endpoint_answers
 from mlops.settings import Settings
+from mlops.terraform import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,3 +145,46 @@ def test_infra_plan_needs_the_local_aws_running(local_env: dict[str, str]) -> No
                             timeout=60, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: the local AWS is not running (start it with `mlops local up`)"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line mentions `text` (the server's unique ready file)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_up_whose_terraform_init_fails_stops_the_server_it_started(tmp_path: Path, local_env: dict[str, str]) -> None:
+    # The server starts while the zips are built and Terraform is initialised: a failure there stops it.
+    root = tmp_path / "ml-ops"
+    root.mkdir()
+    shutil.copy2(ROOT / "platform.yaml", root / "platform.yaml")
+    shutil.copytree(ROOT / "tenants", root / "tenants")
+    shutil.copytree(ROOT / "lambda", root / "lambda")
+    (root / "terraform").mkdir()
+    (root / "terraform" / "main.tf").write_text("this is not HCL {\n", encoding="utf-8")
+    env = {**local_env, "MLOPS_ROOT": str(root)}
+
+    code, _, stderr = _mlops(env, "local", "up")
+
+    assert code == 1
+    assert stderr.strip().splitlines()[-1].startswith("error: terraform init failed:")
+    state_dir = Path(env["MLOPS_STATE_DIR"]) / "local"
+    assert not (state_dir / "state.json").exists()
+    ready_file = str(state_dir / "server.ready")
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(ready_file) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_mentioning(ready_file)
+
+
+def test_terraform_gets_a_local_endpoint_as_aws_endpoint_url_and_a_real_account_none(tmp_path: Path) -> None:
+    workspace = Workspace("local", Settings.from_env({"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(tmp_path)}))
+    workspace.home.mkdir(parents=True)
+    assert workspace._env("http://127.0.0.1:1234")["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1234"  # pylint: disable=protected-access
+    assert "AWS_ENDPOINT_URL" not in workspace._env("")  # pylint: disable=protected-access
