@@ -17,10 +17,12 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,8 @@ SCRIPT = ROOT / ".ci" / "gitlab-ci-local.sh"
 VENV = Path(sys.executable).parent.parent
 MLOPS = Path(sys.executable).with_name("mlops")
 COMMON = ["--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source", "--no-color",
-          "--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH"]
+          "--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH,CI_API_V4_URL"]
+CHECKOV = ROOT / ".ci" / "checkov-venv" / "bin" / "checkov"
 SNAPSHOT_EXCLUDES = [".git", ".venv", ".mlops", ".ci/node", ".gitlab-ci-local", "__pycache__", ".pytest_cache",
                      "*.egg-info", "/build", "/dist", ".terraform"]
 
@@ -71,13 +74,15 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def run_gcl(launcher: Path, cwd: Path, *args: str, variables: dict[str, str] | None = None,
-            timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def run_gcl(launcher: Path, cwd: Path, *args: str, variables: dict[str, str] | None = None,  # pylint: disable=too-many-arguments  # gitlab-ci-local's knobs
+            timeout: int = 900, extra_path: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run gitlab-ci-local in `cwd` with the shell executor and the given pipeline variables."""
     command = [str(launcher), *COMMON]
     for key, value in (variables or {}).items():
         command += ["--variable", f"{key}={value}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_", "CI_", "GITLAB_"))}
+    if extra_path:
+        env["PATH"] = f"{env.get('PATH', '')}:{extra_path}"
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout,
                           env=env)
 
@@ -131,16 +136,28 @@ def test_workflow_rules_pick_the_jobs_of_each_mode(gitlab_ci_local, snapshot, va
     assert not absent & set(jobs), sorted(jobs)
 
 
-def test_self_mode_fast_jobs_pass(gitlab_ci_local, snapshot) -> None:
-    # A fast subset of the self jobs; hadolint only once there is a Dockerfile to check.
-    jobs = ["self-ci-files"] + (["self-hadolint"] if list((snapshot / "docker").glob("*/Dockerfile")) else [])
-    result = run_gcl(gitlab_ci_local, snapshot, *jobs,
-                     variables={"CI_PIPELINE_SOURCE": "push", "MLOPS_CI_VENV": str(VENV)})
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
+def test_self_mode_jobs_pass(gitlab_ci_local, snapshot) -> None:
+    # Every self job that runs without AWS, as a push on a branch runs them. The unit tests are narrowed to
+    # one folder (MLOPS_SELF_PYTEST_ARGS): the whole fast suite is what `make test` runs anyway.
+    jobs = ["self-unit", "self-pylint", "self-ci-files", "self-terraform"]
+    jobs += ["self-hadolint"] if list((snapshot / "docker").glob("*/Dockerfile")) else []
+    # checkov comes from its own virtual environment (`make checkov` makes it), found on PATH like in its image.
+    jobs += ["self-checkov"] if CHECKOV.is_file() else []
+    variables = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature", "MLOPS_CI_VENV": str(VENV),
+                 "MLOPS_SELF_PYTEST_ARGS": "tests/report"}
+    if os.environ.get("MLOPS_TF_PLUGIN_DIR"):
+        variables["MLOPS_TF_PLUGIN_DIR"] = os.environ["MLOPS_TF_PLUGIN_DIR"]
+    result = run_gcl(gitlab_ci_local, snapshot, *jobs, variables=variables, timeout=2400, extra_path=str(CHECKOV.parent))
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # Terraform colours its output anyway
+    assert result.returncode == 0, output[-6000:]
     for job in jobs:
-        assert f"PASS  {job}" in output
+        assert re.search(rf"PASS +{re.escape(job)}\b", output), job
     assert "CI files valid" in output
+    assert re.search(r"self-unit.*\d+ passed", output), "the selected tests ran"
+    assert re.search(r"self-pylint.*rated at 10\.00/10", output), "pylint is clean"
+    assert "Success! The configuration is valid." in output, "terraform validate ran"
+    if CHECKOV.is_file():
+        assert re.search(r"self-checkov.*Failed checks: 0", output), output[-3000:]
 
 
 def _git_repo(source: Path, target: Path, message: str) -> Path:
@@ -246,27 +263,41 @@ def triggered_run(gitlab_ci_local, snapshot, local_aws, tmp_path_factory) -> str
     # One tenant keeps the run short: globex's matrix jobs end at the tenant guard.
     variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
                  "MLOPS_UPSTREAM_SOURCE_DIR": str(repo)}
-    # The manual staging click. (Production needs every tenant's staging job: `needs:` cannot name one
-    # instance of a parallel:matrix job before GitLab's matrix expressions; see docs/ci.md.)
-    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging: [acme]", variables=variables,
-                     timeout=1800)
+    # The manual clicks: acme's staging deployment, then acme's production deployment, which needs acme's
+    # staging job only (a matrix expression in needs:parallel:matrix), not globex's.
+    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging: [acme]",
+                     "--manual", "mlops-deploy-production: [acme]", variables=variables, timeout=1800)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     return output
 
 
-def test_triggered_mode_trains_and_deploys_to_staging(triggered_run) -> None:
+def test_triggered_mode_trains_reports_and_promotes_staging_to_production(triggered_run, snapshot) -> None:
     for job in ("mlops-source", "mlops-lint", "mlops-test", "mlops-version", "mlops-image", "mlops-pipeline",
-                "mlops-train: [acme]", "mlops-train: [globex]", "mlops-deploy-staging: [acme]"):
+                "mlops-train: [acme]", "mlops-train: [globex]", "mlops-report", "mlops-deploy-staging: [acme]",
+                "mlops-deploy-production: [acme]"):
         assert re.search(rf"PASS +{re.escape(job)}", triggered_run), job
     assert "skipped: tenant globex is not in this build" in triggered_run
-    assert re.search(r"published churn \d+\.\d+\.\d+: ", triggered_run), "the image job publishes a version"
-    assert "registered model package: " in triggered_run, "the train job reports the evaluation and the package"
-    assert re.search(r"deployed: mlops-demo-acme-churn serves \d+\.\d+\.\d+", triggered_run)
+    version = re.search(r"published churn (\d+\.\d+\.\d+): ", triggered_run)
+    assert version, "the image job publishes a version"
+    # The train job's log shows the evaluation against the contract's threshold, and keeps the result.
+    assert f"evaluation of churn {version[1]} for tenant acme: registered" in triggered_run
+    assert re.search(r"threshold: auc >= 0\.7 \(meets\)", triggered_run)
+    artifacts = snapshot / ".gitlab-ci-local" / "artifacts"
+    # (gitlab-ci-local names a matrix job's artifact folder with its name encoded: find it by its content.)
+    [kept] = [p for p in artifacts.glob("mlops-train*/evaluation/acme.json") if "globex" not in p.parent.parent.name]
+    result = json.loads(kept.read_text(encoding="utf-8"))
+    assert result["status"] == "Succeeded" and result["model_package_arn"]
+    # The report job: every tenant trained, as text, as GitLab's metrics report and as the note's Markdown.
+    assert re.search(r"mlops-report.*merge-request note: not posted: MLOPS_MR_NOTE_TOKEN is not set", triggered_run)
+    assert "| acme | registered |" in (artifacts / "mlops-report" / "evaluation.md").read_text(encoding="utf-8")
+    # Promotion: staging deploys the version, production (the same endpoint on the one local AWS) keeps it.
+    assert re.search(rf"mlops-deploy-staging: \[acme\].*deployed: mlops-demo-acme-churn serves {version[1]}", triggered_run)
+    assert re.search(rf"mlops-deploy-production: \[acme\].*: mlops-demo-acme-churn serves {version[1]}", triggered_run)
     # Manual jobs run only when clicked.
     passed = re.findall(r"PASS +(.+?)\s*$", triggered_run, re.MULTILINE)
     assert "mlops-deploy-staging: [globex]" not in passed
-    assert "mlops-deploy-production: [acme]" not in passed
+    assert "mlops-deploy-production: [globex]" not in passed
 
 
 def test_schedule_mode_applies_the_retraining_check(gitlab_ci_local, snapshot, local_aws, triggered_run) -> None:
@@ -301,22 +332,68 @@ def test_self_mode_plans_the_infrastructure(gitlab_ci_local, snapshot, local_aws
     assert "terraform plan (local)" in output
 
 
-def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws,
-                                                                     model_repo) -> None:
-    # A commit that asks more of the model than it can give. The example's own pipeline test would catch it
-    # in mlops-test first; a repository without that test reaches the last line of defence: the pipeline's
-    # CheckMetric step, which must fail the train job and say why.
+class _GitLabNotes(BaseHTTPRequestHandler):
+    """GitLab's merge-request notes API on loopback: records each POST and answers 201 with a note id."""
+
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # pylint: disable=invalid-name  # http.server's method naming
+        """Record the note and answer as GitLab does."""
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        type(self).received.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        payload = json.dumps({"id": 77, "body": body.get("body")}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:  # pylint: disable=redefined-builtin  # http.server's signature
+        return
+
+
+@pytest.fixture
+def gitlab_notes() -> Iterator[str]:
+    """A GitLab notes API stand-in on 127.0.0.1; yields its CI_API_V4_URL."""
+    _GitLabNotes.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitLabNotes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws, model_repo,
+                                                                     gitlab_notes) -> None:
+    # A merge request that asks more of the model than it can give. The example's own pipeline test would
+    # catch it in mlops-test first; a repository without that test reaches the last line of defence: the
+    # pipeline's CheckMetric step, which must fail the train job and say why, in the job log and, with a
+    # note token, on the merge request.
     contract = model_repo / "mlops.yaml"
     contract.write_text(contract.read_text(encoding="utf-8").replace("threshold: 0.70", "threshold: 0.99"),
                         encoding="utf-8")
     _git(model_repo, "rm", "--quiet", "tests/test_steps.py")
     _git(model_repo, "commit", "--quiet", "--all", "--message=feat: a stricter threshold")
     variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_TENANTS": "acme",
-                 "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo)}
-    result = run_gcl(gitlab_ci_local, snapshot, "mlops-train: [acme]", "--needs", variables=variables, timeout=1800)
+                 "MLOPS_UPSTREAM_SOURCE_DIR": str(model_repo), "MLOPS_MODEL_BRANCH": "stricter",
+                 "MLOPS_MODEL_MR_IID": "3", "MLOPS_MR_NOTE_TOKEN": "project-token-for-the-test",
+                 "CI_API_V4_URL": gitlab_notes}
+    result = run_gcl(gitlab_ci_local, snapshot, "mlops-report", "--needs", variables=variables, timeout=1800)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert re.search(r"PASS +mlops-image", output), output[-6000:]
     assert re.search(r"FAIL +mlops-train: \[acme\]", output), output[-6000:]
-    assert re.search(r"reason: auc = [0-9.]+ does not meet the threshold \(>= 0\.99\); the model was not registered",
-                     output), output[-6000:]
+    reason = r"auc = [0-9.]+ does not meet the threshold \(>= 0\.99\); the model was not registered"
+    assert re.search(rf"evaluation of churn \S+ for tenant acme: failed: {reason}", output), output[-6000:]
+    # The report job runs after the failure and comments on the upstream merge request.
+    assert re.search(r"PASS +mlops-report", output), output[-6000:]
+    assert "merge-request note: posted, note 77 on merge request !3 of project 42" in output
+    assert len(_GitLabNotes.received) == 1
+    note = _GitLabNotes.received[0]
+    assert note["path"] == "/api/v4/projects/42/merge_requests/3/notes"
+    assert note["auth"] == "Bearer project-token-for-the-test"
+    assert re.search(rf"\| acme \| failed: {reason}", note["body"]["body"])
+    assert "project-token-for-the-test" not in output, "the token never shows in a log"
