@@ -121,7 +121,7 @@ TRIGGER_VARIABLES = {
         pytest.param({"CI_PIPELINE_SOURCE": "schedule"}, {"mlops-retrain-check"}, {"self-unit", "mlops-source"},
                      id="schedule"),
         pytest.param(TRIGGER_VARIABLES, {"mlops-source", "mlops-lint", "mlops-test", "mlops-version", "mlops-image",
-                                         "mlops-pipeline", "mlops-train: [acme]", "mlops-deploy-staging: [globex]",
+                                         "mlops-pipeline", "mlops-train: [acme]", "mlops-report", "mlops-deploy-staging: [globex]",
                                          "mlops-deploy-production: [acme]"},
                      {"self-unit", "mlops-retrain-check"}, id="triggered-by-a-model-repo"),
         pytest.param({**TRIGGER_VARIABLES, "MLOPS_MODEL_BRANCH": "feature"}, {"mlops-deploy-staging: [acme]"},
