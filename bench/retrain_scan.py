@@ -2,10 +2,12 @@
 
 Prints the AWS calls the scan makes, per service and operation (counted with a botocore event hook),
 against the goal of at most ceil(N/100) plus a small constant per service, and the wall time of the scan
-and of the policy. Seeding goes straight into moto's backends where the API would take minutes (tens of
-thousands of objects); it is not timed. The data set carries the bad data the check must survive: a model
-trained without a version, tags that are not semver, tenants without any trained model, and a deleted
-tenant with models left.
+and of the policy, for the default (the ledger's per tenant x model state items, uploads as the trigger
+recorded them), for the opt-in `--data-from s3` (one bucket listing per tenant) and for `--ledger history`
+(the whole execution history, as before state items existed). Seeding goes straight into moto's backends
+where the API would take minutes (tens of thousands of objects); it is not timed. The data set carries the
+bad data the check must survive: a model trained without a version, tags that are not semver, tenants
+without any trained model, and a deleted tenant with models left.
 
     .venv/bin/python bench/retrain_scan.py [--tenants 1000] [--models 10] [--history 1] [--drift-models 1]
 """
@@ -31,6 +33,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
 
+from mlops.aws.ledger import state_key
 from mlops.aws.scan import CallCounter, Clients, CloudWatchDrift, ScanOptions, gather
 from mlops.naming import Names
 from mlops.retrain import TenantInfo, check
@@ -44,6 +47,7 @@ def _client(service: str):  # type: ignore[no-untyped-def]
     return boto3.client(service, region_name=REGION)
 
 
+# pylint: disable-next=too-many-locals  # one pass seeds every source, so they stay consistent with each other
 def seed(names: Names, tenants: list[TenantInfo], models: list[str], history: int, drift_models: int) -> None:
     """Ledger, ECR, model registry, tenant buckets and drift metrics for every tenant x model."""
     rng = random.Random(7)
@@ -63,6 +67,7 @@ def seed(names: Names, tenants: list[TenantInfo], models: list[str], history: in
                 continue  # a tenant in the registry without any trained model (and without data)
             for model in tenant_models:
                 succeeded = False
+                last: dict[bool, dict] = {}  # the newest successful execution, and the newest other one
                 for h in range(history):
                     days = rng.uniform(0, 60) + 30 * (history - 1 - h)
                     status = "SUCCEEDED" if h < history - 1 else rng.choice(STATUSES)
@@ -77,9 +82,12 @@ def seed(names: Names, tenants: list[TenantInfo], models: list[str], history: in
                         item["ended_at"] = (start + timedelta(hours=1)).isoformat()
                     batch.put_item(Item=item)
                     succeeded = succeeded or status == "SUCCEEDED"
-                # moto keeps naive UTC; an upload of the last three months
-                s3.put_object(names.tenant_bucket(tenant), f"data/{model}/part-{n}.csv", b"x").last_modified = (
-                    NOW - timedelta(days=rng.uniform(0, 90))).replace(tzinfo=None)
+                    last[status == "SUCCEEDED"] = item
+                # moto keeps naive UTC; an upload of the last three months, as S3 has it and as the trigger recorded it
+                uploaded = NOW - timedelta(days=rng.uniform(0, 90))
+                s3.put_object(names.tenant_bucket(tenant), f"data/{model}/part-{n}.csv", b"x").last_modified = \
+                    uploaded.replace(tzinfo=None)
+                batch.put_item(Item=_state_item(tenant, model, last, uploaded))
                 group = names.model_package_group(tenant, model)
                 backend.create_model_package_group(group, "bench")
                 if succeeded:  # a build registers its model version only when it succeeds
@@ -91,6 +99,22 @@ def seed(names: Names, tenants: list[TenantInfo], models: list[str], history: in
         cloudwatch.put_metric_data(Namespace=f"{names.project}/Monitoring", MetricData=[
             {"MetricName": "DriftScore", "Dimensions": [{"Name": "Tenant", "Value": t}, {"Name": "Model", "Value": m}],
              "Timestamp": NOW - timedelta(hours=1), "Value": rng.random()} for t, m in keys[start:start + 1000]])
+
+
+def _state_item(tenant: str, model: str, last: dict[bool, dict], uploaded: datetime) -> dict:
+    """The state item the trigger and the status path keep for a tenant x model (`mlops.aws.ledger`)."""
+    key = state_key(tenant, model)
+    item = {"pk": key["pk"]["S"], "sk": key["sk"]["S"], "tenant": tenant, "model": model, "uploaded_at": uploaded.isoformat()}
+    if True in last:
+        trained = last[True]
+        item |= {"trained_execution": trained["execution_id"], "trained_ended_at": trained["ended_at"],
+                 "trained_started_at": trained["started_at"]}
+        if trained["version"]:
+            item["trained_version"] = trained["version"]
+    other = last.get(False)
+    if other and other["status"] in {"EXECUTING", "QUEUED"}:
+        item["active"] = {other["execution_id"]}
+    return item
 
 
 def _images(names: Names, models: list[str]) -> None:
@@ -158,7 +182,7 @@ class CallClock:
         self.seconds[service] = self.seconds.get(service, 0.0) + time.perf_counter() - self._started
 
 
-def run(names: Names, tenants: list[TenantInfo], models: list[str], data_from: str, drift_models: int) -> None:
+def run(names: Names, tenants: list[TenantInfo], models: list[str], options: ScanOptions, drift_models: int) -> None:
     """One check, timed and counted."""
     clients = Clients(_client("dynamodb"), _client("ecr"), _client("sagemaker"), _client("s3"))
     cloudwatch = _client("cloudwatch")
@@ -168,14 +192,13 @@ def run(names: Names, tenants: list[TenantInfo], models: list[str], data_from: s
     MotoClock.seconds = 0.0
     started = time.perf_counter()
     drift = CloudWatchDrift(cloudwatch, f"{names.project}/Monitoring")
-    # One thread: in-process the GIL gains nothing from the bucket-listing pool, and the clocks stay exact.
-    inventory = gather(clients, names, tenants, models, ScanOptions(data_from=data_from, workers=1), drift, drift_keys, NOW)
+    inventory = gather(clients, names, tenants, models, options, drift, drift_keys, NOW)
     scanned = time.perf_counter()
     report = check(tenants, models, inventory, {}, NOW, names)
     decided = time.perf_counter()
     n = sum(len(t.models) for t in tenants)
-    print(f"\n== --data-from {data_from}: N = {n} tenant x models, {len(tenants)} tenants, {len(models)} models, "
-          f"{len(inventory.executions)} ledger executions, {len(drift_keys)} drift keys")
+    print(f"\n== --ledger {options.ledger} --data-from {options.data_from}: N = {n} tenant x models, {len(tenants)} tenants, "
+          f"{len(models)} models, {len(inventory.executions)} ledger executions, {len(drift_keys)} drift keys")
     print(f"{'service':<12}{'calls':>7}{'goal ceil(N/100)+c':>22}{'seconds':>9}  operations")
     for service, calls in sorted(counter.by_service().items()):
         ops = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(counter.calls.items()) if k.startswith(service + "."))
@@ -210,8 +233,9 @@ def main() -> None:
         started = time.perf_counter()
         seed(names, tenants, models, args.history, args.drift_models)
         print(f"seeded in {time.perf_counter() - started:.1f} s (not part of the figures)")
-        for data_from in ("s3", "ledger"):
-            run(names, tenants, models, data_from, args.drift_models)
+        # One thread: in-process the GIL gains nothing from the bucket-listing pool, and the clocks stay exact.
+        for options in (ScanOptions(workers=1), ScanOptions(data_from="s3", workers=1), ScanOptions(ledger="history", workers=1)):
+            run(names, tenants, models, options, args.drift_models)
 
 
 if __name__ == "__main__":

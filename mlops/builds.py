@@ -29,7 +29,7 @@ from typing import Any
 
 from mlops.admission import Candidate, TierState, plan_window, tier_order
 from mlops.aws.dynamo import transact
-from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, STARTING, TERMINAL, Ledger, public
+from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
@@ -131,6 +131,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         if self.direct_start:
             outcome = transact(self.slots.client, [
                 self.ledger.new_item(request, tier, effective.instance_type, effective.instance_count, STARTING, now),
+                self.ledger.state_request_item(request),
                 *self.slots.admit_items(tier, limit, tenant.id, eid, now, queued=False,
                                         tenant_cap=tenant.overrides.max_concurrent_builds)])
             if outcome.ok:
@@ -139,6 +140,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 return self._duplicate(request, outcome.old.get("ledger"))
         outcome = transact(self.slots.client, [
             self.ledger.new_item(request, tier, effective.instance_type, effective.instance_count, QUEUED, now),
+            self.ledger.state_request_item(request),
             *self.slots.enqueue_items(tier, tenant.id)])
         if not outcome.ok:
             if "ledger" in outcome.failed:
@@ -189,6 +191,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         now = self.clock()
         transact(self.slots.client, [
             self.ledger.status_item(request.execution_id, FAILED, now, "dispatcher", {"failure_reason": reason, "ended_at": now}),
+            self.ledger.state_end_item(request.tenant, request.model, request.execution_id),
             *self.slots.release_items(tier, request.tenant, request.execution_id)])
 
     # -- dispatcher ------------------------------------------------------------------------------------
@@ -349,22 +352,34 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         tier, tenant = self._owner(eid)
         if tier is None:
             return Outcome(eid, "ignored", status, detail="not an execution of this platform")
+        model = eid[len(tenant) + 1:-13]  # `<tenant>-<model>-<12 hex>`
+        if model not in self.registry.platform.models:
+            model = (self.ledger.get(eid) or {}).get("model") or model
         outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
+                                               self.ledger.state_end_item(tenant, model, eid),
                                                *self.slots.release_items(tier, tenant, eid)])
         if not outcome.ok and "ledger" not in outcome.failed and "slot" in outcome.failed:
             # The slot is not where the registry says (the tenant changed tier while it ran): ask the ledger.
             item = self.ledger.get(eid)
             if item is None:
                 return Outcome(eid, "ignored", status, detail="not in the ledger")
-            outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
+            end = self.ledger.state_end_item(item["tenant"], item["model"], eid)
+            outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra), end,
                                                    *self.slots.release_items(item["tier"], item["tenant"], eid)])
             if not outcome.ok and "ledger" not in outcome.failed:  # no slot at all: record the status anyway
                 self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
+                self.ledger.write(end)
         if not outcome.ok and "ledger" in outcome.failed:
             old = outcome.old.get("ledger")
+            if old and old.get("status") == SUCCEEDED:
+                self.ledger.record_trained(public(old))  # newer-wins: repairs a delivery that died after the status
             if old and old.get("status") in TERMINAL and not old.get("notified"):
                 self._notify(eid)  # the delivery that applied it died before notifying
             return Outcome(eid, "stale", status)
+        if status == SUCCEEDED:
+            item = self.ledger.get(eid)
+            if item is not None:
+                self.ledger.record_trained(item)  # the retraining check's "newest training" of this tenant x model
         self._notify(eid)
         return Outcome(eid, "applied", status)
 

@@ -30,7 +30,7 @@ from mlops.errors import MlopsError
 from mlops.naming import Names
 
 #: Ledger statuses of a build that is waiting for a slot or running (compared in lower case).
-ACTIVE_STATUSES = frozenset({"requested", "queued", "pending", "admitted", "starting", "executing", "running", "stopping"})
+ACTIVE_STATUSES = frozenset({"active", "requested", "queued", "pending", "admitted", "starting", "executing", "running", "stopping"})
 #: Ledger statuses of a build that produced a model.
 SUCCEEDED_STATUSES = frozenset({"succeeded", "completed"})
 
@@ -290,7 +290,8 @@ def decide(tenant: TenantInfo, model: str, policy: Policy, state: ModelState, no
     else:
         reasons = _triggers(policy, state, trained_at, age, live)
     if state.history.active:
-        running = [Reason("running", f"build {ex.execution_id} is {ex.status.lower()}"
+        running = [Reason("running", f"build {ex.execution_id} is "
+                          + ("queued or running" if ex.status.lower() == "active" else ex.status.lower())
                           + (f" since {_iso(ex.started_at)}" if ex.started_at else "")) for ex in state.history.active]
         held = [Reason(r.code, f"(after it) {r.text}") for r in reasons if r.code != "not-ready"]
         return Decision(tenant.id, model, WAIT, tuple(running + held), tuple(problems), **common)

@@ -1,7 +1,9 @@
 """The trigger Lambda: accepts build requests and starts or queues each exactly once.
 
 Two ways in. An SQS batch from the uploads queue (S3 → EventBridge → SQS): each record is an S3 event,
-answered with a partial batch response; a malformed or unknown-tenant event goes to the DLQ with its
+answered with a partial batch response; every upload is recorded as the tenant x model's newest data (the
+daily retraining check reads it), and starts a build now unless the tenant's `retrain_on_upload` is
+`scheduled` (then the check starts it, reason new-data); a malformed or unknown-tenant event goes to the DLQ with its
 reason and is not retried. A direct invocation from CI (`mlops train`) or the retraining check, with
 `{"requests": [...]}` or one request: the answer lists what happened to each, rejections included.
 The logic is `mlops.builds.BuildService.submit`; this file only wires the event to it.
@@ -16,7 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
-from mlops.requests import RejectedRequest, parse_message, parse_request
+from mlops.requests import RejectedRequest, check_registry, parse_message, parse_request
 
 logger = Logger(service="mlops-trigger")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -26,6 +28,13 @@ def _submit_body(body: str) -> Outcome:
     service, _ = current_service()
     platform = service.registry.platform
     request = parse_message(body, platform.project, platform.region, sorted(service.registry.tenants))
+    if request.source != "upload":
+        return service.submit(request)
+    tenant = check_registry(request, service.registry)
+    service.ledger.record_upload(request)
+    if tenant.retrain_on_upload == "scheduled":
+        return Outcome(request.execution_id, "recorded",
+                       detail="retrain_on_upload is scheduled: the daily retraining check starts the build")
     return service.submit(request)
 
 

@@ -4,10 +4,18 @@ Key: `pk = EXEC#<execution_id>`, `sk = EXEC` (docs/trigger.md). Every status wri
 item's `status_rank` being lower than the new status's rank, so a status event delivered twice or late
 (Executing after Succeeded) changes nothing. Writes that must happen together with a slot change are
 returned as transaction items (`mlops.aws.dynamo.TxItem`) for the caller to combine with the slots table.
+
+Beside the executions, one small *state* item per tenant x model (`pk = STATE#<shard>`, `sk = <tenant>#<model>`)
+keeps what the daily retraining check needs, so that it reads N small items instead of the whole history
+(docs/retrain.md): the builds queued or running (`active`, a string set changed in the same transactions as
+the execution items), the newest successful training (`trained_*`) and the newest data upload
+(`uploaded_at`), both written newer-wins, so a late or repeated write changes nothing.
 """
 
 from __future__ import annotations
 
+import zlib
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,11 +30,32 @@ RANK = {QUEUED: 10, STARTING: 20, EXECUTING: 30, STOPPING: 40, SUCCEEDED: 50, FA
 TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
 #: SageMaker's pipeline execution statuses, as they appear in status-change events.
 FROM_SAGEMAKER = {"Executing": EXECUTING, "Stopping": STOPPING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Stopped": STOPPED}
+#: State items are spread over this many partitions (write sharding); the check reads them with one Query each.
+STATE_SHARDS = 8
+STATE_PREFIX = "STATE#"
 
 
 def key(execution_id: str) -> dict[str, Any]:
     """The ledger key of an execution."""
     return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}
+
+
+def state_key(tenant: str, model: str) -> dict[str, Any]:
+    """The key of a tenant x model's state item: a fixed shard from the name, so every writer agrees."""
+    name = f"{tenant}#{model}"
+    return {"pk": {"S": f"{STATE_PREFIX}{zlib.crc32(name.encode()) % STATE_SHARDS}"}, "sk": {"S": name}}
+
+
+def utc_text(value: str | None) -> str | None:
+    """An ISO 8601 time as UTC text with microseconds, so that newer-wins conditions compare as text."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _history(status: str, at: str, source: str, detail: str | None = None) -> dict[str, Any]:
@@ -100,6 +129,59 @@ class Ledger:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
         }})
+
+    # -- the per tenant x model state (read by the retraining check) -----------------------------------
+    def state_request_item(self, request: BuildRequest) -> TxItem:
+        """With a new execution item: the build is active for its tenant x model until `state_end_item`."""
+        return TxItem("state", {"Update": {
+            "TableName": self.table, "Key": state_key(request.tenant, request.model),
+            "UpdateExpression": "SET tenant = :t, model = :m ADD active :e",
+            "ExpressionAttributeValues": {":t": {"S": request.tenant}, ":m": {"S": request.model},
+                                          ":e": {"SS": [request.execution_id]}},
+        }})
+
+    def state_end_item(self, tenant: str, model: str, execution_id: str) -> TxItem:
+        """With a terminal status: the build is no longer active (a set delete, so a repeat is harmless)."""
+        return TxItem("state", {"Update": {
+            "TableName": self.table, "Key": state_key(tenant, model),
+            "UpdateExpression": "DELETE active :e", "ExpressionAttributeValues": {":e": {"SS": [execution_id]}},
+        }})
+
+    def _newer(self, tenant: str, model: str, field: str, at: str, values: dict[str, Any]) -> bool:
+        values = {k: v for k, v in values.items() if v is not None}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        attrs = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(values.values())}
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=state_key(tenant, model),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+                ConditionExpression=f"attribute_not_exists({field}) OR {field} < :at",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=attrs | {":at": {"S": at}})
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False  # a newer one is recorded already
+            raise _error(exc, "update the retraining state") from exc
+
+    def record_trained(self, item: dict[str, Any]) -> bool:
+        """A SUCCEEDED execution (its ledger item) becomes the tenant x model's newest training, unless a newer
+        one is recorded. False when it was not newer or has no end time."""
+        ended = utc_text(item.get("ended_at") or item.get("status_time"))
+        if not ended or not item.get("tenant") or not item.get("model"):
+            return False
+        return self._newer(item["tenant"], item["model"], "trained_ended_at", ended, {
+            "tenant": item["tenant"], "model": item["model"], "trained_execution": item.get("execution_id"),
+            "trained_version": item.get("version"), "trained_ended_at": ended,
+            "trained_started_at": utc_text(item.get("started_at") or item.get("requested_at")),
+            "trained_data_watermark": utc_text(item.get("data_watermark")),
+        })
+
+    def record_upload(self, request: BuildRequest) -> bool:
+        """A data upload (`source = upload`) becomes the tenant x model's newest data, unless a newer one is
+        recorded. The trigger calls it for every upload, whether it starts a build now or leaves it to the check."""
+        at = utc_text(request.requested_at) or request.requested_at
+        return self._newer(request.tenant, request.model, "uploaded_at", at, {
+            "tenant": request.tenant, "model": request.model, "uploaded_at": at, "upload_uri": request.data_uri})
 
     # -- single writes ---------------------------------------------------------------------------------
     def write(self, item: TxItem) -> bool:

@@ -1,24 +1,27 @@
 """Scan adapter of the retraining check: gathers versions and timestamps for every tenant x model, cheaply.
 
 Every source is read with list calls and paginators, never one call per tenant x model. The call budget
-for T tenants, M platform models, N = tenant x models, P approved model packages, E ledger items:
+for T tenants, M platform models, N = tenant x models, P approved model packages:
 
 | source | calls | why |
 | --- | --- | --- |
-| ledger (DynamoDB `Scan`, projected) | ceil(E x item size / 1 MB) | live version, last training, queued/running builds |
+| ledger state items (DynamoDB `Query` per shard) | 8 + ceil(N x ~250 B / 1 MB) | newest training, builds queued/running, newest upload |
 | ECR `ListImages` per model repository | M x ceil(images / 1000) | the newest released image of each model |
 | model registry `ListModelPackages` | ceil(P / 100) | one cross-group list (no group name), Approved only |
-| tenant data `ListObjectsV2` on `data/` | T x ceil(objects / 1000) | the newest data object per tenant x model (threads) |
-| tenant data from the ledger (`--data-from ledger`) | 0 | requests the trigger made from uploads (`source = upload`) |
 | drift (CloudWatch `GetMetricData`) | ceil(D / 500) | D = tenant x models with a drift threshold |
+| tenant data `ListObjectsV2` (opt-in `--data-from s3`) | T x ceil(objects / 1000) | one per tenant bucket: S3 has no cross-bucket list |
+
+The ledger keeps one small state item per tenant x model (`mlops.aws.ledger`: `pk = STATE#<shard>`), written
+by the trigger and the status path in the same places as the executions, so the check reads N small items
+instead of the whole execution history (`--ledger history` still scans the history: for a ledger written
+before state items existed, which is also what happens by itself when no state item is found). Every upload
+reaches the trigger (S3 -> EventBridge -> SQS), which records it as the tenant x model's newest data, so the
+default source of "new data" costs no S3 call; listing the tenant buckets is an explicit opt-in.
 
 There is deliberately no `ListModelPackageGroups` + `ListModelPackages(ModelPackageGroupName=...)` (one call
 per group, i.e. per tenant x model) and no `DescribeModelPackage` (per version): the ledger records the
 image version every build trained with, and a single `ListModelPackages` without a group name lists the
-approved versions of every group. S3 has no cross-bucket listing, so reading the tenant buckets costs one
-call per tenant. Every upload already reaches the trigger (S3 -> EventBridge -> SQS), which records a build
-with `source = upload`; `--data-from ledger` trusts that path and takes the newest such request as the
-tenant's newest data, so an upload whose build failed is retried, for no call at all.
+approved versions of every group.
 
 Where the local AWS (moto) does not paginate or filter (ECR `ListImages`, `GetMetricData`), the same code
 still works; tests prove pagination with botocore `Stubber` multi-page responses. Nothing here decides:
@@ -40,6 +43,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlops.aws import ecr
+from mlops.aws.ledger import STATE_PREFIX, STATE_SHARDS
 from mlops.errors import MlopsError
 from mlops.naming import Names
 from mlops.retrain import DriftReading, Execution, Inventory, Package, TenantInfo, TenantModel
@@ -59,6 +63,7 @@ LEDGER_FIELDS = {
     "ended_at": "ended_at",
     "model_version": "version",
     "data_watermark": "data_watermark",
+    "uploaded_at": "uploaded_at",
 }
 EXECUTION_SK = "EXEC"
 #: GetMetricData accepts at most 500 queries per request.
@@ -67,9 +72,11 @@ METRIC_QUERIES_PER_CALL = 500
 
 @dataclass
 class ScanOptions:
-    """What to read: `data_from` is `s3` (list tenant buckets) or `ledger` (upload-triggered requests)."""
+    """What to read: `ledger` is `state` (the state items) or `history` (every execution); `data_from` is
+    `ledger` (uploads the trigger recorded) or `s3` (list every tenant bucket: one call per tenant)."""
 
-    data_from: str = "s3"
+    ledger: str = "state"
+    data_from: str = "ledger"
     registry: bool = True
     page_size: int | None = None  # only for tests and the bench: smaller pages, more calls
     workers: int = 8  # threads listing tenant buckets (latency-bound against AWS)
@@ -110,6 +117,8 @@ def _plain(attr: Mapping[str, Any] | None) -> Any:
         return Decimal(value)
     if kind == "NULL":
         return None
+    if kind == "SS":
+        return list(value)
     return value if kind in {"S", "BOOL"} else str(value)
 
 
@@ -129,15 +138,14 @@ def scan_ledger(client: Any, table: str, page_size: int | None = None) -> tuple[
             for raw in page.get("Items", []):
                 item = {key: _plain(raw.get(attr)) for key, attr in LEDGER_FIELDS.items()}
                 if item["sk"] not in (None, EXECUTION_SK):
-                    continue  # another kind of item, should the ledger grow some
+                    _keep_newest(uploads, item, parse_time(item["uploaded_at"]))  # a state item: an upload recorded
+                    continue
                 if not item["tenant"] or not item["model"]:
                     skipped += 1
                     continue
                 executions.append(_execution(item))
-                when = parse_time(item["requested_at"])
-                key = (str(item["tenant"]), str(item["model"]))
-                if item["source"] == "upload" and when and (key not in uploads or when > uploads[key]):
-                    uploads[key] = when
+                if item["source"] == "upload":
+                    _keep_newest(uploads, item, parse_time(item["requested_at"]))
     except ClientError as exc:
         problems.append(f"ledger {table} could not be read ({_code(exc)}): live versions, ages and running builds are unknown")
     except BotoCoreError as exc:
@@ -145,6 +153,14 @@ def scan_ledger(client: Any, table: str, page_size: int | None = None) -> tuple[
     if skipped:
         problems.append(f"ledger {table}: {skipped} item(s) without tenant or model were ignored")
     return executions, uploads, problems
+
+
+def _keep_newest(uploads: dict[TenantModel, datetime], item: Mapping[str, Any], when: datetime | None) -> None:
+    if when is None or not item["tenant"] or not item["model"]:
+        return
+    key = (str(item["tenant"]), str(item["model"]))
+    if key not in uploads or when > uploads[key]:
+        uploads[key] = when
 
 
 def _execution(item: Mapping[str, Any]) -> Execution:
@@ -159,6 +175,48 @@ def _execution(item: Mapping[str, Any]) -> Execution:
         model_version=None if version is None else str(version),
         data_watermark=parse_time(item["data_watermark"]),
     )
+
+
+def scan_state(client: Any, table: str,
+               page_size: int | None = None) -> tuple[list[Execution], dict[TenantModel, datetime], int, list[str]]:
+    """The state item of every tenant x model (one paginated Query per shard): its newest training and its
+    active builds as executions, its newest upload, and how many state items there were."""
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk"}
+    if page_size:
+        kwargs["PaginationConfig"] = {"PageSize": page_size}
+    executions: list[Execution] = []
+    uploads: dict[TenantModel, datetime] = {}
+    seen = skipped = 0
+    try:
+        for shard in range(STATE_SHARDS):
+            pages = client.get_paginator("query").paginate(**kwargs, ExpressionAttributeValues={":pk": {"S": f"{STATE_PREFIX}{shard}"}})
+            for page in pages:
+                for raw in page.get("Items", []):
+                    seen += 1
+                    item = {key: _plain(value) for key, value in raw.items()}
+                    if not item.get("tenant") or not item.get("model"):
+                        skipped += len(item) > 2  # an item with only its key: a build ended before its state existed
+                        continue
+                    executions.extend(_state_executions(item))
+                    when = parse_time(item.get("uploaded_at"))
+                    if when is not None:
+                        uploads[(str(item["tenant"]), str(item["model"]))] = when
+    except (ClientError, BotoCoreError) as exc:
+        return [], {}, 0, [f"ledger {table} could not be read ({_code(exc)}): live versions, ages and running builds are unknown"]
+    problems = [f"ledger {table}: {skipped} state item(s) without tenant or model were ignored"] if skipped else []
+    return executions, uploads, seen, problems
+
+
+def _state_executions(item: Mapping[str, Any]) -> list[Execution]:
+    tenant, model = str(item["tenant"]), str(item["model"])
+    out = [Execution(tenant, model, str(eid), "ACTIVE") for eid in sorted(item.get("active") or [])]
+    ended = parse_time(item.get("trained_ended_at"))
+    if ended is not None:
+        version = item.get("trained_version")
+        out.append(Execution(tenant, model, str(item.get("trained_execution") or "(no id)"), "SUCCEEDED",
+                             parse_time(item.get("trained_started_at")) or ended, ended,
+                             None if version is None else str(version), parse_time(item.get("trained_data_watermark"))))
+    return out
 
 
 # -- images, registry, data ------------------------------------------------------------------------
@@ -300,7 +358,19 @@ def gather(
     options = options or ScanOptions()
     now = now or datetime.now(timezone.utc)
     inventory = Inventory()
-    executions, uploads, problems = scan_ledger(clients.dynamodb, names.ledger_table(), options.page_size)
+    table = names.ledger_table()
+    executions: list[Execution] = []
+    uploads: dict[TenantModel, datetime] = {}
+    problems: list[str] = []
+    fallback = None
+    if options.ledger == "state":
+        executions, uploads, seen, problems = scan_state(clients.dynamodb, table, options.page_size)
+        if not seen and not problems:
+            fallback = (f"ledger {table} has no retraining state items (written before they existed?): "
+                        "the whole execution history was read instead")
+    if options.ledger == "history" or fallback:
+        executions, uploads, problems = scan_ledger(clients.dynamodb, table, options.page_size)
+        problems = [fallback] + problems if fallback else problems
     inventory.executions, inventory.problems = executions, problems
     inventory.images, problems = scan_images(clients.ecr, names, models)
     inventory.problems += problems

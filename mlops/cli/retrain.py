@@ -171,8 +171,8 @@ def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies
     drift_keys = [(t.id, m) for t in scanned for m in t.models
                   if m in models and policies.get(m) is not None and policies[m].drift_threshold is not None]
     drift = CloudWatchDrift(cloudwatch, scan["drift_namespace"] or f"{names.project}/Monitoring", scan["drift_metric"])
-    inventory = gather(clients, names, scanned, models, ScanOptions(data_from=scan["data_from"], registry=scan["registry"]),
-                       drift=drift, drift_keys=drift_keys, now=now)
+    options = ScanOptions(ledger=scan["ledger"], data_from=scan["data_from"], registry=scan["registry"])
+    inventory = gather(clients, names, scanned, models, options, drift=drift, drift_keys=drift_keys, now=now)
     report = check(tenants, registry.platform.models, inventory, policies, now, names)
     report.decisions = [d for d in report.decisions if (not tenant_id or d.tenant == tenant_id) and (not model or d.model == model)]
     return report, counter, names
@@ -198,8 +198,11 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
               help="Decide as if it were this moment (ISO 8601, UTC if no offset); a simulated clock for demos and tests.")
 @click.option("--contract", "contracts", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="A model repository or its mlops.yaml, for that model's retraining policy (repeat; default policy otherwise).")
-@click.option("--data-from", type=click.Choice(["s3", "ledger"]), default="s3", show_default=True,
-              help="Newest tenant data from listing the tenant buckets, or from upload-triggered requests in the ledger (no S3 call).")
+@click.option("--data-from", type=click.Choice(["ledger", "s3"]), default="ledger", show_default=True,
+              help="Newest tenant data from the uploads the trigger recorded (no S3 call), or by listing every tenant bucket "
+                   "(one S3 call per tenant; catches data that bypassed the trigger).")
+@click.option("--ledger", "ledger_read", type=click.Choice(["state", "history"]), default="state", show_default=True,
+              help="Read the ledger's small per tenant x model state items, or scan the whole execution history.")
 @click.option("--registry/--no-registry", "read_registry", default=True, show_default=True,
               help="Also list the approved model package versions (one cross-group list).")
 @click.option("--drift-namespace", help="CloudWatch namespace of the drift metric [default: <project>/Monitoring].")
@@ -211,8 +214,8 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
 @json_option
 @click.pass_context
 def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
-                  data_from: str, read_registry: bool, drift_namespace: str | None, drift_metric: str, report_file: Path | None,
-                  apply_: bool, how: str, as_json: bool) -> None:
+                  data_from: str, ledger_read: str, read_registry: bool, drift_namespace: str | None, drift_metric: str,
+                  report_file: Path | None, apply_: bool, how: str, as_json: bool) -> None:
     """Decide which tenant models need retraining, and why (dry run unless --apply)."""
     from mlops.aws.scan import parse_time
     from mlops.retrain import render_markdown
@@ -220,10 +223,14 @@ def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, 
     now = parse_time(now_text) if now_text else datetime.now(timezone.utc)
     if now is None:
         raise MlopsError(f"--now '{now_text}' is not an ISO 8601 time", "e.g. 2026-06-01T06:00:00Z")
-    scan = {"data_from": data_from, "registry": read_registry, "drift_namespace": drift_namespace, "drift_metric": drift_metric}
+    scan = {"data_from": data_from, "ledger": ledger_read, "registry": read_registry,
+            "drift_namespace": drift_namespace, "drift_metric": drift_metric}
     report, counter, names = _run_check(tenant_id, model, now, _policies(contracts), scan)
     applied = _apply(report, _requester(ctx, how, now, names)) if apply_ else {}
     info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
+    if data_from == "s3":
+        info(f"--data-from s3 listed tenant buckets: {counter.calls.get('s3.ListObjectsV2', 0)} S3 call(s), one per tenant "
+             "(the default, --data-from ledger, makes none)")
     if report_file:
         report_file.parent.mkdir(parents=True, exist_ok=True)
         report_file.write_text(render_markdown(report, applied), encoding="utf-8")

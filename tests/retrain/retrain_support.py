@@ -7,8 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
+from mlops.aws.dynamo import from_attrs
+from mlops.aws.ledger import Ledger, state_key
 from mlops.aws.scan import Clients
 from mlops.naming import Names
+from mlops.requests import BuildRequest
 from mlops.retrain import Execution
 
 REGION = "us-east-1"
@@ -50,6 +53,24 @@ def ledger_item(tenant: str, model: str, execution_id: str, status: str, days: f
     return item
 
 
+def write_state(client, table: str, items: list[dict], uploads: dict[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    """The state items the trigger and the status path write for these executions and uploads, through the
+    ledger's own writers: the successes, the active builds, an upload now per tenant x model listed, and a
+    broken state item (no tenant)."""
+    ledger = Ledger(client, table)
+    for item in map(from_attrs, items):
+        if item.get("status") == "SUCCEEDED":
+            ledger.record_trained(item)
+        elif item.get("tenant"):
+            ledger.write(ledger.state_request_item(BuildRequest(source="ci", tenant=item["tenant"], model=item["model"],
+                                                                dedup_id=item["execution_id"])))
+    for tenant, models in uploads.items():
+        for model in models:
+            ledger.record_upload(BuildRequest(source="upload", tenant=tenant, model=model, requested_at=SEED_NOW.isoformat(),
+                                              data_uri=f"s3://bucket/data/{model}/new.csv"))
+    client.put_item(TableName=table, Item={**state_key("junk", "x"), "active": {"SS": ["junk-x-1"]}})
+
+
 def seed(names: Names) -> Clients:
     """acme x churn fresh, acme x house-prices stale, globex x churn running, old-co left over, odd ECR tags."""
     clients = clients_of_moto()
@@ -58,15 +79,17 @@ def seed(names: Names) -> Clients:
         TableName=table, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
-    for item in [
+    items = [
         ledger_item("acme", "churn", "acme-churn-1", "SUCCEEDED", 2, "1.1.0"),
         ledger_item("acme", "house-prices", "acme-hp-1", "SUCCEEDED", 45, "1.0.0"),
         ledger_item("globex", "churn", "globex-churn-1", "SUCCEEDED", 30, None),
         ledger_item("globex", "churn", "globex-churn-2", "EXECUTING", 0.1, "1.1.0", source="upload"),
         ledger_item("old-co", "churn", "old-co-churn-1", "SUCCEEDED", 200, "0.9.0"),
         {"pk": {"S": "EXEC#junk"}, "sk": {"S": "EXEC"}, "status": {"S": "QUEUED"}},
-    ]:
+    ]
+    for item in items:
         clients.dynamodb.put_item(TableName=table, Item=item)
+    write_state(clients.dynamodb, table, items, {"acme": ["churn", "house-prices"], "globex": ["churn"]})
     config = {"digest": "sha256:" + "0" * 64, "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"}
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
                            "config": config, "layers": []})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from mlops.aws.scan import CallCounter, Clients, CloudWatchDrift, ScanOptions, gather, scan_ledger, scan_packages, scan_tenant_data
+from mlops.aws.scan import (CallCounter, Clients, CloudWatchDrift, ScanOptions, gather, scan_ledger, scan_packages, scan_state,
+                             scan_tenant_data)
+from mlops.aws.ledger import state_key
 from mlops.naming import Names
 from mlops.retrain import TenantInfo
 from retrain_support import REGION, SEED_NOW, clients_of_moto, ledger_item  # pylint: disable=import-error,wrong-import-order  # tests/retrain is on sys.path under pytest
@@ -20,16 +23,40 @@ MODELS = ("churn", "house-prices")
 
 def test_gather_reads_every_source_and_reports_bad_data(seeded: Clients, names: Names) -> None:
     inventory = gather(seeded, names, TENANTS, MODELS, now=NOW)
-    statuses = {(e.tenant, e.model, e.status) for e in inventory.executions}
-    assert statuses >= {("globex", "churn", "EXECUTING"), ("old-co", "churn", "SUCCEEDED")}
     assert sorted(inventory.images["churn"]) == ["1.0.0", "1.1.0", "1.2.0-mr.3.1", "latest"]
     assert set(inventory.data) == {("acme", "churn"), ("acme", "house-prices"), ("globex", "churn")}
     assert {g: p.version for g, p in inventory.packages.items()} == {"mlops-demo-acme-churn": 2, "mlops-demo-old-co-churn": 2}
+    assert inventory.problems == ["ledger mlops-demo-ledger: 1 state item(s) without tenant or model were ignored"]
+    active = [e for e in inventory.executions if e.active]
+    assert [(e.tenant, e.model, e.status) for e in active] == [("globex", "churn", "ACTIVE")]
+    trained = {(e.tenant, e.model): e.model_version for e in inventory.executions if e.succeeded}
+    assert trained == {("acme", "churn"): "1.1.0", ("acme", "house-prices"): "1.0.0", ("globex", "churn"): None,
+                       ("old-co", "churn"): "0.9.0"}
+
+
+def test_history_mode_reads_every_execution(seeded: Clients, names: Names) -> None:
+    inventory = gather(seeded, names, TENANTS, MODELS, ScanOptions(ledger="history"), now=NOW)
+    statuses = {(e.tenant, e.model, e.status) for e in inventory.executions}
+    assert statuses >= {("globex", "churn", "EXECUTING"), ("globex", "churn", "SUCCEEDED"), ("old-co", "churn", "SUCCEEDED")}
+    assert len(inventory.executions) == 5
+    assert set(inventory.data) == {("acme", "churn"), ("acme", "house-prices"), ("globex", "churn")}  # state items' uploads
     assert inventory.problems == ["ledger mlops-demo-ledger: 1 item(s) without tenant or model were ignored"]
 
 
+def test_a_ledger_without_state_items_falls_back_to_the_history(aws, names: Names) -> None:  # pylint: disable=unused-argument
+    clients = clients_of_moto()
+    clients.dynamodb.create_table(
+        TableName=names.ledger_table(), BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    clients.dynamodb.put_item(TableName=names.ledger_table(), Item=ledger_item("acme", "churn", "acme-churn-1", "SUCCEEDED", 2, "1.1.0"))
+    inventory = gather(clients, names, TENANTS, MODELS, ScanOptions(registry=False), now=NOW)
+    assert [(e.tenant, e.model, e.status) for e in inventory.executions] == [("acme", "churn", "SUCCEEDED")]
+    assert inventory.problems[0].startswith("ledger mlops-demo-ledger has no retraining state items")
+
+
 def test_missing_sources_become_problems_not_crashes(aws, names: Names) -> None:  # pylint: disable=unused-argument
-    inventory = gather(clients_of_moto(), names, TENANTS, MODELS, now=NOW)
+    inventory = gather(clients_of_moto(), names, TENANTS, MODELS, ScanOptions(data_from="s3"), now=NOW)
     text = "\n".join(inventory.problems)
     assert "ledger mlops-demo-ledger could not be read (ResourceNotFoundException)" in text
     assert "ECR mlops-demo/churn: ECR repository mlops-demo/churn does not exist" in text
@@ -40,18 +67,24 @@ def test_missing_sources_become_problems_not_crashes(aws, names: Names) -> None:
 def test_data_from_the_ledger_costs_no_s3_call(seeded: Clients, names: Names) -> None:
     counter = CallCounter().attach(seeded.dynamodb, seeded.ecr, seeded.sagemaker, seeded.s3)
     inventory = gather(seeded, names, TENANTS, MODELS, ScanOptions(data_from="ledger"), now=NOW)
-    assert list(inventory.data) == [("globex", "churn")]
+    assert sorted(inventory.data) == [("acme", "churn"), ("acme", "house-prices"), ("globex", "churn")]  # the recorded uploads
     assert "s3" not in counter.by_service()
-    assert counter.by_service() == {"dynamodb": 1, "ecr": 2, "sagemaker": 1}
+    assert counter.by_service() == {"dynamodb": 8, "ecr": 2, "sagemaker": 1}  # one Query per state shard
 
 
 def test_small_pages_against_moto_still_read_everything(seeded: Clients, names: Names) -> None:
     counter = CallCounter().attach(seeded.dynamodb, seeded.s3, seeded.sagemaker)
     executions, _, _ = scan_ledger(seeded.dynamodb, names.ledger_table(), page_size=2)
+    state, _, seen, _ = scan_state(seeded.dynamodb, names.ledger_table(), page_size=1)
     packages, _ = scan_packages(seeded.sagemaker, names, page_size=1)
     data, _ = scan_tenant_data(seeded.s3, names, ["acme"], page_size=1)
     assert len(executions) == 5 and len(packages) == 2 and len(data) == 2
-    assert counter.calls["dynamodb.Scan"] == 3 and counter.calls["sagemaker.ListModelPackages"] == 4
+    assert seen == 5 and len(state) == 5  # 4 trainings, 1 active build; the 5th item is the broken one
+    assert counter.calls["dynamodb.Scan"] == 6  # 11 items (6 executions, 5 state items) in pages of 2
+    shards = Counter(state_key(t, m)["pk"]["S"] for t, m in [("acme", "churn"), ("acme", "house-prices"), ("globex", "churn"),
+                                                             ("old-co", "churn"), ("junk", "x")])
+    assert counter.calls["dynamodb.Query"] == 8 - len(shards) + sum(shards.values())  # one call per item, one per empty shard
+    assert counter.calls["sagemaker.ListModelPackages"] == 4
     assert counter.calls["s3.ListObjectsV2"] == 3
 
 

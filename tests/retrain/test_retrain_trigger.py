@@ -83,3 +83,69 @@ def test_stale_model_is_retrained_once_through_the_trigger(service) -> None:
     globex = next(d for d in second["decisions"] if d["tenant"] == "globex")
     assert globex["action"] == "wait" and globex["reasons"][0]["code"] == "running"
     assert not second["applied"]
+
+
+def _upload(service: builds.BuildService, tenant: str, key: str, at: datetime) -> dict:
+    """One S3 upload event through the trigger Lambda's handler, as the uploads queue delivers it."""
+    from mlops.local.lambda_runtime import LambdaContext, load_handler, sqs_event  # pylint: disable=import-outside-toplevel
+
+    names = service.names
+    event = {"version": "0", "id": key, "detail-type": "Object Created", "source": "aws.s3", "account": names.account_id,
+             "time": at.isoformat().replace("+00:00", "Z"), "region": names.region, "resources": [],
+             "detail": {"bucket": {"name": names.tenant_bucket(tenant)}, "object": {"key": key, "etag": key, "sequencer": "1"}}}
+    arn = f"arn:aws:sqs:{names.region}:{names.account_id}:{names.events_queue('uploads')}"
+    builds.use_service(lambda: (service, builds.HandlerConfig()))
+    handler = load_handler(Path(__file__).resolve().parents[2] / "lambda", "trigger")
+    return handler(sqs_event([{"MessageId": key, "ReceiptHandle": key, "Body": json.dumps(event)}], arn), LambdaContext("trigger"))
+
+
+def _state(service: builds.BuildService, tenant: str, model: str) -> dict:
+    from mlops.aws.dynamo import from_attrs  # pylint: disable=import-outside-toplevel
+    from mlops.aws.ledger import state_key  # pylint: disable=import-outside-toplevel
+
+    item = service.ledger.client.get_item(TableName=service.ledger.table, Key=state_key(tenant, model)).get("Item")
+    return from_attrs(item or {})
+
+
+@pytest.fixture
+def globex_scheduled(registry_dir: Path) -> None:
+    """globex's uploads wait for the daily check (`retrain_on_upload: scheduled`); acme keeps the default."""
+    path = registry_dir / "tenants" / "globex.yaml"
+    path.write_text(path.read_text() + "retrain_on_upload: scheduled\n")
+
+
+def test_the_state_item_follows_uploads_builds_and_their_end(globex_scheduled, service) -> None:  # pylint: disable=unused-argument
+    now = datetime.now(timezone.utc)
+    assert _upload(service, "acme", "data/churn/a.csv", now - timedelta(hours=2)) == {"batchItemFailures": []}
+    (build,) = service.ledger.scan(tenant="acme")
+    state = _state(service, "acme", "churn")
+    assert state["active"] == [build["execution_id"]] and state["uploaded_at"].startswith((now - timedelta(hours=2)).isoformat()[:16])
+    assert "trained_ended_at" not in state
+    assert _check()["decisions"][0]["action"] == "wait"  # acme x churn: its upload's build is running
+
+    ended = now - timedelta(hours=1)
+    service.record_status(PipelineStatusEvent(execution_id=build["execution_id"], status="Succeeded", pipeline_execution_arn="arn:x",
+                                              at=ended.isoformat(), started_at=(ended - timedelta(minutes=30)).isoformat(),
+                                              ended_at=ended.isoformat()))
+    state = _state(service, "acme", "churn")
+    assert "active" not in state  # the set's last member was deleted with the terminal status
+    assert state["trained_execution"] == build["execution_id"] and state["trained_ended_at"].startswith(ended.isoformat()[:19])
+
+    older = PipelineStatusEvent(execution_id=build["execution_id"], status="Succeeded", pipeline_execution_arn="arn:x",
+                                at=ended.isoformat(), ended_at=(ended - timedelta(days=3)).isoformat())
+    assert service.record_status(older).result == "stale" and _state(service, "acme", "churn") == state  # redelivered: no change
+
+
+def test_a_scheduled_tenant_upload_is_recorded_and_the_check_starts_it_as_new_data(globex_scheduled, service) -> None:  # pylint: disable=unused-argument
+    trained = _trained(service, "globex", "churn", days=2)
+    later = datetime.now(timezone.utc) - timedelta(hours=1)
+    assert _upload(service, "globex", "data/churn/b.csv", later) == {"batchItemFailures": []}
+    assert [i["execution_id"] for i in service.ledger.scan(tenant="globex")] == [trained]  # recorded, no build started
+    assert _state(service, "globex", "churn")["uploaded_at"].startswith(later.isoformat()[:16])
+
+    first = _check("--apply", "--trigger", "in-process", "--tenant", "globex")
+    (decision,) = first["decisions"]
+    assert decision["action"] == "retrain" and [r["code"] for r in decision["reasons"]] == ["new-data"]
+    assert first["applied"][0]["request"].split()[0] in {"started", "queued"}
+    assert len(service.ledger.scan(tenant="globex")) == 2
+    assert not [c for c in first["aws_calls"] if c.startswith("s3.")]
