@@ -6,9 +6,11 @@ execution ids). It works in `$MLOPS_STATE_DIR/demo/` and always stops the local 
 when a step fails. A failing step ends the demo with that step's own one-line error and a non-zero exit.
 
 Stages: registry → local AWS up → lint, version, image build/publish (twice: a first commit and a `feat:`
-commit) → tenant data uploaded, each upload starting a build through the trigger → train per tenant from the
-CI path → deploy, predictions → a worse challenger refused by the gate → the retraining check → ledger, cost
-and summary → local AWS down.
+commit) → tenant data uploaded: globex's upload starts a build through the trigger, acme's is only recorded
+(the demo's copy of the registry sets acme to `retrain_on_upload: scheduled`) → train per tenant from the CI
+path → deploy, predictions → the retraining check 15 days later, after acme uploaded more data: globex stale,
+acme with new data, both builds started → a worse challenger refused by the gate → ledger, cost and summary →
+local AWS down.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from mlops.config.contract import load_contract
 from mlops.settings import Settings
 
 EXAMPLE = "churn"
+#: The demo's tenant whose uploads wait for the daily retraining check (set in the demo's copy of the registry).
+SCHEDULED_TENANT = "acme"
 
 
 class StepFailed(Exception):
@@ -46,6 +50,18 @@ class Demo:
         self.env["SAGEMAKER_SUPPRESS_V2_WARNING"] = "1"
         self.summary: dict[str, Any] = {"versions": [], "trainings": []}
         self.started = time.monotonic()
+        self.s3: Any = None
+
+    def registry_copy(self) -> None:
+        """The demo's registry: the repository's, with acme's uploads left to the daily check."""
+        tenants = self.work / "tenants"
+        shutil.rmtree(tenants, ignore_errors=True)
+        shutil.copytree(self.settings.tenants_dir, tenants)
+        scheduled = tenants / f"{SCHEDULED_TENANT}.yaml"
+        if scheduled.exists():
+            scheduled.write_text(scheduled.read_text(encoding="utf-8").rstrip("\n") + "\nretrain_on_upload: scheduled\n",
+                                 encoding="utf-8")
+        self.env["MLOPS_TENANTS_DIR"] = str(tenants)
 
     # -- plumbing -----------------------------------------------------------------------------------
     def say(self, title: str) -> None:
@@ -102,34 +118,38 @@ class Demo:
 
     def upload_data(self) -> None:
         """Generate each tenant's dataset and upload it where the tenant's uploads land."""
-        self.say("Tenant data: a different dataset per tenant; each upload starts a build by itself "
-                 "(S3 → EventBridge → SQS → trigger → tier admission → pipeline)")
+        self.say("Tenant data: a different dataset per tenant; an upload starts a build by itself "
+                 "(S3 → EventBridge → SQS → trigger → tier admission → pipeline), or, for a tenant with "
+                 "retrain_on_upload: scheduled (acme here), is recorded for the daily retraining check")
         data_dir = self.work / "data"
         shutil.rmtree(data_dir, ignore_errors=True)
         self.python("examples/datagen.py", "--all", "--root", str(self.settings.root), "--out", str(data_dir))
-        import boto3  # pylint: disable=import-outside-toplevel  # only after the local env is loaded
-
-        session = boto3.session.Session(
-            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        )
-        s3 = session.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"])
         tenants = {t["id"] for t in self.summary["tenants"]}
-        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
-
-        naming = load_from_settings(self.settings).names()
         uploads = []
         for csv in sorted(data_dir.glob(f"*/{EXAMPLE}/*.csv")):
             tenant, model = csv.parent.parent.name, csv.parent.name
-            if tenant not in tenants:
-                continue
-            bucket, key = naming.tenant_bucket(tenant), f"{naming.data_prefix(model)}{csv.name}"
-            s3.upload_file(str(csv), bucket, key)
-            rows = sum(1 for _ in csv.open(encoding="utf-8")) - 1
-            uploads.append({"tenant": tenant, "model": model, "uri": f"s3://{bucket}/{key}", "rows": rows})
-            print(f"  uploaded {rows:>5} rows for {tenant}/{model} to s3://{bucket}/{key}")
+            if tenant in tenants:
+                uploads.append(self.put_data(tenant, model, csv))
         self.summary["uploads"] = uploads
-        self.wait_for_builds(len(uploads))
+        self.wait_for_builds(sum(1 for u in uploads if u["tenant"] != SCHEDULED_TENANT))
+
+    def put_data(self, tenant: str, model: str, csv: Path, key_name: str | None = None) -> dict[str, Any]:
+        """Upload one CSV to the tenant's `data/<model>/` prefix, as the tenant would."""
+        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+
+        if self.s3 is None:
+            import boto3  # pylint: disable=import-outside-toplevel  # only after the local env is loaded
+
+            session = boto3.session.Session(
+                aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                region_name=self.env.get("AWS_DEFAULT_REGION", "us-east-1"))
+            self.s3 = session.client("s3", endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        naming = load_from_settings(self.settings).names()
+        bucket, key = naming.tenant_bucket(tenant), f"{naming.data_prefix(model)}{key_name or csv.name}"
+        self.s3.upload_file(str(csv), bucket, key)
+        rows = sum(1 for _ in csv.open(encoding="utf-8")) - 1
+        print(f"  uploaded {rows:>5} rows for {tenant}/{model} to s3://{bucket}/{key}")
+        return {"tenant": tenant, "model": model, "uri": f"s3://{bucket}/{key}", "rows": rows}
 
     def wait_for_builds(self, count: int, timeout: float = 600.0) -> list[dict[str, Any]]:
         """Wait until `count` builds are in the ledger and none is still queued or running."""
@@ -221,20 +241,40 @@ class Demo:
         self.summary["gate"] = decision
 
     def retrain_check(self, repo: Path) -> None:
-        """The daily check as if run 15 days from now: globex (14-day override) is stale, acme is not."""
-        self.say("Scheduled retraining: the daily check, as if run 15 days from now (dry run, then --apply)")
+        """The daily check as if run 15 days from now: globex (14-day override) is stale, and acme, whose uploads
+        are scheduled, has uploaded more data since its training; both are retrained."""
+        self.say("Scheduled retraining: acme uploads more data (recorded, no build: retrain_on_upload is scheduled), "
+                 "then the daily check as if run 15 days from now (dry run, then --apply)")
         before = len(self.run_quiet("executions", "list", "--json") or [])
+        csv = next((self.work / "data" / SCHEDULED_TENANT / EXAMPLE).glob("*.csv"))
+        self.summary["uploads"].append(self.put_data(SCHEDULED_TENANT, EXAMPLE, csv, f"next-{csv.name}"))
         later = (datetime.now(timezone.utc) + timedelta(days=15)).isoformat(timespec="seconds")
-        report = self.work / "retrain-report.md"
         check = ("retrain-check", "--now", later, "--contract", str(repo))
+        self.wait_for_upload_recorded(check)
+        report = self.work / "retrain-report.md"
         self.run(*check)
         decisions = self.run(*check, "--report", str(report), "--apply", want_json=True) or {}
+        for decision in decisions.get("decisions", []):
+            if decision["action"] == "retrain":
+                codes = ", ".join(r["code"] for r in decision["reasons"])
+                print(f"  decided: retrain {decision['tenant']}/{decision['model']} ({codes})")
         started = decisions.get("applied", [])
         for item in started:
             print(f"  retraining requested: {item['tenant']}/{item['model']} -> {item['request']}")
         self.summary["retrain_report"] = str(report)
+        self.summary["retrain"] = [d for d in decisions.get("decisions", []) if d["action"] == "retrain"]
         if started:
             self.wait_for_builds(before + len(started))
+
+    def wait_for_upload_recorded(self, check: tuple[str, ...], timeout: float = 120.0) -> None:
+        """Until the trigger has recorded acme's upload (the local Lambda runtime polls the uploads queue)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.run_quiet(*check, "--tenant", SCHEDULED_TENANT, "--model", EXAMPLE, "--json") or {}
+            if any(r["code"] == "new-data" for d in data.get("decisions", []) for r in d["reasons"]):
+                return
+            time.sleep(2)
+        raise StepFailed(f"the trigger did not record {SCHEDULED_TENANT}'s upload within {timeout:.0f} s")
 
     def _churn_tenants(self) -> list[str]:
         return [t["id"] for t in self.summary["tenants"] if EXAMPLE in t["models"]]
@@ -278,6 +318,9 @@ class Demo:
         print()
         self.run("executions", "list")
         self.run("cost", "report")
+        if self.summary.get("retrain"):
+            table("Retraining decisions", ["tenant", "model", "reasons"],
+                  [[d["tenant"], d["model"], "; ".join(r["text"] for r in d["reasons"])] for d in self.summary["retrain"]])
         if self.summary.get("retrain_report"):
             print(f"retraining report: {self.summary['retrain_report']}")
         print(f"\ndemo finished in {time.monotonic() - self.started:.0f} s "
@@ -293,6 +336,7 @@ def run_demo(settings: Settings | None = None) -> int:
     demo = Demo(settings or Settings.from_env())
     demo.work.mkdir(parents=True, exist_ok=True)
     try:
+        demo.registry_copy()
         demo.registry()
         demo.local_up()
         repo = demo.model_repo()

@@ -27,6 +27,9 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
         "published churn 0.1.0", "published churn 0.2.0",          # versions from conventional commits
         "gate for acme 0.3.0: refuse",                               # the worse challenger is refused
         "challenger is worse than the champion",
+        "decided: retrain globex/churn (max-age)",                   # the stale tenant (14-day override, 15 days later)
+        "decided: retrain acme/churn (new-data)",                    # acme's scheduled upload, left to the check
+        "retraining requested: globex/churn", "retraining requested: acme/churn",
         "demo finished in",
         "local AWS stopped",
     ):
