@@ -124,6 +124,10 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("function", function, 24)
         return _check("Lambda function", f"{self.project}-{function}", _LAMBDA)
 
+    def lambda_layer(self) -> str:
+        """Lambda layer holding the functions' third-party libraries (mlops.packaging)."""
+        return _check("Lambda layer", f"{self.project}-lambda-deps", _LAMBDA)
+
     def log_group(self, function: str) -> str:
         """CloudWatch log group of a Lambda function."""
         return _check("log group", f"/aws/lambda/{self.lambda_function(function)}", _LOG_GROUP)
@@ -214,4 +218,5 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
             "status_queue": self.events_queue("status"),
             "notifications_topic": self.notifications_topic(),
             "functions": {f: self.lambda_function(f) for f in ("trigger", "dispatcher", "status")},
+            "lambda_layer": self.lambda_layer(),
         }

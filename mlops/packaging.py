@@ -1,10 +1,17 @@
-"""Reproducible Lambda packages: one zip per function, built with `zipfile` and nothing else.
+"""Reproducible Lambda packages: one zip per function, and one layer with the third-party libraries.
 
-A package holds the function's handler folder (`lambda/<function>/`, at the zip's root, so the handler is
-`handler.handler`) and the `mlops` package without the CLI and the local runtime, which no Lambda needs.
-The same sources always give the same bytes (sorted entries, fixed timestamps and permissions), so
-Terraform's `source_code_hash` changes only when the code does and re-applying deploys nothing new.
-Third-party libraries beyond the Lambda runtime's boto3 belong in a layer, not here.
+A function package holds the function's handler folder (`lambda/<function>/`, at the zip's root, so the
+handler is `handler.handler`), the `mlops` package without the CLI and the local runtime, which no Lambda
+needs, and the tenant registry (`registry/platform.yaml`, `registry/tenants/*.yaml`: the functions read it
+with `MLOPS_ROOT=/var/task/registry`, so a registry change redeploys them with the Terraform apply that
+provisions the tenant). The same sources always give the same bytes (sorted entries, fixed timestamps and
+permissions), so Terraform's `source_code_hash` changes only when the code does.
+
+The layer (`layer.zip`, `python/...`) holds what the handlers import beyond the Lambda runtime's boto3:
+pydantic, PyYAML, semver and Powertools, at exactly the versions of this environment (the ones the tests
+ran with), installed by pip for the Lambda platform (manylinux2014 x86_64 wheels of the runtime's Python).
+It is built once per set of pins and kept in `MLOPS_CACHE_DIR`; `layer.runtime` next to it names the runtime
+it was built for, and Terraform refuses a `lambda_runtime` that differs.
 
 Only the AWS provider is available to Terraform here (no `archive` provider), which is why Python builds
 the zips and Terraform receives their folder as `lambda_package_dir`.
@@ -13,7 +20,11 @@ the zips and Terraform receives their folder as `lambda_package_dir`.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -21,6 +32,12 @@ from pathlib import Path
 from mlops.errors import MlopsError
 
 FUNCTIONS = ("trigger", "dispatcher", "status")
+#: Distributions the handlers import that the Lambda runtime lacks (it has boto3, botocore and jmespath).
+LAYER_DISTRIBUTIONS = ("pydantic", "PyYAML", "semver", "aws-lambda-powertools")
+LAYER_ZIP = "layer.zip"
+LAYER_RUNTIME_FILE = "layer.runtime"
+DEFAULT_RUNTIME = "python3.11"
+_LAYER_PLATFORM = "manylinux2014_x86_64"
 #: Parts of the `mlops` package a Lambda never imports.
 _EXCLUDED_PACKAGES = ("cli", "local")
 _SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "tests"}
@@ -42,14 +59,22 @@ def _files(folder: Path, skip_top: tuple[str, ...] = ()) -> list[tuple[Path, str
     return sorted(found, key=lambda item: item[1])
 
 
-def package_entries(root: Path, function: str) -> list[tuple[Path, str]]:
+def package_entries(root: Path, function: str, platform_file: Path | None = None,
+                    tenants_dir: Path | None = None) -> list[tuple[Path, str]]:
     """What goes into one function's zip: (source file, name in the zip), in zip order."""
     handler_dir = root / "lambda" / function
     if not (handler_dir / "handler.py").is_file():
         raise MlopsError(f"{handler_dir / 'handler.py'}: Lambda handler not found", "run from the ml-ops checkout (MLOPS_ROOT)")
+    platform_file = platform_file or root / "platform.yaml"
+    tenants_dir = tenants_dir or root / "tenants"
+    if not platform_file.is_file():
+        raise MlopsError(f"{platform_file}: platform file not found", "set MLOPS_PLATFORM_FILE or MLOPS_ROOT")
     mlops_dir = Path(__file__).resolve().parent
     entries = _files(handler_dir)
     entries += [(path, f"mlops/{name}") for path, name in _files(mlops_dir, skip_top=_EXCLUDED_PACKAGES)]
+    entries.append((platform_file, "registry/platform.yaml"))
+    tenant_files = sorted([*tenants_dir.glob("*.yaml"), *tenants_dir.glob("*.yml")]) if tenants_dir.is_dir() else []
+    entries += [(path, f"registry/tenants/{path.name}") for path in tenant_files]
     return sorted(entries, key=lambda item: item[1])
 
 
@@ -71,14 +96,58 @@ def _write_zip(entries: list[tuple[Path, str]], target: Path) -> None:
             os.unlink(tmp)
 
 
-def build_packages(root: Path, out_dir: Path) -> dict[str, Path]:
-    """Build `<out_dir>/<function>.zip` for every function; return their paths by function."""
+def build_packages(root: Path, out_dir: Path, platform_file: Path | None = None, tenants_dir: Path | None = None,
+                   layer: bool = True) -> dict[str, Path]:
+    """Build `<out_dir>/<function>.zip` for every function and the dependencies layer; return their paths."""
+    from mlops.settings import Settings  # pylint: disable=import-outside-toplevel  # packaging stays importable alone
+
+    settings = Settings.from_env({**os.environ, "MLOPS_ROOT": str(root)})
     built = {}
     for function in FUNCTIONS:
         target = out_dir / f"{function}.zip"
-        _write_zip(package_entries(root, function), target)
+        _write_zip(package_entries(root, function, platform_file or settings.platform_file, tenants_dir or settings.tenants_dir),
+                   target)
         built[function] = target
+    if layer:
+        built["layer"] = build_layer(out_dir, settings.cache_dir)
     return built
+
+
+def layer_requirements() -> list[str]:
+    """`name==version` of every layer distribution, pinned to this environment's versions."""
+    pins = []
+    for name in LAYER_DISTRIBUTIONS:
+        try:
+            pins.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            raise MlopsError(f"{name} is not installed in this environment", "install the project: make venv") from None
+    return pins
+
+
+def build_layer(out_dir: Path, cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
+    """`<out_dir>/layer.zip` (+ `layer.runtime`): the layer for `runtime`, from the cache or built with pip."""
+    python_version = runtime.removeprefix("python")
+    requirements = layer_requirements()
+    key = hashlib.sha256("\n".join([runtime, _LAYER_PLATFORM, *requirements]).encode()).hexdigest()[:16]
+    cached = cache_dir / f"lambda-layer-{key}.zip"
+    if not cached.is_file():
+        with tempfile.TemporaryDirectory(prefix="mlops-layer-") as work:
+            target = Path(work) / "python"
+            command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                       "--only-binary=:all:", "--platform", _LAYER_PLATFORM, "--implementation", "cp",
+                       "--python-version", python_version, "--target", str(target), *requirements]
+            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+            if done.returncode != 0:
+                lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+                raise MlopsError(f"cannot build the Lambda dependencies layer: {lines[-1]}",
+                                 "pip needs the package index (the same one `make venv` used)")
+            for folder in target.glob("bin"):  # console scripts: the layer is imported, never run
+                shutil.rmtree(folder)
+            _write_zip([(path, f"python/{name}") for path, name in _files(target)], cached)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cached, out_dir / LAYER_ZIP)
+    (out_dir / LAYER_RUNTIME_FILE).write_text(runtime + "\n", encoding="utf-8")
+    return out_dir / LAYER_ZIP
 
 
 def sha256_of(path: Path) -> str:

@@ -7,6 +7,7 @@
 | `MLOPS_TENANTS_DIR` | `$MLOPS_ROOT/tenants` | the tenant registry, one YAML file per tenant |
 | `MLOPS_STATE_DIR` | `$MLOPS_ROOT/.mlops` | local state: the local AWS, its Terraform state, demo output |
 | `MLOPS_TF_PLUGIN_DIR` | unset | a Terraform provider mirror (`registry.terraform.io/hashicorp/aws/...`) |
+| `MLOPS_CACHE_DIR` | `$MLOPS_ROOT/.mlops/cache` | built once, reused by every state folder: the Lambda dependencies layer |
 
 Nothing here imports boto3: `mlops --help` must stay fast.
 """
@@ -16,6 +17,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+
+def local_engine_enabled(env: dict[str, str] | None = None) -> bool:
+    """Whether pipeline executions run on this machine (the local engine): MLOPS_LOCAL_ENGINE=1/0, else a loopback AWS endpoint."""
+    env = dict(os.environ if env is None else env)
+    flag = env.get("MLOPS_LOCAL_ENGINE", "").strip().lower()
+    if flag in ("1", "true", "yes", "0", "false", "no"):
+        return flag in ("1", "true", "yes")
+    endpoint = env.get("AWS_ENDPOINT_URL_SAGEMAKER") or env.get("AWS_ENDPOINT_URL") or ""
+    return urlparse(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _find_root(start: Path) -> Path:
@@ -34,6 +46,7 @@ class Settings:
     tenants_dir: Path
     state_dir: Path
     tf_plugin_dir: Path | None
+    cache_dir: Path
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -48,6 +61,7 @@ class Settings:
             tenants_dir=Path(env.get("MLOPS_TENANTS_DIR") or root / "tenants"),
             state_dir=Path(env.get("MLOPS_STATE_DIR") or root / ".mlops"),
             tf_plugin_dir=Path(plugin) if plugin else None,
+            cache_dir=Path(env.get("MLOPS_CACHE_DIR") or root / ".mlops" / "cache"),
         )
 
     @property

@@ -309,7 +309,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
 
     from mlops.aws.ledger import Ledger
     from mlops.config.tenants import load_from_settings
-    from mlops.local.engine import local_engine_enabled
+    from mlops.settings import local_engine_enabled
     from mlops.pipeline import progress
     from mlops.pipeline.start import pipeline_names
 

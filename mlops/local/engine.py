@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from mlops.local import container
+from mlops.settings import local_engine_enabled  # pylint: disable=unused-import  # re-exported: callers use engine.local_engine_enabled
 from mlops.local.engine_expressions import Context, ExpressionError, evaluate_condition, execution_order, parameter_values, resolve
 
 RECORD_PREFIX = "local-engine"
@@ -48,16 +48,6 @@ TERMINAL = ("Succeeded", "Failed", "Stopped")
 _MODEL_PACKAGE_KEYS = ("ModelPackageGroupName", "ModelPackageDescription", "InferenceSpecification", "ModelApprovalStatus",
                        "ModelMetrics", "CustomerMetadataProperties", "MetadataProperties", "DriftCheckBaselines", "Domain",
                        "Task", "SamplePayloadUrl", "AdditionalInferenceSpecifications", "Tags")
-
-
-def local_engine_enabled(env: dict[str, str] | None = None) -> bool:
-    """Whether executions run on this machine: MLOPS_LOCAL_ENGINE=1/0, else a loopback AWS endpoint."""
-    env = dict(os.environ if env is None else env)
-    flag = env.get("MLOPS_LOCAL_ENGINE", "").strip().lower()
-    if flag in ("1", "true", "yes", "0", "false", "no"):
-        return flag in ("1", "true", "yes")
-    endpoint = env.get("AWS_ENDPOINT_URL_SAGEMAKER") or env.get("AWS_ENDPOINT_URL") or ""
-    return urlparse(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def now() -> datetime:

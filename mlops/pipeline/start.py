@@ -85,8 +85,7 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
 
     from mlops.aws import sagemaker as adapter
     from mlops.config.tenants import load_from_settings
-    from mlops.local import engine
-    from mlops.settings import Settings
+    from mlops.settings import Settings, local_engine_enabled
 
     settings = settings or Settings.from_env()
     registry = registry or load_from_settings(settings)
@@ -97,7 +96,7 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
         raise StartRejected(exc.message, exc.hint) from exc
     tier = tenant.effective_tier(registry.platform.tiers)
     names = registry.names(account_id(session))
-    local = engine.local_engine_enabled()
+    local = local_engine_enabled()
     extra = dict(request.parameters)
     if request.image_uri:
         version, image, digest, notes = request.version or LOCAL_VERSION, request.image_uri, request.image_digest or "unknown", []
@@ -124,7 +123,9 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
                                            display_name=request.execution_id, description=description,
                                            token=client_request_token)
     pid = work_dir = None
-    if local:
+    if local:  # the Lambda packages carry no mlops.local: import it only where it runs
+        from mlops.local import engine  # pylint: disable=import-outside-toplevel
+
         _, execution_id = engine.parse_execution_arn(arn)
         work_dir = settings.state_dir / "engine" / pipeline / execution_id
         pid = engine.launch(arn, record_bucket=names.artifacts_bucket(), work_dir=work_dir)

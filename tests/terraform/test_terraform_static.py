@@ -82,10 +82,12 @@ def test_resource_changes_leaves_out_no_ops() -> None:
     assert resource_changes(plan) == [("b", ("create",)), ("c", ("delete", "create"))]
 
 
-def test_lambda_packages_are_reproducible_and_hold_handler_and_mlops(tmp_path: Path) -> None:
+def test_lambda_packages_are_reproducible_and_hold_handler_mlops_and_registry(tmp_path: Path) -> None:
     first = build_packages(ROOT, tmp_path / "one")
     second = build_packages(ROOT, tmp_path / "two")
-    assert sorted(first) == sorted(FUNCTIONS)
+    assert sorted(first) == sorted([*FUNCTIONS, "layer"])
+    for function in [*FUNCTIONS, "layer"]:
+        assert sha256_of(first[function]) == sha256_of(second[function])
     for function in FUNCTIONS:
         assert sha256_of(first[function]) == sha256_of(second[function])
         with zipfile.ZipFile(first[function]) as archive:
@@ -95,6 +97,14 @@ def test_lambda_packages_are_reproducible_and_hold_handler_and_mlops(tmp_path: P
             assert "mlops/naming.py" in names
             assert not [n for n in names if n.startswith(("mlops/cli/", "mlops/local/")) or n.endswith(".pyc")]
             assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+            assert "registry/platform.yaml" in names
+            tenant_files = {f"registry/tenants/{p.name}" for p in (ROOT / "tenants").glob("*.yaml")}
+            assert {n for n in names if n.startswith("registry/tenants/")} == tenant_files
+    with zipfile.ZipFile(first["layer"]) as archive:
+        tops = {name.split("/")[1] for name in archive.namelist()}
+    assert {"pydantic", "pydantic_core", "yaml", "semver", "aws_lambda_powertools"} <= tops
+    assert not {"boto3", "botocore"} & tops  # the runtime has them
+    assert (tmp_path / "one" / "layer.runtime").read_text().strip() == "python3.11"
 
 
 def test_missing_handler_is_a_clear_error(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ locals {
     status_queue        = local.status_queue
     notifications_topic = "${var.project}-notifications"
     functions           = { for fn in local.functions : fn => "${var.project}-${fn}" }
+    lambda_layer        = "${var.project}-lambda-deps"
   }
 
   tenants = {

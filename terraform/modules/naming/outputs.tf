@@ -33,6 +33,11 @@ output "log_groups" {
   value       = { for fn in local.functions : fn => "/aws/lambda/${var.project}-${fn}" }
 }
 
+output "dispatch_schedule" {
+  description = "EventBridge rule invoking the dispatcher Lambda on a schedule."
+  value       = "${var.project}-dispatch-schedule"
+}
+
 output "status_rule" {
   description = "EventBridge rule sending SageMaker pipeline status changes to the status queue."
   value       = "${var.project}-pipeline-status"

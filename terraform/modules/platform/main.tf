@@ -334,7 +334,7 @@ resource "aws_iam_role_policy" "lambda" {
       {
         Sid      = "Queues"
         Effect   = "Allow"
-        Action   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        Action   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ChangeMessageVisibility"]
         Resource = values(local.queue_arn)
       },
       {
@@ -346,10 +346,33 @@ resource "aws_iam_role_policy" "lambda" {
       {
         Sid    = "Pipelines"
         Effect = "Allow"
-        Action = ["sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:AddTags"]
+        Action = [
+          "sagemaker:StartPipelineExecution", "sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutions",
+          "sagemaker:ListPipelineExecutionSteps", "sagemaker:AddTags",
+        ]
         # One pipeline per tenant and model (<project>-<tenant>-<model>): the platform starts them for every
         # tenant, and an inline policy listing thousands of them would exceed IAM's size limit.
         Resource = ["arn:aws:sagemaker:${var.region}:${var.account_id}:pipeline/${var.project}-*"]
+      },
+      {
+        # The trigger reads the model's current sources (code/<model>/current.json) and resolves image tags.
+        Sid      = "Sources"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = "${aws_s3_bucket.artifacts.arn}/code/*"
+      },
+      {
+        Sid      = "Images"
+        Effect   = "Allow"
+        Action   = ["ecr:DescribeImages", "ecr:ListImages"]
+        Resource = [for repo in aws_ecr_repository.model : repo.arn]
+      },
+      {
+        # The status function reads the registered package of a finished execution.
+        Sid      = "ModelPackages"
+        Effect   = "Allow"
+        Action   = "sagemaker:DescribeModelPackage"
+        Resource = "arn:aws:sagemaker:${var.region}:${var.account_id}:model-package/${var.project}-*/*"
       },
       {
         Sid      = "Notify"
@@ -431,6 +454,22 @@ resource "aws_cloudwatch_log_group" "function" {
   tags              = local.tags
 }
 
+# pydantic, PyYAML, semver and Powertools for the runtime's Python (mlops.packaging.build_layer).
+resource "aws_lambda_layer_version" "dependencies" {
+  layer_name               = module.names.platform.lambda_layer
+  filename                 = "${var.lambda_package_dir}/layer.zip"
+  source_code_hash         = filebase64sha256("${var.lambda_package_dir}/layer.zip")
+  compatible_runtimes      = [var.lambda_runtime]
+  compatible_architectures = ["x86_64"]
+
+  lifecycle {
+    precondition {
+      condition     = trimspace(file("${var.lambda_package_dir}/layer.runtime")) == var.lambda_runtime
+      error_message = "The layer in lambda_package_dir was built for another Python than lambda_runtime: build it for ${var.lambda_runtime} (mlops.packaging.build_layer)."
+    }
+  }
+}
+
 resource "aws_lambda_function" "function" {
   # checkov:skip=CKV_AWS_116: invoked through SQS event source mappings and the scheduler; failed messages go to each queue's DLQ
   # checkov:skip=CKV_AWS_117: calls only AWS APIs; a VPC would add NAT or endpoints and nothing to isolate
@@ -441,6 +480,7 @@ resource "aws_lambda_function" "function" {
   role             = aws_iam_role.lambda.arn
   runtime          = var.lambda_runtime
   handler          = "handler.handler"
+  layers           = [aws_lambda_layer_version.dependencies.arn]
   filename         = "${var.lambda_package_dir}/${each.key}.zip"
   source_code_hash = filebase64sha256("${var.lambda_package_dir}/${each.key}.zip")
   timeout          = 60
@@ -457,6 +497,7 @@ resource "aws_lambda_function" "function" {
   environment {
     variables = {
       MLOPS_PROJECT             = var.project
+      MLOPS_ROOT                = "/var/task/registry" # the tenant registry packaged with the code
       MLOPS_LEDGER_TABLE        = aws_dynamodb_table.ledger.name
       MLOPS_SLOTS_TABLE         = aws_dynamodb_table.slots.name
       MLOPS_NOTIFICATIONS_TOPIC = aws_sns_topic.notifications.arn
@@ -465,6 +506,30 @@ resource "aws_lambda_function" "function" {
   }
 
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.lambda]
+}
+
+# The dispatcher admits queued requests as tiers free up (the trigger starts a build at once when its tier
+# has room; the status function frees the slot). One minute is EventBridge's finest rate.
+resource "aws_cloudwatch_event_rule" "dispatch_schedule" {
+  name                = module.names.dispatch_schedule
+  description         = "Run the dispatcher: admit queued build requests while tiers have room."
+  schedule_expression = "rate(1 minute)"
+  state               = var.event_source_mappings_enabled ? "ENABLED" : "DISABLED"
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_event_target" "dispatch_schedule" {
+  rule      = aws_cloudwatch_event_rule.dispatch_schedule.name
+  target_id = "dispatcher"
+  arn       = aws_lambda_function.function["dispatcher"].arn
+}
+
+resource "aws_lambda_permission" "dispatch_schedule" {
+  statement_id  = "dispatch-schedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["dispatcher"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.dispatch_schedule.arn
 }
 
 resource "aws_lambda_event_source_mapping" "queue" {

@@ -123,3 +123,47 @@ run "rejects_a_bad_reserved_concurrency" {
   variables { reserved_concurrency = { trigger = 0 } }
   expect_failures = [var.reserved_concurrency]
 }
+
+run "functions_carry_the_layer_the_registry_and_a_dispatch_schedule" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for f in values(aws_lambda_function.function) : f.environment[0].variables["MLOPS_ROOT"] == "/var/task/registry"])
+    error_message = "Every function reads the tenant registry packaged with its code."
+  }
+  assert {
+    condition     = aws_lambda_layer_version.dependencies.layer_name == "mlops-lambda-deps" && aws_lambda_layer_version.dependencies.compatible_runtimes == toset(["python3.11"])
+    error_message = "The dependencies layer is named by the naming module and built for the functions' runtime."
+  }
+  assert {
+    condition     = aws_cloudwatch_event_rule.dispatch_schedule.schedule_expression == "rate(1 minute)" && aws_cloudwatch_event_rule.dispatch_schedule.state == "ENABLED"
+    error_message = "The dispatcher runs every minute on a real account."
+  }
+  assert {
+    condition     = aws_lambda_permission.dispatch_schedule.principal == "events.amazonaws.com" && aws_lambda_permission.dispatch_schedule.function_name == "mlops-dispatcher"
+    error_message = "EventBridge may invoke the dispatcher."
+  }
+}
+
+run "the_schedule_is_off_where_the_local_runtime_runs_the_dispatcher" {
+  command = plan
+
+  variables {
+    event_source_mappings_enabled = false
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_rule.dispatch_schedule.state == "DISABLED"
+    error_message = "On the local AWS the local runtime runs the dispatcher, not EventBridge."
+  }
+}
+
+run "rejects_a_layer_built_for_another_runtime" {
+  command = plan
+
+  variables {
+    lambda_runtime = "python3.12"
+  }
+
+  expect_failures = [aws_lambda_layer_version.dependencies]
+}
