@@ -18,16 +18,15 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from ci_helpers import ROOT
+from gitlab_stub import GitLabNotes, serve
 
 pytestmark = pytest.mark.slow
 
@@ -332,38 +331,11 @@ def test_self_mode_plans_the_infrastructure(gitlab_ci_local, snapshot, local_aws
     assert "terraform plan (local)" in output
 
 
-class _GitLabNotes(BaseHTTPRequestHandler):
-    """GitLab's merge-request notes API on loopback: records each POST and answers 201 with a note id."""
-
-    received: list[dict] = []
-
-    def do_POST(self) -> None:  # pylint: disable=invalid-name  # http.server's method naming
-        """Record the note and answer as GitLab does."""
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-        type(self).received.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        payload = json.dumps({"id": 77, "body": body.get("body")}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:  # pylint: disable=redefined-builtin  # http.server's signature
-        return
-
-
 @pytest.fixture
 def gitlab_notes() -> Iterator[str]:
-    """A GitLab notes API stand-in on 127.0.0.1; yields its CI_API_V4_URL."""
-    _GitLabNotes.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _GitLabNotes)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """GitLab's notes API on 127.0.0.1 (tests/gitlab_stub.py); yields its CI_API_V4_URL."""
+    with serve("project-token-for-the-test") as url:
+        yield url
 
 
 def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws, model_repo,
@@ -391,8 +363,8 @@ def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_lo
     # The report job runs after the failure and comments on the upstream merge request.
     assert re.search(r"PASS +mlops-report", output), output[-6000:]
     assert "merge-request note: posted, note 77 on merge request !3 of project 42" in output
-    assert len(_GitLabNotes.received) == 1
-    note = _GitLabNotes.received[0]
+    assert len(GitLabNotes.received) == 1
+    note = GitLabNotes.received[0]
     assert note["path"] == "/api/v4/projects/42/merge_requests/3/notes"
     assert note["auth"] == "Bearer project-token-for-the-test"
     assert re.search(rf"\| acme \| failed: {reason}", note["body"]["body"])

@@ -8,15 +8,12 @@ loopback in this test process that records what it receives and answers like Git
 from __future__ import annotations
 
 import json
-import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from gitlab_stub import GitLabNotes, serve
 from mlops.cli import main
 from mlops.pipeline.progress import Status
 from mlops.report import Evaluation, MetricRule, markdown_note, openmetrics, parse_evaluation
@@ -48,50 +45,11 @@ def results(tmp_path: Path) -> Path:
     return folder
 
 
-class GitLab(BaseHTTPRequestHandler):
-    """GitLab's `POST /projects/:id/merge_requests/:iid/notes`, with the answers a real one gives."""
-
-    received: list[dict[str, Any]] = []
-    answer_status = 201
-
-    def do_POST(self) -> None:  # pylint: disable=invalid-name  # http.server's method naming
-        """Record the request and answer as GitLab would."""
-        length = int(self.headers.get("Content-Length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        type(self).received.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        match = re.fullmatch(r"/api/v4/projects/(\d+)/merge_requests/(\d+)/notes", self.path)
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            status, answer = 401, {"message": "401 Unauthorized"}
-        elif not match:
-            status, answer = 404, {"message": "404 Not found"}
-        else:
-            status, answer = self.answer_status, {"id": 9001, "body": body.get("body")}
-            if status >= 400:
-                answer = {"message": "403 Forbidden"}
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:  # pylint: disable=redefined-builtin  # http.server's signature
-        return
-
-
 @pytest.fixture
 def gitlab() -> Iterator[str]:
-    """The stand-in's API URL (http://127.0.0.1:PORT/api/v4); requests land in GitLab.received."""
-    GitLab.received = []
-    GitLab.answer_status = 201
-    server = ThreadingHTTPServer(("127.0.0.1", 0), GitLab)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """GitLab's notes API on 127.0.0.1 (tests/gitlab_stub.py) expecting TOKEN; requests land in GitLabNotes.received."""
+    with serve(TOKEN) as url:
+        yield url
 
 
 @dataclass
@@ -233,9 +191,9 @@ def test_mr_note_is_posted_to_the_upstream_merge_request(run: Callable[..., Ran]
     result = run("report", "evaluation", str(results), "--model", "churn", "--repo", str(ROOT / "examples" / "churn"),
                  "--mr-note", env=env)
     assert result.exit_code == 0, result.output
-    assert "merge-request note: posted, note 9001 on merge request !17 of project 42" in result.output
-    assert len(GitLab.received) == 1
-    request = GitLab.received[0]
+    assert "merge-request note: posted, note 77 on merge request !17 of project 42" in result.output
+    assert len(GitLabNotes.received) == 1
+    request = GitLabNotes.received[0]
     assert request["path"] == "/api/v4/projects/42/merge_requests/17/notes"
     assert request["auth"] == f"Bearer {TOKEN}"
     body = request["body"]["body"]
@@ -260,7 +218,7 @@ def test_mr_note_is_posted_to_the_upstream_merge_request(run: Callable[..., Ran]
 def test_a_note_that_cannot_be_posted_prints_one_line_and_never_fails(run: Callable[..., Ran], results: Path, gitlab: str,
                                                                        env: dict[str, str],
                                                                        expected: str) -> None:
-    GitLab.answer_status = 403 if env.pop("forbidden", None) else 201
+    GitLabNotes.answer_status = 403 if env.pop("forbidden", None) else 201
     full = {"MLOPS_MR_NOTE_TOKEN": TOKEN, "MLOPS_MODEL_MR_IID": "17", "MLOPS_UPSTREAM_PROJECT_ID": "42",
             "CI_API_V4_URL": gitlab, **env}
     result = run("report", "evaluation", str(results), "--model", "churn", "--mr-note", env=full)
