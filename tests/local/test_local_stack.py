@@ -82,6 +82,9 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     assert f"export AWS_ENDPOINT_URL={first['endpoint']}\n" in env_file and "export MLOPS_LOCAL=1\n" in env_file
     for tenant_id, tenant in registry.tenants.items():
         assert first["outputs"]["names"]["tenants"][tenant_id] == names.tenant_names(tenant_id, tenant.models)
+    # the outputs `up` read from the state file are what `terraform output -json` prints
+    workspace = Workspace("local", Settings.from_env(local_env))
+    assert first["outputs"] == workspace.outputs() == workspace.terraform_outputs()
 
     # a second up changes nothing
     code, second, stderr = _mlops(local_env, "local", "up")
