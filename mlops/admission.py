@@ -72,6 +72,8 @@ class Candidate:
     ref: Any
     tenant: str
     requested_at: str
+    #: how many times the queue has handed this request out (SQS ApproximateReceiveCount)
+    receives: int = 1
 
 
 @dataclass
@@ -88,15 +90,25 @@ def tier_order(priorities: Mapping[str, int]) -> list[str]:
     return sorted(priorities, key=lambda name: (-priorities[name], name))
 
 
-def defer_seconds(lag: int, round_seconds: float) -> int:
-    """How long to hide a request whose tenant is `lag` admissions ahead."""
-    return int(min(MAX_DEFER_SECONDS, max(1.0, lag * round_seconds)))
+def defer_seconds(lag: int, round_seconds: float, receives: int = 1) -> int:
+    """How long to hide a request whose tenant is `lag` admissions ahead.
+
+    A request that comes back and is deferred again shows that the round was longer than estimated (builds
+    slower than `mean_build_seconds`, fewer slots freed): each further deferral doubles, up to 16 times,
+    so an estimate off by any factor costs a few receives per request, not one per estimated round.
+    """
+    backoff = 2 ** (min(max(receives, 1), 5) - 1)
+    return int(min(MAX_DEFER_SECONDS, max(1.0, lag * round_seconds * backoff)))
 
 
 def round_seconds(state: TierState, mean_build_seconds: float) -> float:
-    """About how long it takes every waiting tenant to get one more admission."""
+    """About how long it takes every waiting tenant to get one more admission.
+
+    Not rounded up to a second here (`defer_seconds` does that once): with few tenants left waiting a
+    round is short, and a backlog spread a whole second per request would hold free slots idle.
+    """
     waiting_tenants = sum(1 for t in state.tenants.values() if t.waiting > 0)
-    return max(1.0, waiting_tenants * mean_build_seconds / max(1, state.limit))
+    return waiting_tenants * mean_build_seconds / max(1, state.limit)
 
 
 def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_build_seconds: float,
@@ -117,6 +129,7 @@ def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_b
         tenant_state = state.tenants.setdefault(tenant_id, TenantState())
         tenant_state.waiting = max(tenant_state.waiting, count)
     unit = round_seconds(state, mean_build_seconds)
+    deferred: Counter[str] = Counter()  # a tenant's requests deferred in this window: each one a round later
     while pending:
         clock = state.virtual_clock()
         best = min(pending, key=lambda c: (state.lag(c.tenant, clock), c.requested_at))
@@ -125,9 +138,13 @@ def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_b
         cap = tenant_limits.get(best.tenant)
         lag = state.lag(best.tenant, clock)
         if cap is not None and tenant.running >= cap:
-            plan.defer.append((best, defer_seconds(1, unit)))
+            plan.defer.append((best, defer_seconds(1 + deferred[best.tenant], unit, best.receives)))
+            deferred[best.tenant] += 1
         elif lag > 0 and not work_conserving:
-            plan.defer.append((best, defer_seconds(lag, unit)))
+            # Spread a burst out: the tenant's next request comes back one round after this one, so a
+            # backlog is received about once per admission instead of all of it every round.
+            plan.defer.append((best, defer_seconds(lag + deferred[best.tenant], unit, best.receives)))
+            deferred[best.tenant] += 1
         elif free <= 0:
             plan.release.append(best)
         else:

@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from mlops.admission import Candidate, TierState, plan_window, tier_order
-from mlops.aws.dynamo import transact
-from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, STARTING, SUCCEEDED, TERMINAL, Ledger, public
+from mlops.aws.dynamo import TxItem, transact
+from mlops.aws.ledger import EXECUTING, FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
@@ -41,6 +42,10 @@ LOG = logging.getLogger(__name__)
 
 #: Optional port: the ARN of an execution already started for this request, if any (crash recovery).
 FindExecution = Callable[[BuildRequest], "str | None"]
+#: Optional port: the model package a succeeded pipeline execution registered (by execution ARN), if any.
+FindModelPackage = Callable[[str], "str | None"]
+#: How many executions' last known status rank a service remembers (skips duplicate and late events).
+KNOWN_STATUS_MEMORY = 50_000
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
     def __init__(self, *, registry: Any, ledger: Ledger, slots: Slots, queues: Queues, start: StartExecution,
                  find: FindExecution | None = None, notifier: Notifier | None = None,
                  settings: DispatchSettings = DispatchSettings(), clock: Callable[[], str] = utc_now,
-                 direct_start: bool = True):
+                 direct_start: bool = True, model_package: FindModelPackage | None = None):
         self.registry = registry
         self.names = registry.names()
         self.ledger = ledger
@@ -113,8 +118,11 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.settings = settings
         self.clock = clock
         self.direct_start = direct_start
+        self.model_package = model_package
         self.owner = uuid.uuid4().hex
         self._runs = 0
+        #: execution id -> the status rank its ledger item is known to have reached (ranks only grow)
+        self._known: OrderedDict[str, int] = OrderedDict()
 
     # -- trigger -------------------------------------------------------------------------------------
     def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
@@ -227,23 +235,29 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         if self.settings.tier_lease_ms:
             if self.slots.lease(tier, limit, self.owner, int(time.time() * 1000), self.settings.tier_lease_ms) is None:
                 return  # full, nothing waiting, or another dispatcher is on it
+            lease_ended = False
             try:
-                self._dispatch_tier(tier, limit, report)
+                lease_ended = self._dispatch_tier(tier, limit, report, lease_owner=self.owner)
             finally:
-                self.slots.end_lease(tier, self.owner)
+                if not lease_ended:
+                    self.slots.end_lease(tier, self.owner)
             return
         counter = self.slots.read_counter(tier, limit)  # small; the full tier read only when there is work
         if counter.free > 0 and counter.waiting > 0:
             self._dispatch_tier(tier, limit, report)
 
-    def _dispatch_tier(self, tier: str, limit: int, report: DispatchReport) -> None:
+    def _dispatch_tier(self, tier: str, limit: int, report: DispatchReport, lease_owner: str | None = None) -> bool:
+        """One round in a tier: plan over up to `receives_per_round` windows, then admit the whole plan in one
+        transaction (which also ends the lease), start, record and delete in batches. True if the lease ended."""
         state = self.slots.read_tier(tier, limit)
         if state.free <= 0 or state.waiting <= 0:
-            return
+            return False
         queue = self.names.tier_queue(tier)
         caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
                 if t.overrides.max_concurrent_builds is not None}
         handled: list[str] = []
+        later: list[tuple[str, int]] = []
+        admits: list[tuple[Candidate, int]] = []
         free = state.free
         for receive in range(self.settings.receives_per_round):
             # The first window is small (deferred tenants are already hidden); later ones look further
@@ -258,35 +272,23 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             drained = len(messages) < wanted
             plan = plan_window(state, window, free, self.settings.mean_build_seconds, caps,
                                work_conserving=drained and not any(state.lag(c.tenant) == 0 for c in window))
-            later: list[tuple[str, int]] = [(c.ref[0].receipt, s) for c, s in plan.defer]
+            later += [(c.ref[0].receipt, s) for c, s in plan.defer]
+            later += [(c.ref[0].receipt, 0) for c in plan.release]
             report.deferred[tier] = report.deferred.get(tier, 0) + len(plan.defer)
-            full = False
-            for candidate, increment in plan.admit:
-                message, request = candidate.ref
-                if full:
-                    later.append((message.receipt, 0))
-                    continue
-                verdict = self._admit(tier, limit, request, increment, state, report)
-                if verdict == "orphan":
-                    self.queues.dead_letter(queue, message.body, f"request {request.execution_id} is not in the ledger "
-                                            "(queued outside the trigger); send it to the trigger instead")
-                    handled.append(message.receipt)
-                    report.rejected += 1
-                elif verdict == "full":
-                    full = True
-                    later.append((message.receipt, 0))
-                elif verdict == "later":
-                    later.append((message.receipt, 0))
-                else:
-                    handled.append(message.receipt)
-                    free -= verdict == "admitted"
-            later.extend((c.ref[0].receipt, 0) for c in plan.release)
+            admits += plan.admit
+            free -= len(plan.admit)
+            if free <= 0:
+                break
+        lease_ended = False
+        try:
+            if admits:
+                lease_ended = self._admit_many(tier, limit, admits, state, caps, report, handled, later, lease_owner)
+        finally:
             if later:
                 self.queues.change_visibility(queue, later)
-            if full or free <= 0:
-                break
-        if handled:
-            self.queues.delete(queue, handled)
+            if handled:
+                self.queues.delete(queue, handled)
+        return lease_ended
 
     def _window(self, queue: str, messages: list[Message], handled: list[str], report: DispatchReport) -> list[Candidate]:
         window = []
@@ -298,29 +300,91 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 handled.append(message.receipt)
                 report.rejected += 1
                 continue
-            window.append(Candidate(ref=(message, request), tenant=request.tenant, requested_at=request.requested_at))
+            window.append(Candidate(ref=(message, request), tenant=request.tenant, requested_at=request.requested_at,
+                                    receives=message.receive_count))
         return window
 
-    def _admit(self, tier: str, limit: int, request: BuildRequest, increment: int, state: TierState,
-               report: DispatchReport) -> str:
-        """admitted | full | later | orphan | done (a duplicate or a request already handled)."""
-        eid = request.execution_id
-        tenant = self.registry.tenants.get(request.tenant)
-        cap = tenant.overrides.max_concurrent_builds if tenant else None
-        outcome = transact(self.slots.client, [
-            self.ledger.start_item(eid, self.clock()),
-            *self.slots.admit_items(tier, limit, request.tenant, eid, self.clock(), queued=True,
-                                    tenant_cap=cap, served_increment=increment, clock=state.clock)])
-        if outcome.ok:
-            self._start(request, tier, attempt=1)
-            report.admitted[tier] = report.admitted.get(tier, 0) + 1
-            return "admitted"
-        if "ledger" in outcome.failed:
-            return self._not_queued(request, tier, outcome.old.get("ledger"), report)
-        if outcome.failed & {"counter", "account"}:
-            state.inflight = state.limit
-            return "full"
-        return "later"
+    def _admit_many(self, tier: str, limit: int, admits: list[tuple[Candidate, int]], state: TierState,  # pylint: disable=too-many-arguments,too-many-locals
+                    caps: dict[str, int], report: DispatchReport, handled: list[str], later: list[tuple[str, int]],
+                    lease_owner: str | None) -> bool:
+        """Take the slots of every planned admission in one transaction, then start them and record the starts
+        in one more; True if the transaction ended the lease.
+
+        A failed condition names whose it was: a request that is no longer QUEUED is dealt with on its own
+        (duplicate, restart, orphan) and the rest tried again; a tenant at its cap waits; a full tier (or a
+        lease that is no longer ours) admits nothing now. Messages are deleted only once their request is
+        started or found handled, so a crash in between loses nothing.
+        """
+        queue = self.names.tier_queue(tier)
+        pending = list(admits)
+        while pending:
+            now = self.clock()
+            items = []
+            for candidate, _ in pending:
+                eid = candidate.ref[1].execution_id
+                items.append(TxItem(f"ledger:{eid}", self.ledger.start_item(eid, now).op))
+            items += self.slots.admit_many_items(
+                tier, limit, [(c.tenant, c.ref[1].execution_id, inc) for c, inc in pending], now,
+                caps=caps, clock=state.clock, lease_owner=lease_owner)
+            outcome = transact(self.slots.client, items)
+            if outcome.ok:
+                break
+            if outcome.conflict or outcome.failed & {"counter", "account"} or not outcome.failed:
+                state.inflight = state.limit
+                later += [(c.ref[0].receipt, 0) for c, _ in pending]
+                return False
+            keep = []
+            for candidate, increment in pending:
+                message, request = candidate.ref
+                eid = request.execution_id
+                if f"ledger:{eid}" in outcome.failed:
+                    verdict = self._not_queued(request, tier, outcome.old.get(f"ledger:{eid}"), report)
+                    if verdict == "orphan":
+                        self.queues.dead_letter(queue, message.body, f"request {eid} is not in the ledger "
+                                                "(queued outside the trigger); send it to the trigger instead")
+                        report.rejected += 1
+                    if verdict == "later":
+                        later.append((message.receipt, 0))
+                    else:
+                        handled.append(message.receipt)
+                elif f"tenant:{candidate.tenant}" in outcome.failed or f"slot:{eid}" in outcome.failed:
+                    later.append((message.receipt, 0))
+                else:
+                    keep.append((candidate, increment))
+            pending = keep
+        if not pending:
+            return False
+        report.admitted[tier] = report.admitted.get(tier, 0) + len(pending)
+        self._start_many(tier, [c.ref for c, _ in pending], handled)
+        return lease_owner is not None
+
+    def _start_many(self, tier: str, refs: list[tuple[Message, BuildRequest]], handled: list[str]) -> None:
+        """Start admitted requests; record the started ones in one write even if a later start raises."""
+        started: list[tuple[str, str]] = []
+        try:
+            for message, request in refs:
+                try:
+                    started.append((request.execution_id, self.start(request, request.client_request_token)))
+                except StartRejected as exc:
+                    self._fail_start(request, tier, exc.one_line())
+                handled.append(message.receipt)
+        finally:
+            self._record_started(started)
+
+    def _record_started(self, started: list[tuple[str, str]]) -> None:
+        """STARTING -> EXECUTING with the ARN for several executions in one transaction; one by one if an event
+        got to any of them first (its condition failed)."""
+        if not started:
+            return
+        now = self.clock()
+        if len(started) > 1:
+            items = [TxItem(f"ledger:{eid}", self.ledger.status_item(eid, EXECUTING, now, "dispatcher",
+                                                                      {"pipeline_execution_arn": arn, "started_at": now}).op)
+                     for eid, arn in started]
+            if transact(self.ledger.client, items).ok:
+                return
+        for eid, arn in started:
+            self.ledger.record_started(eid, arn, now)
 
     def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> str:
         """The ledger says this request is not QUEUED: a duplicate message, or a start to take over."""
@@ -338,7 +402,24 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
 
     # -- status ----------------------------------------------------------------------------------------
     def record_status(self, event: PipelineStatusEvent) -> Outcome:
-        """Apply one status-change event; on the terminal one release the slot and notify."""
+        """Apply one status-change event; on the terminal one release the slot and notify.
+
+        An event whose status this service already saw applied (or found superseded) for the execution is
+        answered without a call: ledger ranks only grow, so what was known stays true. That makes the
+        duplicate terminal event and the late `Executing` of a batch free.
+        """
+        eid = event.execution_id
+        rank = RANK[FROM_SAGEMAKER[event.status]]
+        if self._known.get(eid, 0) >= rank:
+            return Outcome(eid, "stale", FROM_SAGEMAKER[event.status], detail="already recorded")
+        outcome = self._record_status(event)
+        if outcome.result in ("applied", "stale") and outcome.detail != "unconfirmed":
+            self._known[eid] = max(rank, self._known.pop(eid, 0))
+            while len(self._known) > KNOWN_STATUS_MEMORY:
+                self._known.popitem(last=False)
+        return outcome
+
+    def _record_status(self, event: PipelineStatusEvent) -> Outcome:  # pylint: disable=too-many-return-statements
         eid = event.execution_id
         status = FROM_SAGEMAKER[event.status]
         extra: dict[str, Any] = {"pipeline_execution_arn": event.pipeline_execution_arn}
@@ -346,9 +427,12 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             extra["started_at"] = event.started_at
         if status not in TERMINAL:
             applied = self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
-            return Outcome(eid, "applied" if applied else "stale", status)
+            # a failed write may also mean "not in the ledger yet": not remembered
+            return Outcome(eid, "applied", status) if applied else Outcome(eid, "stale", status, detail="unconfirmed")
         ended = event.ended_at or event.at
         extra |= {"ended_at": ended, "duration_seconds": _seconds_between(event.started_at, ended)}
+        if status == SUCCEEDED:
+            extra["model_package_arn"] = self._model_package_of(event.pipeline_execution_arn)
         tier, tenant = self._owner(eid)
         if tier is None:
             return Outcome(eid, "ignored", status, detail="not an execution of this platform")
@@ -373,15 +457,28 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             old = outcome.old.get("ledger")
             if old and old.get("status") == SUCCEEDED:
                 self.ledger.record_trained(public(old))  # newer-wins: repairs a delivery that died after the status
-            if old and old.get("status") in TERMINAL and not old.get("notified"):
-                self._notify(eid)  # the delivery that applied it died before notifying
+            if old and old.get("status") in TERMINAL and not old.get("notified") and not self._notify(eid):
+                return Outcome(eid, "stale", status, detail="unconfirmed")  # the notification is still owed
             return Outcome(eid, "stale", status)
+        item = None
         if status == SUCCEEDED:
             item = self.ledger.get(eid)
             if item is not None:
                 self.ledger.record_trained(item)  # the retraining check's "newest training" of this tenant x model
-        self._notify(eid)
+        if not self._notify(eid, item):
+            return Outcome(eid, "applied", status, detail="unconfirmed")  # a redelivery may still notify
         return Outcome(eid, "applied", status)
+
+    def _model_package_of(self, execution_arn: str | None) -> str | None:
+        """The model package the execution registered, from the `model_package` port; never fails the event
+        (a SageMaker hiccup costs the ARN, not the status and the slot)."""
+        if self.model_package is None or not execution_arn:
+            return None
+        try:
+            return self.model_package(execution_arn)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # best effort, logged
+            LOG.warning("model package of %s not found: %s: %s", execution_arn, type(exc).__name__, exc)
+            return None
 
     def _owner(self, execution_id: str) -> tuple[str | None, str]:
         """(tier, tenant) of an execution id `<tenant>-<model>-<12 hex>`, from the registry (no AWS call)."""
@@ -392,15 +489,19 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         item = self.ledger.get(execution_id)
         return (item["tier"], item["tenant"]) if item else (None, "")
 
-    def _notify(self, execution_id: str) -> None:
+    def _notify(self, execution_id: str, item: dict[str, Any] | None = None) -> bool:
+        """Send the terminal notification once; False if it is still owed (nothing could take it).
+        `item`: the ledger item if this invocation has just read it after its terminal write."""
         if self.notifier is None or not self.notifier.enabled:
-            return
-        item = self.ledger.get(execution_id)
+            return True
+        item = item or self.ledger.get(execution_id)
         if item is None or item.get("notified"):
-            return
+            return True
         result = self.notifier.notify(item)
         if result.sns_message_id or result.slack_ok or not result.errors:
             self.ledger.set_fields(execution_id, {"notified": True})
+            return True
+        return False
 
 
 # -- wiring for the Lambda handlers and the local runtime ------------------------------------------------
@@ -490,8 +591,43 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
         registry=registry, ledger=Ledger(dynamodb, config.ledger_table or names.ledger_table()),
         slots=Slots(dynamodb, config.slots_table or names.slots_table(), config.account_quota),
         queues=Queues(boto3.client("sqs")), start=start, find=find, notifier=notifier,
-        settings=DispatchSettings(lease_seconds=config.lease_seconds, mean_build_seconds=config.mean_build_seconds))
+        settings=DispatchSettings(lease_seconds=config.lease_seconds, mean_build_seconds=config.mean_build_seconds),
+        model_package=model_package_port(names, env))
     return service, config
+
+
+def model_package_port(names: Any, env: dict[str, str] | None = None, *, sagemaker: Any = None,
+                       s3: Any = None) -> FindModelPackage:
+    """The model package a succeeded execution registered, for every build whatever started it.
+
+    On AWS: ListPipelineExecutionSteps, the RegisterModel step's metadata (as `mlops train --wait` reads it).
+    With the local engine (moto has no step listing): the engine's execution record in the artifacts bucket,
+    where its RegisterModel step writes the package ARN it created. Clients are made when first needed.
+    """
+    from mlops.settings import local_engine_enabled  # pylint: disable=import-outside-toplevel
+
+    local = local_engine_enabled(env)
+    clients: dict[str, Any] = {"sagemaker": sagemaker, "s3": s3}
+
+    def client(name: str) -> Any:
+        if clients[name] is None:
+            import boto3  # pylint: disable=import-outside-toplevel
+
+            clients[name] = boto3.client(name)
+        return clients[name]
+
+    def registered(execution_arn: str) -> str | None:
+        if local:
+            from mlops.local.engine import read_record  # pylint: disable=import-outside-toplevel
+
+            record = read_record(client("s3"), names.artifacts_bucket(), execution_arn) or {}
+            return record.get("ModelPackageArn") or None
+        from mlops.aws.sagemaker import list_execution_steps  # pylint: disable=import-outside-toplevel
+
+        return next((step["Metadata"]["RegisterModel"]["Arn"] for step in list_execution_steps(client("sagemaker"), execution_arn)
+                     if step.get("Metadata", {}).get("RegisterModel", {}).get("Arn")), None)
+
+    return registered
 
 
 _CURRENT: dict[str, Any] = {}

@@ -168,6 +168,61 @@ class Slots:
                 "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":quota": _n(self.account_quota)}}}))
         return items
 
+    def admit_many_items(self, tier: str, limit: int, admits: list[tuple[str, str, int]], now: str, *,  # pylint: disable=too-many-locals
+                         caps: dict[str, int] | None = None, clock: int | None = None,
+                         lease_owner: str | None = None) -> list[TxItem]:
+        """Take k slots of queued requests in one transaction: `admits` is (tenant, execution id, served increment).
+
+        One counter update (`inflight <= limit - k`), one update per tenant (its cap checked for all its
+        admissions at once), one slot item per execution. With `lease_owner`, the counter update also ends
+        the dispatcher's tier lease, and only if the lease is still its own (otherwise the transaction
+        fails and nothing is admitted): no separate call to give the lease back. Item names carry the
+        tenant or execution id, so a failed condition says whose it was.
+        """
+        k = len(admits)
+        per_tenant: dict[str, list[int]] = {}
+        for tenant, _, increment in admits:
+            per_tenant.setdefault(tenant, []).append(increment)
+        values = {":zero": _n(0), ":k": _n(k), ":room": _n(limit - k), ":limit": _n(limit)}
+        update = "SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, #limit = :limit"
+        condition = "(attribute_not_exists(inflight) OR inflight <= :room)"
+        if clock is not None:
+            update += ", vclock = :clock"
+            values[":clock"] = _n(clock)
+        if lease_owner is not None:
+            update += ", lease_until = :zero"
+            condition += " AND lease_owner = :me"
+            values[":me"] = {"S": lease_owner}
+        items = [TxItem("counter", {"Update": {
+            "TableName": self.table, "Key": self._key(tier, COUNTER), "UpdateExpression": update,
+            "ConditionExpression": condition, "ExpressionAttributeNames": {"#limit": "limit"},
+            "ExpressionAttributeValues": values}})]
+        for tenant, increments in per_tenant.items():
+            tenant_values = {":zero": _n(0), ":n": _n(len(increments)), ":inc": _n(sum(increments))}
+            tenant_update: dict[str, Any] = {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                "UpdateExpression": ("SET running = if_not_exists(running, :zero) + :n, served = if_not_exists(served, :zero) + :inc, "
+                                     "waiting = if_not_exists(waiting, :zero) - :n"),
+                "ExpressionAttributeValues": tenant_values}
+            cap = (caps or {}).get(tenant)
+            if cap is not None:
+                tenant_update["ConditionExpression"] = "attribute_not_exists(running) OR running <= :room"
+                tenant_values[":room"] = _n(cap - len(increments))
+            items.append(TxItem(f"tenant:{tenant}", {"Update": tenant_update}))
+        for tenant, execution_id, _ in admits:
+            items.append(TxItem(f"slot:{execution_id}", {"Put": {
+                "TableName": self.table,
+                "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
+                         "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
+                "ConditionExpression": "attribute_not_exists(pk)"}}))
+        if self.account_quota is not None:
+            items.append(TxItem("account", {"Update": {
+                "TableName": self.table, "Key": {"pk": {"S": "ACCOUNT"}, "sk": {"S": COUNTER}},
+                "UpdateExpression": "SET inflight = if_not_exists(inflight, :zero) + :k",
+                "ConditionExpression": "attribute_not_exists(inflight) OR inflight <= :room",
+                "ExpressionAttributeValues": {":zero": _n(0), ":k": _n(k), ":room": _n(self.account_quota - k)}}}))
+        return items
+
     def release_items(self, tier: str, tenant: str, execution_id: str) -> list[TxItem]:
         """Give the slot back: delete the slot item (it must exist) and decrement the counters."""
         items = [
