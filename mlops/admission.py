@@ -43,6 +43,8 @@ class TierState:
     tenants: dict[str, TenantState] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)
     clock: int = 0
+    #: admissions ever made in the tier (a counter kept with `inflight`): dispatchers measure the pace with it
+    admitted: int = 0
 
     @property
     def free(self) -> int:
@@ -94,10 +96,10 @@ def defer_seconds(lag: int, round_seconds: float, receives: int = 1) -> int:
     """How long to hide a request whose tenant is `lag` admissions ahead.
 
     A request that comes back and is deferred again shows that the round was longer than estimated (builds
-    slower than `mean_build_seconds`, fewer slots freed): each further deferral doubles, up to 16 times,
+    slower than measured, fewer slots freed): each further deferral doubles, up to 4 times,
     so an estimate off by any factor costs a few receives per request, not one per estimated round.
     """
-    backoff = 2 ** (min(max(receives, 1), 5) - 1)
+    backoff = 2 ** (min(max(receives, 1), 3) - 1)
     return int(min(MAX_DEFER_SECONDS, max(1.0, lag * round_seconds * backoff)))
 
 

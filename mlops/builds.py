@@ -121,6 +121,10 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.model_package = model_package
         self.owner = uuid.uuid4().hex
         self._runs = 0
+        #: tier -> (monotonic time, the tier's `admitted` counter) when this dispatcher last measured its pace
+        self._pace: dict[str, tuple[float, int]] = {}
+        #: tier -> the measured seconds per admission (the pace), once known
+        self._interval: dict[str, float] = {}
         #: execution id -> the status rank its ledger item is known to have reached (ranks only grow)
         self._known: OrderedDict[str, int] = OrderedDict()
 
@@ -270,7 +274,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             # Nothing else visible on the queue: admitting a tenant that is ahead keeps slots busy and
             # takes nothing from anyone (the others' requests are hidden or gone).
             drained = len(messages) < wanted
-            plan = plan_window(state, window, free, self.settings.mean_build_seconds, caps,
+            plan = plan_window(state, window, free, self._mean_build_seconds(tier, state), caps,
                                work_conserving=drained and not any(state.lag(c.tenant) == 0 for c in window))
             later += [(c.ref[0].receipt, s) for c, s in plan.defer]
             later += [(c.ref[0].receipt, 0) for c in plan.release]
@@ -289,6 +293,21 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             if handled:
                 self.queues.delete(queue, handled)
         return lease_ended
+
+    def _mean_build_seconds(self, tier: str, state: TierState) -> float:
+        """What a build slot takes per admission, measured: the tier's admissions since this dispatcher last
+        looked, over the time between (once at least half the limit has been admitted, so it is a pace and
+        not a sample of one). Deferrals follow how fast the tier really turns over, not `mean_build_seconds`,
+        which is only the first guess (and what a quiet tier keeps)."""
+        now = time.monotonic()
+        seen = self._pace.get(tier)
+        if seen is None or state.admitted < seen[1] or now - seen[0] > max(60.0, 4 * self.settings.mean_build_seconds):
+            self._pace[tier] = (now, state.admitted)  # first look, a reset counter, or a quiet spell: start again
+        elif state.admitted - seen[1] >= max(1, state.limit // 2):
+            self._interval[tier] = (now - seen[0]) / (state.admitted - seen[1])
+            self._pace[tier] = (now, state.admitted)
+        interval = self._interval.get(tier)
+        return interval * state.limit if interval else self.settings.mean_build_seconds
 
     def _window(self, queue: str, messages: list[Message], handled: list[str], report: DispatchReport) -> list[Candidate]:
         window = []

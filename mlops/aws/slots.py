@@ -49,6 +49,7 @@ class Slots:
                     sk = item["sk"]
                     if sk == COUNTER:
                         state.inflight, state.waiting = item.get("inflight", 0), item.get("waiting", 0)
+                        state.admitted = item.get("admitted", 0)
                         state.clock = item.get("vclock", 0)
                     elif sk.startswith("TENANT#"):
                         state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("served", 0))
@@ -149,7 +150,8 @@ class Slots:
         items = [
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
-                "UpdateExpression": f"SET inflight = if_not_exists(inflight, :zero) + :one, #limit = :limit{waiting}{clock_update}",
+                "UpdateExpression": ("SET inflight = if_not_exists(inflight, :zero) + :one, "
+                                     f"admitted = if_not_exists(admitted, :zero) + :one, #limit = :limit{waiting}{clock_update}"),
                 "ConditionExpression": counter_condition,
                 "ExpressionAttributeNames": {"#limit": "limit"},
                 "ExpressionAttributeValues": counter_values}}),
@@ -184,7 +186,8 @@ class Slots:
         for tenant, _, increment in admits:
             per_tenant.setdefault(tenant, []).append(increment)
         values = {":zero": _n(0), ":k": _n(k), ":room": _n(limit - k), ":limit": _n(limit)}
-        update = "SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, #limit = :limit"
+        update = ("SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, "
+                  "admitted = if_not_exists(admitted, :zero) + :k, #limit = :limit")
         condition = "(attribute_not_exists(inflight) OR inflight <= :room)"
         if clock is not None:
             update += ", vclock = :clock"
@@ -257,7 +260,7 @@ class Slots:
 
 def _counter_state(tier: str, limit: int, values: dict[str, Any]) -> TierState:
     return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
-                     clock=values.get("vclock", 0))
+                     clock=values.get("vclock", 0), admitted=values.get("admitted", 0))
 
 
 def _error(exc: ClientError) -> MlopsError:
