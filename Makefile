@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 	@test -x "$(VENV_BIN)/python" || $(PYTHON) -m venv $(MLOPS_VENV)
 	@$(VENV_BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	@$(VENV_BIN)/python -m pip install --quiet -e '.[examples,dev]' 2> >(grep -v '^WARNING: Location' >&2)
+	@$(VENV_BIN)/python -m mlops.packaging
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create the virtual environment and install the project with its extras.

@@ -124,26 +124,33 @@ def layer_requirements() -> list[str]:
     return pins
 
 
-def build_layer(out_dir: Path, cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
-    """`<out_dir>/layer.zip` (+ `layer.runtime`): the layer for `runtime`, from the cache or built with pip."""
+def cached_layer(cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
+    """The layer zip for `runtime` in `cache_dir`, built with pip first if it is not there yet."""
     python_version = runtime.removeprefix("python")
     requirements = layer_requirements()
     key = hashlib.sha256("\n".join([runtime, _LAYER_PLATFORM, *requirements]).encode()).hexdigest()[:16]
     cached = cache_dir / f"lambda-layer-{key}.zip"
-    if not cached.is_file():
-        with tempfile.TemporaryDirectory(prefix="mlops-layer-") as work:
-            target = Path(work) / "python"
-            command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-                       "--only-binary=:all:", "--platform", _LAYER_PLATFORM, "--implementation", "cp",
-                       "--python-version", python_version, "--target", str(target), *requirements]
-            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-            if done.returncode != 0:
-                lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-                raise MlopsError(f"cannot build the Lambda dependencies layer: {lines[-1]}",
-                                 "pip needs the package index (the same one `make venv` used)")
-            for folder in target.glob("bin"):  # console scripts: the layer is imported, never run
-                shutil.rmtree(folder)
-            _write_zip([(path, f"python/{name}") for path, name in _files(target)], cached)
+    if cached.is_file():
+        return cached
+    with tempfile.TemporaryDirectory(prefix="mlops-layer-") as work:
+        target = Path(work) / "python"
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                   "--only-binary=:all:", "--platform", _LAYER_PLATFORM, "--implementation", "cp",
+                   "--python-version", python_version, "--target", str(target), *requirements]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+            raise MlopsError(f"cannot build the Lambda dependencies layer: {lines[-1]}",
+                             "pip needs the package index (the same one `make venv` used)")
+        for folder in target.glob("bin"):  # console scripts: the layer is imported, never run
+            shutil.rmtree(folder)
+        _write_zip([(path, f"python/{name}") for path, name in _files(target)], cached)
+    return cached
+
+
+def build_layer(out_dir: Path, cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
+    """`<out_dir>/layer.zip` (+ `layer.runtime`): the layer for `runtime`, from the cache or built with pip."""
+    cached = cached_layer(cache_dir, runtime)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cached, out_dir / LAYER_ZIP)
     (out_dir / LAYER_RUNTIME_FILE).write_text(runtime + "\n", encoding="utf-8")
@@ -153,3 +160,12 @@ def build_layer(out_dir: Path, cache_dir: Path, runtime: str = DEFAULT_RUNTIME) 
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file (what a reproducibility check compares)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+if __name__ == "__main__":  # `python -m mlops.packaging`: build the layer into the cache (make venv does)
+    from mlops.settings import Settings  # pylint: disable=ungrouped-imports  # only for this entry point
+
+    try:
+        print(f"Lambda dependencies layer: {cached_layer(Settings.from_env().cache_dir)}")
+    except MlopsError as error:
+        sys.exit(f"error: {error.one_line()}")
