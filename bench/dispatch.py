@@ -256,14 +256,18 @@ def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, i
     per_op: dict[str, Counter[str]] = defaultdict(Counter)
     for (role, op), n in calls.calls.items():
         per_op[role][op] += n
+    # Per request that went through: the trigger path per request queued, the rest per execution started
+    # (a run cut short by --timeout would otherwise spread its calls over requests never dispatched).
+    started = max(1, len(starter.starts))
     for role in ("trigger", "dispatcher", "status", "esm"):
-        ops = ", ".join(f"{op} {n / total:.2f}" for op, n in per_op[role].most_common())
-        print(f"AWS calls per request, {role:<10}: {calls.total(role) / total:.2f}  ({ops})")
+        per = total if role == "trigger" else started
+        ops = ", ".join(f"{op} {n / per:.2f}" for op, n in per_op[role].most_common())
+        print(f"AWS calls per request, {role:<10}: {calls.total(role) / per:.2f}  ({ops})")
     idle = calls.total("idle")
-    print(f"AWS calls per request, dispatcher + status handler: {calls.total('dispatcher', 'status') / total:.2f}, "
-          f"of which idle polls (tier lease refused: full, empty or taken) {idle / total:.2f}; "
-          f"without them {(calls.total('dispatcher', 'status') - idle) / total:.2f}"
-          f"  (+ event source mapping {calls.total('esm') / total:.2f}, + trigger {calls.total('trigger') / total:.2f})")
+    print(f"AWS calls per started request, dispatcher + status handler: {calls.total('dispatcher', 'status') / started:.2f}, "
+          f"of which idle polls (tier lease refused: full, empty or taken) {idle / started:.2f}; "
+          f"without them {(calls.total('dispatcher', 'status') - idle) / started:.2f}"
+          f"  (+ event source mapping {calls.total('esm') / started:.2f}, + trigger {calls.total('trigger') / total:.2f})")
     print(f"wall time (dispatch phase): {wall:.1f} s  ({total / wall:.0f} requests/s, {args.dispatchers} dispatchers)")
 
 
