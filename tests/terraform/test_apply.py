@@ -117,8 +117,8 @@ def test_every_named_resource_in_the_state_is_a_name_from_mlops_naming(applied: 
         | {names.ci_role(p) for p in ("build", "train", "deploy", "infra")},
         "aws_cloudwatch_log_group": {names.log_group(f) for f in functions},
         "aws_lambda_function": {names.lambda_function(f) for f in functions},
-        "aws_cloudwatch_event_rule": {names.platform_rule("pipeline-status"), names.platform_rule("dispatch-schedule")}
-        | {names.tenant_upload_rule(t) for t in registry.tenants},
+        # No dispatch-schedule rule on the local AWS: the local runtime runs the dispatcher (platform module).
+        "aws_cloudwatch_event_rule": {names.platform_rule("pipeline-status")} | {names.tenant_upload_rule(t) for t in registry.tenants},
         "aws_sagemaker_model_package_group": {
             names.model_package_group(t, m) for t, tenant in registry.tenants.items() for m in tenant.models
         },

@@ -509,27 +509,34 @@ resource "aws_lambda_function" "function" {
 }
 
 # The dispatcher admits queued requests as tiers free up (the trigger starts a build at once when its tier
-# has room; the status function frees the slot). One minute is EventBridge's finest rate.
+# has room; the status function frees the slot). One minute is EventBridge's finest rate. Only where AWS
+# invokes the functions: on the local AWS the local runtime runs the dispatcher, and moto's EventBridge
+# stops delivering S3 events to every rule of the bus once a schedule rule exists.
 resource "aws_cloudwatch_event_rule" "dispatch_schedule" {
+  count = var.event_source_mappings_enabled ? 1 : 0
+
   name                = module.names.dispatch_schedule
   description         = "Run the dispatcher: admit queued build requests while tiers have room."
   schedule_expression = "rate(1 minute)"
-  state               = var.event_source_mappings_enabled ? "ENABLED" : "DISABLED"
   tags                = local.tags
 }
 
 resource "aws_cloudwatch_event_target" "dispatch_schedule" {
-  rule      = aws_cloudwatch_event_rule.dispatch_schedule.name
+  count = var.event_source_mappings_enabled ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.dispatch_schedule[0].name
   target_id = "dispatcher"
   arn       = aws_lambda_function.function["dispatcher"].arn
 }
 
 resource "aws_lambda_permission" "dispatch_schedule" {
+  count = var.event_source_mappings_enabled ? 1 : 0
+
   statement_id  = "dispatch-schedule"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["dispatcher"].function_name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.dispatch_schedule.arn
+  source_arn    = aws_cloudwatch_event_rule.dispatch_schedule[0].arn
 }
 
 resource "aws_lambda_event_source_mapping" "queue" {

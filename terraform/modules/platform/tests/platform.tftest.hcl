@@ -136,11 +136,11 @@ run "functions_carry_the_layer_the_registry_and_a_dispatch_schedule" {
     error_message = "The dependencies layer is named by the naming module and built for the functions' runtime."
   }
   assert {
-    condition     = aws_cloudwatch_event_rule.dispatch_schedule.schedule_expression == "rate(1 minute)" && aws_cloudwatch_event_rule.dispatch_schedule.state == "ENABLED"
+    condition     = aws_cloudwatch_event_rule.dispatch_schedule[0].schedule_expression == "rate(1 minute)"
     error_message = "The dispatcher runs every minute on a real account."
   }
   assert {
-    condition     = aws_lambda_permission.dispatch_schedule.principal == "events.amazonaws.com" && aws_lambda_permission.dispatch_schedule.function_name == "mlops-dispatcher"
+    condition     = aws_lambda_permission.dispatch_schedule[0].principal == "events.amazonaws.com" && aws_lambda_permission.dispatch_schedule[0].function_name == "mlops-dispatcher"
     error_message = "EventBridge may invoke the dispatcher."
   }
 }
@@ -153,7 +153,7 @@ run "the_schedule_is_off_where_the_local_runtime_runs_the_dispatcher" {
   }
 
   assert {
-    condition     = aws_cloudwatch_event_rule.dispatch_schedule.state == "DISABLED"
+    condition     = length(aws_cloudwatch_event_rule.dispatch_schedule) == 0 && length(aws_lambda_permission.dispatch_schedule) == 0
     error_message = "On the local AWS the local runtime runs the dispatcher, not EventBridge."
   }
 }
