@@ -30,6 +30,7 @@ import zipfile
 from pathlib import Path
 
 from mlops.errors import MlopsError
+from mlops.settings import Settings
 
 FUNCTIONS = ("trigger", "dispatcher", "status")
 #: Distributions the handlers import that the Lambda runtime lacks (it has boto3, botocore and jmespath).
@@ -59,14 +60,11 @@ def _files(folder: Path, skip_top: tuple[str, ...] = ()) -> list[tuple[Path, str
     return sorted(found, key=lambda item: item[1])
 
 
-def package_entries(root: Path, function: str, platform_file: Path | None = None,
-                    tenants_dir: Path | None = None) -> list[tuple[Path, str]]:
+def package_entries(root: Path, function: str, platform_file: Path, tenants_dir: Path) -> list[tuple[Path, str]]:
     """What goes into one function's zip: (source file, name in the zip), in zip order."""
     handler_dir = root / "lambda" / function
     if not (handler_dir / "handler.py").is_file():
         raise MlopsError(f"{handler_dir / 'handler.py'}: Lambda handler not found", "run from the ml-ops checkout (MLOPS_ROOT)")
-    platform_file = platform_file or root / "platform.yaml"
-    tenants_dir = tenants_dir or root / "tenants"
     if not platform_file.is_file():
         raise MlopsError(f"{platform_file}: platform file not found", "set MLOPS_PLATFORM_FILE or MLOPS_ROOT")
     mlops_dir = Path(__file__).resolve().parent
@@ -96,20 +94,15 @@ def _write_zip(entries: list[tuple[Path, str]], target: Path) -> None:
             os.unlink(tmp)
 
 
-def build_packages(root: Path, out_dir: Path, platform_file: Path | None = None, tenants_dir: Path | None = None,
-                   layer: bool = True) -> dict[str, Path]:
+def build_packages(root: Path, out_dir: Path) -> dict[str, Path]:
     """Build `<out_dir>/<function>.zip` for every function and the dependencies layer; return their paths."""
-    from mlops.settings import Settings  # pylint: disable=import-outside-toplevel  # packaging stays importable alone
-
     settings = Settings.from_env({**os.environ, "MLOPS_ROOT": str(root)})
     built = {}
     for function in FUNCTIONS:
         target = out_dir / f"{function}.zip"
-        _write_zip(package_entries(root, function, platform_file or settings.platform_file, tenants_dir or settings.tenants_dir),
-                   target)
+        _write_zip(package_entries(root, function, settings.platform_file, settings.tenants_dir), target)
         built[function] = target
-    if layer:
-        built["layer"] = build_layer(out_dir, settings.cache_dir)
+    built["layer"] = build_layer(out_dir, settings.cache_dir)
     return built
 
 
@@ -163,8 +156,6 @@ def sha256_of(path: Path) -> str:
 
 
 if __name__ == "__main__":  # `python -m mlops.packaging`: build the layer into the cache (make venv does)
-    from mlops.settings import Settings  # pylint: disable=ungrouped-imports  # only for this entry point
-
     try:
         print(f"Lambda dependencies layer: {cached_layer(Settings.from_env().cache_dir)}")
     except MlopsError as error:

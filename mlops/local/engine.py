@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops.local import container
-from mlops.settings import local_engine_enabled  # pylint: disable=unused-import  # re-exported: callers use engine.local_engine_enabled
 from mlops.local.engine_expressions import Context, ExpressionError, evaluate_condition, execution_order, parameter_values, resolve
 
 RECORD_PREFIX = "local-engine"

@@ -114,7 +114,8 @@ def test_the_dispatcher_package_runs_alone_against_the_tables(unpacked: dict[str
                                                               registry_dir: Path) -> None:
     scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
     report = _invoke(unpacked, "dispatcher", scheduled, environment["env"], registry_dir)
-    assert isinstance(report, dict) and report, report
+    # Nothing is queued in this project's tier queues: a run that read them all and admitted nothing.
+    assert sum(report["admitted"].values()) == 0 and report["rejected"] == 0, report
 
 
 def test_the_status_package_sends_a_malformed_event_to_the_dlq_with_its_reason(
