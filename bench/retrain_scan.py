@@ -9,7 +9,12 @@ where the API would take minutes (tens of thousands of objects); it is not timed
 bad data the check must survive: a model trained without a version, tags that are not semver, tenants
 without any trained model, and a deleted tenant with models left.
 
+Per service it prints the calls, the seconds spent in them and moto's share of those. By default moto runs
+with `make_moto_reads_linear` (mlops/local/lambda_runtime.py), the DynamoDB read fix the local AWS runs
+with; `--stock-moto` measures without it.
+
     .venv/bin/python bench/retrain_scan.py [--tenants 1000] [--models 10] [--history 1] [--drift-models 1]
+                                           [--mode default|s3|history ...] [--stock-moto]
 """
 
 from __future__ import annotations
@@ -35,12 +40,16 @@ from moto.sagemaker.models import sagemaker_backends
 
 from mlops.aws.ledger import state_key
 from mlops.aws.scan import CallCounter, Clients, CloudWatchDrift, ScanOptions, gather
+from mlops.local.lambda_runtime import make_moto_reads_linear
 from mlops.naming import Names
 from mlops.retrain import TenantInfo, check
 
 REGION = "us-east-1"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 STATUSES = ["SUCCEEDED"] * 90 + ["FAILED"] * 5 + ["EXECUTING"] * 3 + ["QUEUED"] * 2
+# One thread: in-process the GIL gains nothing from the bucket-listing pool, and the clocks stay exact.
+MODES = {"default": ScanOptions(workers=1), "s3": ScanOptions(data_from="s3", workers=1),
+         "history": ScanOptions(ledger="history", workers=1)}
 
 
 def _client(service: str):  # type: ignore[no-untyped-def]
@@ -145,21 +154,22 @@ def _package(backend, group: str) -> None:  # type: ignore[no-untyped-def]
 
 
 class MotoClock:
-    """Time moto spends emulating AWS (its request handler), to tell it apart from the check's own time."""
+    """Time moto spends emulating AWS (its request handler), per service, to tell it apart from the check's own."""
 
-    seconds = 0.0
+    seconds: dict[str, float] = {}
 
     @classmethod
     def install(cls) -> None:
         """Wrap moto's in-process request handler (bench only: the project's code is not touched)."""
         original = BotocoreStubber.__call__
 
-        def timed(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def timed(self, event_name, *args, **kwargs):  # type: ignore[no-untyped-def]
             started = time.perf_counter()
             try:
-                return original(self, *args, **kwargs)
+                return original(self, event_name, *args, **kwargs)
             finally:
-                cls.seconds += time.perf_counter() - started
+                service = event_name.split(".")[1]  # before-send.<service>.<operation>
+                cls.seconds[service] = cls.seconds.get(service, 0.0) + time.perf_counter() - started
 
         BotocoreStubber.__call__ = timed  # type: ignore[method-assign]
 
@@ -189,7 +199,7 @@ def run(names: Names, tenants: list[TenantInfo], models: list[str], options: Sca
     counter = CallCounter().attach(clients.dynamodb, clients.ecr, clients.sagemaker, clients.s3, cloudwatch)
     clock = CallClock(clients.dynamodb, clients.ecr, clients.sagemaker, clients.s3, cloudwatch)
     drift_keys = [(t.id, m) for t in tenants for m in t.models[:drift_models]]
-    MotoClock.seconds = 0.0
+    MotoClock.seconds = {}
     started = time.perf_counter()
     drift = CloudWatchDrift(cloudwatch, f"{names.project}/Monitoring")
     inventory = gather(clients, names, tenants, models, options, drift, drift_keys, NOW)
@@ -199,15 +209,16 @@ def run(names: Names, tenants: list[TenantInfo], models: list[str], options: Sca
     n = sum(len(t.models) for t in tenants)
     print(f"\n== --ledger {options.ledger} --data-from {options.data_from}: N = {n} tenant x models, {len(tenants)} tenants, "
           f"{len(models)} models, {len(inventory.executions)} ledger executions, {len(drift_keys)} drift keys")
-    print(f"{'service':<12}{'calls':>7}{'goal ceil(N/100)+c':>22}{'seconds':>9}  operations")
+    print(f"{'service':<12}{'calls':>7}{'goal ceil(N/100)+c':>22}{'in calls':>10}{'of it moto':>11}  operations")
     for service, calls in sorted(counter.by_service().items()):
         ops = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(counter.calls.items()) if k.startswith(service + "."))
         verdict = "ok" if calls <= math.ceil(n / 100) + 10 else "OVER"
-        print(f"{service:<12}{calls:>7}{math.ceil(n / 100):>18} +c {verdict:<4}{clock.seconds.get(service, 0):>6.2f}  {ops}")
-    total = decided - started
-    print(f"total AWS calls {counter.total}; wall time in-process {total:.2f} s (scan {scanned - started:.2f} s, "
-          f"policy {decided - scanned:.2f} s), of which moto emulating AWS {MotoClock.seconds:.2f} s; "
-          f"the check itself (botocore + scan + policy) {total - MotoClock.seconds:.2f} s (goal < 5 s)")
+        print(f"{service:<12}{calls:>7}{math.ceil(n / 100):>18} +c {verdict:<4}{clock.seconds.get(service, 0):>7.2f} s"
+              f"{MotoClock.seconds.get(service, 0.0):>9.2f} s  {ops}")
+    total, moto = decided - started, sum(MotoClock.seconds.values())
+    print(f"total AWS calls {counter.total}; wall time in-process {total:.2f} s (goal < 5 s) = scan {scanned - started:.2f} s "
+          f"+ policy {decided - scanned:.2f} s; moto emulating AWS {moto:.2f} s, the check itself "
+          f"(botocore + scan + policy) {total - moto:.2f} s")
     summary = report.to_dict()["summary"]
     print(f"decisions {summary}; problems reported: {len(report.problems)} on the report, "
           f"{sum(1 for d in report.decisions if d.problems)} on decisions")
@@ -224,18 +235,23 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=10, help="platform models; every tenant trains all of them")
     parser.add_argument("--history", type=int, default=1, help="ledger executions per tenant x model")
     parser.add_argument("--drift-models", type=int, default=1, help="models per tenant with a drift threshold")
+    parser.add_argument("--mode", action="append", choices=sorted(MODES), help="which check(s) to run (default: all three)")
+    parser.add_argument("--stock-moto", action="store_true",
+                        help="without make_moto_reads_linear, the DynamoDB read fix the local AWS runs with")
     args = parser.parse_args()
     names = Names(project="bench")
     models = [f"model-{i}" for i in range(args.models)]
     tenants = [TenantInfo(f"tenant-{i:04d}", tuple(models), True, 14 if i % 10 == 0 else None) for i in range(args.tenants)]
+    if not args.stock_moto:
+        make_moto_reads_linear()
+    print("moto: " + ("stock" if args.stock_moto else "with make_moto_reads_linear (mlops/local/lambda_runtime.py), as the local AWS runs"))
     with mock_aws():
         MotoClock.install()
         started = time.perf_counter()
         seed(names, tenants, models, args.history, args.drift_models)
         print(f"seeded in {time.perf_counter() - started:.1f} s (not part of the figures)")
-        # One thread: in-process the GIL gains nothing from the bucket-listing pool, and the clocks stay exact.
-        for options in (ScanOptions(workers=1), ScanOptions(data_from="s3", workers=1), ScanOptions(ledger="history", workers=1)):
-            run(names, tenants, models, options, args.drift_models)
+        for mode in args.mode or list(MODES):
+            run(names, tenants, models, MODES[mode], args.drift_models)
 
 
 if __name__ == "__main__":

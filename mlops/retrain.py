@@ -91,10 +91,13 @@ class DriftSignal(Protocol):
     """Where drift comes from (a CloudWatch metric, a model-monitor result, ...).
 
     `read` gets every tenant x model whose policy has a drift threshold in one call, so an implementation
-    can batch its requests; it returns a reading for those it has one for.
+    can batch its requests; it returns a reading for those it has one for. `trained` gives, where the
+    ledger knows it, when each one's last training ended: a reading before that never counts, so an
+    implementation may ask for less (coarser periods) where none of its readings can be that old.
     """
 
-    def read(self, keys: Sequence[TenantModel], now: datetime) -> Mapping[TenantModel, DriftReading]:
+    def read(self, keys: Sequence[TenantModel], now: datetime,
+             trained: Mapping[TenantModel, datetime] | None = None) -> Mapping[TenantModel, DriftReading]:
         """The latest drift reading per tenant x model."""
 
 

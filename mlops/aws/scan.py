@@ -8,7 +8,7 @@ for T tenants, M platform models, N = tenant x models, P approved model packages
 | ledger state items (DynamoDB `Query` per shard) | 8 + ceil(N x ~250 B / 1 MB) | newest training, builds queued/running, newest upload |
 | ECR `ListImages` per model repository | M x ceil(images / 1000) | the newest released image of each model |
 | model registry `ListModelPackages` | ceil(P / 100) | one cross-group list (no group name), Approved only |
-| drift (CloudWatch `GetMetricData`) | ceil(D / 500) | D = tenant x models with a drift threshold |
+| drift (CloudWatch `GetMetricData`) | ceil(D / 500) | D = tenant x models with a drift threshold (one point each if trained earlier) |
 | tenant data `ListObjectsV2` (opt-in `--data-from s3`) | T x ceil(objects / 1000) | one per tenant bucket: S3 has no cross-bucket list |
 
 The ledger keeps one small state item per tenant x model (`mlops.aws.ledger`: `pk = STATE#<shard>`), written
@@ -300,6 +300,12 @@ class CloudWatchDrift:
     maximum over the last `lookback` counts. All keys are fetched with `GetMetricData`, 500 queries per
     call (paginated), never one call per model. Point `namespace`/`metric` elsewhere (e.g. a Model
     Monitor metric republished per tenant) without touching the policy.
+
+    Each query asks for as few data points as the policy can use: a model whose last training ended
+    before the window (`trained`) gets the whole window as one period, since every reading in it counts
+    and only the highest matters (one point instead of one per `period_seconds`); a model trained inside
+    the window, or whose training is unknown, keeps hourly periods, because only readings after its
+    training may count and the reading's time must say which.
     """
 
     client: Any
@@ -309,36 +315,48 @@ class CloudWatchDrift:
     period_seconds: int = 3600
     problems: list[str] = field(default_factory=list)
 
-    def read(self, keys: Sequence[TenantModel], now: datetime) -> dict[TenantModel, DriftReading]:
+    def read(self, keys: Sequence[TenantModel], now: datetime,
+             trained: Mapping[TenantModel, datetime] | None = None) -> dict[TenantModel, DriftReading]:
         """The highest value of the last `lookback` per tenant x model that has data points."""
         readings: dict[TenantModel, DriftReading] = {}
+        trained = trained or {}
         source = f"CloudWatch {self.namespace}/{self.metric}"
-        for start in range(0, len(keys), METRIC_QUERIES_PER_CALL):
-            batch = list(keys[start:start + METRIC_QUERIES_PER_CALL])
+        start = now - self.lookback
+        # CloudWatch periods are multiples of 60 s; a training before `settled` cannot share a period with a reading.
+        window = max(60, math.ceil(self.lookback.total_seconds() / 60) * 60)
+        settled = start - timedelta(seconds=self.period_seconds)
+        whole = f"{source}, highest of the {self.lookback.total_seconds() / 3600:g} h from then"
+        for first in range(0, len(keys), METRIC_QUERIES_PER_CALL):
+            batch = list(keys[first:first + METRIC_QUERIES_PER_CALL])
+            coarse = [key in trained and trained[key] < settled for key in batch]
             queries = [{
                 "Id": f"q{i}",
                 "MetricStat": {
                     "Metric": {"Namespace": self.namespace, "MetricName": self.metric,
                                "Dimensions": [{"Name": "Tenant", "Value": tenant}, {"Name": "Model", "Value": model}]},
-                    "Period": self.period_seconds,
+                    "Period": window if coarse[i] else self.period_seconds,
                     "Stat": "Maximum",
                 },
                 "ReturnData": True,
             } for i, (tenant, model) in enumerate(batch)]
             try:
                 pages = self.client.get_paginator("get_metric_data").paginate(
-                    MetricDataQueries=queries, StartTime=now - self.lookback, EndTime=now, ScanBy="TimestampDescending")
+                    MetricDataQueries=queries, StartTime=start, EndTime=now, ScanBy="TimestampDescending")
                 for page in pages:
                     for result in page.get("MetricDataResults", []):
-                        self._keep(readings, batch[int(result["Id"][1:])], result, source)
+                        i = int(result["Id"][1:])
+                        self._keep(readings, batch[i], result, whole if coarse[i] else source, trained.get(batch[i]))
             except (ClientError, BotoCoreError) as exc:
                 self.problems.append(f"{source} could not be read ({_code(exc)}); the drift check is skipped")
                 return readings
         return readings
 
     @staticmethod
-    def _keep(readings: dict[TenantModel, DriftReading], key: TenantModel, result: Mapping[str, Any], source: str) -> None:
+    def _keep(readings: dict[TenantModel, DriftReading], key: TenantModel, result: Mapping[str, Any], source: str,
+              trained: datetime | None) -> None:
         for when, value in zip(result.get("Timestamps", []), result.get("Values", [])):
+            if trained is not None and when <= trained:
+                continue  # measured on the model before the last training: never counts, and must not hide a later one
             if key not in readings or value > readings[key].value:
                 readings[key] = DriftReading(float(value), when, source)
 
@@ -385,9 +403,20 @@ def gather(
                                                     options.page_size, options.workers)
         inventory.problems += problems
     if drift is not None and drift_keys:
-        inventory.drift = dict(drift.read(list(drift_keys), now))
+        inventory.drift = dict(drift.read(list(drift_keys), now, _trained(executions)))
         inventory.problems += list(getattr(drift, "problems", []))
     return inventory
+
+
+def _trained(executions: Iterable[Execution]) -> dict[TenantModel, datetime]:
+    """When each tenant x model's last successful training ended, as the policy takes it from the ledger."""
+    out: dict[TenantModel, datetime] = {}
+    for ex in executions:
+        ended = ex.finished_at if ex.succeeded else None
+        key = (ex.tenant, ex.model)
+        if ended is not None and (key not in out or ended > out[key]):
+            out[key] = ended
+    return out
 
 
 @dataclass

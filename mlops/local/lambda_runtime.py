@@ -338,6 +338,74 @@ def make_moto_dynamodb_atomic() -> None:
         DynamoDBBackend._mlops_atomic = True  # pylint: disable=protected-access  # our own marker
 
 
+# -- moto's DynamoDB reads, linear in what they return (bench/retrain_scan.py) ----------------------------
+_PARTITION = threading.local()
+
+
+def make_moto_reads_linear() -> None:
+    """Keep moto's DynamoDB reads linear in what they return, as DynamoDB's are; idempotent.
+
+    Two steps of moto 5 cost what no DynamoDB read costs (profiled with bench/retrain_scan.py: 10,000 state
+    items read by 8 Querys): its JSON response serializer visits all ten members of every `AttributeValue`
+    (S, N, B, SS, NS, BS, M, L, NULL, BOOL), each through its attribute picker, to find the one that is set
+    (~0.1 ms per attribute value returned); and a Query on the table's own key sorts every item of the table
+    to keep its partition's. Same responses, cheaper steps: an AttributeValue given as a plain member dict
+    visits only the members it has (anything else takes moto's own path), and such a Query starts from its
+    partition (moto still sorts it by range key, pages, filters and projects it).
+    """
+    from moto.core.serialize import BaseJSONSerializer  # pylint: disable=import-outside-toplevel
+    from moto.dynamodb.models.table import Table  # pylint: disable=import-outside-toplevel
+
+    with _LOCK:
+        if getattr(Table, "_mlops_reads_linear", False):
+            return
+        serializer = BaseJSONSerializer
+        serializer._serialize_type_structure = _members_it_has(  # pylint: disable=protected-access  # moto's step
+            serializer._serialize_type_structure)  # pylint: disable=protected-access  # moto's step
+        Table.all_items = _partition_first(Table.all_items)
+        Table.query = _from_partition(Table.query)
+        Table._mlops_reads_linear = True  # pylint: disable=protected-access  # our own marker
+
+
+def _members_it_has(original: Callable[..., None]) -> Callable[..., None]:
+    def serialize(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (shape.name != "AttributeValue" or self.service_model.service_name not in ("dynamodb", "dynamodbstreams")
+                or not isinstance(value, dict) or not value.keys() <= shape.members.keys()):
+            original(self, serialized, value, shape, key)
+            return
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key in value:  # moto's loop over shape.members finds nothing else in a member dict
+            shape.members[member_key].parent = shape
+            self._serialize_structure_member(wrapper, value, shape.members[member_key], member_key)  # pylint: disable=protected-access  # moto's step, as its loop calls it
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)  # pylint: disable=protected-access  # moto's step
+
+    return serialize
+
+
+def _partition_first(original: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
+    def all_items(self: Any) -> list[Any]:
+        hint = getattr(_PARTITION, "items", None)
+        return hint[1] if hint is not None and hint[0] is self else original(self)
+
+    return all_items
+
+
+def _from_partition(original: Callable[..., Any]) -> Callable[..., Any]:
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        # moto's query reads `all_items()` and keeps the items of `hash_key`: give it only those (this thread)
+        _PARTITION.items = (self, list(self.items[hash_key].values()) if hash_key in self.items else [])
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _PARTITION.items = None
+
+    return query
+
+
 def standard_runtime(sqs: Any, names: Any, lambda_dir: Path, dispatch_every_seconds: float = 2.0) -> LocalLambdaRuntime:
     """The platform's wiring, as Terraform declares it: uploads → trigger, status → status, dispatcher on a rate.
 

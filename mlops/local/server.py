@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
+    from mlops.local.lambda_runtime import make_moto_dynamodb_atomic, make_moto_reads_linear
 
     # moto checks a DynamoDB condition and writes in separate steps, and walks SQS queues without a lock;
     # real AWS is atomic per call, and tier admission (`inflight < limit`) depends on it under concurrency.
     make_moto_dynamodb_atomic()
+    make_moto_reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()

@@ -177,6 +177,25 @@ def test_drift_from_cloudwatch_in_moto(aws) -> None:  # pylint: disable=unused-a
     assert not drift.problems
 
 
+def test_drift_asks_one_point_per_model_trained_before_the_window(aws) -> None:  # pylint: disable=unused-argument
+    client = boto3.client("cloudwatch", region_name=REGION)
+    client.put_metric_data(Namespace="ns", MetricData=[
+        {"MetricName": "DriftScore", "Dimensions": [{"Name": "Tenant", "Value": tenant}, {"Name": "Model", "Value": "churn"}],
+         "Timestamp": NOW - timedelta(hours=hours), "Value": value}
+        for tenant in ("acme", "globex", "initech") for hours, value in ((5, 0.9), (1, 0.3))])
+    periods: dict[str, int] = {}
+    client.meta.events.register("provide-client-params.monitoring.GetMetricData", lambda params, **_: periods.update(
+        {q["MetricStat"]["Metric"]["Dimensions"][0]["Value"]: q["MetricStat"]["Period"] for q in params["MetricDataQueries"]}))
+    keys = [("acme", "churn"), ("globex", "churn"), ("initech", "churn")]
+    trained = {("acme", "churn"): NOW - timedelta(days=3), ("globex", "churn"): NOW - timedelta(hours=2)}
+    readings = CloudWatchDrift(client, "ns").read(keys, NOW, trained)
+    assert periods == {"acme": 86400, "globex": 3600, "initech": 3600}  # initech: no training known, so hourly
+    assert readings[("acme", "churn")].value == pytest.approx(0.9) and "highest of the 24 h" in readings[("acme", "churn")].source
+    assert readings[("acme", "churn")].at <= NOW - timedelta(days=1) + timedelta(minutes=1)  # the window's start
+    assert readings[("globex", "churn")].value == pytest.approx(0.3)  # the 0.9 before its training does not count
+    assert readings[("initech", "churn")].value == pytest.approx(0.9)
+
+
 def test_drift_error_is_a_problem() -> None:
     client = boto3.client("cloudwatch", region_name=REGION)
     with Stubber(client) as stub:
