@@ -338,21 +338,24 @@ def make_moto_dynamodb_atomic() -> None:
         DynamoDBBackend._mlops_atomic = True  # pylint: disable=protected-access  # our own marker
 
 
-# -- moto's DynamoDB reads, linear in what they return (bench/retrain_scan.py) ----------------------------
+# -- moto's DynamoDB and CloudWatch reads, linear in what they return (bench/retrain_scan.py) -------------
 _PARTITION = threading.local()
 
 
 def make_moto_reads_linear() -> None:
-    """Keep moto's DynamoDB reads linear in what they return, as DynamoDB's are; idempotent.
+    """Keep moto's DynamoDB and CloudWatch reads linear in what they return, as AWS's are; idempotent.
 
-    Two steps of moto 5 cost what no DynamoDB read costs (profiled with bench/retrain_scan.py: 10,000 state
-    items read by 8 Querys): its JSON response serializer visits all ten members of every `AttributeValue`
-    (S, N, B, SS, NS, BS, M, L, NULL, BOOL), each through its attribute picker, to find the one that is set
-    (~0.1 ms per attribute value returned); and a Query on the table's own key sorts every item of the table
-    to keep its partition's. Same responses, cheaper steps: an AttributeValue given as a plain member dict
-    visits only the members it has (anything else takes moto's own path), and such a Query starts from its
-    partition (moto still sorts it by range key, pages, filters and projects it).
+    Three steps of moto 5 cost what no AWS read costs (profiled with bench/retrain_scan.py: 10,000 state
+    items read by 8 Querys, 1,000 metrics by 2 GetMetricData): its JSON response serializer visits all ten
+    members of every DynamoDB `AttributeValue` (S, N, B, SS, NS, BS, M, L, NULL, BOOL), each through its
+    attribute picker, to find the one that is set (~0.1 ms per attribute value returned); a Query on the
+    table's own key sorts every item of the table to keep its partition's; and GetMetricData compares every
+    query with every stored data point. Same responses, cheaper steps: an AttributeValue given as a plain
+    member dict visits only the members it has (anything else takes moto's own path); such a Query starts
+    from its partition (moto still sorts it by range key, pages, filters and projects it); and each
+    MetricStat query runs moto's own code on the points with its metric name and dimensions only.
     """
+    from moto.cloudwatch.models import CloudWatchBackend  # pylint: disable=import-outside-toplevel
     from moto.core.serialize import BaseJSONSerializer  # pylint: disable=import-outside-toplevel
     from moto.dynamodb.models.table import Table  # pylint: disable=import-outside-toplevel
 
@@ -364,6 +367,8 @@ def make_moto_reads_linear() -> None:
             serializer._serialize_type_structure)  # pylint: disable=protected-access  # moto's step
         Table.all_items = _partition_first(Table.all_items)
         Table.query = _from_partition(Table.query)
+        CloudWatchBackend.get_all_metrics = _partition_first(CloudWatchBackend.get_all_metrics)
+        CloudWatchBackend.get_metric_data = _by_metric(CloudWatchBackend.get_metric_data)
         Table._mlops_reads_linear = True  # pylint: disable=protected-access  # our own marker
 
 
@@ -404,6 +409,41 @@ def _from_partition(original: Callable[..., Any]) -> Callable[..., Any]:
             _PARTITION.items = None
 
     return query
+
+
+def _dimensions_key(pairs: list[tuple[Any, Any]]) -> tuple[tuple[str, str], ...] | None:
+    """Dimensions as one sorted key; None when a name or value is missing (moto then matches loosely)."""
+    if not all(isinstance(name, str) and isinstance(value, str) for name, value in pairs):
+        return None
+    return tuple(sorted(pairs))
+
+
+def _by_metric(original: Callable[..., Any]) -> Callable[..., Any]:
+    # moto keeps a point for a query when its name matches and the dimension lists compare equal pair by pair
+    # (after a sort), so every point it keeps has the query's name and the same (name, value) pairs: running
+    # moto's code per query on just those points (in moto's order) yields the same results.
+    def get_metric_data(self: Any, queries: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        points = self.get_all_metrics()
+        index: dict[tuple[Any, ...], list[Any]] = {}
+        for point in points:
+            key = _dimensions_key([(d.name, d.value) for d in point.dimensions])
+            if key is None:
+                return original(self, queries, *args, **kwargs)  # a point moto would match loosely
+            index.setdefault((point.name, key), []).append(point)
+        if not queries or any("MetricStat" not in query for query in queries):
+            return original(self, queries, *args, **kwargs)  # expressions read the other queries' results
+        results = []
+        for query in queries:
+            metric = query["MetricStat"].get("Metric", {})
+            key = _dimensions_key([(d.get("Name"), d.get("Value")) for d in metric.get("Dimensions", [])])
+            _PARTITION.items = (self, points if key is None or not key else index.get((metric.get("MetricName"), key), []))
+            try:
+                results.extend(original(self, [query], *args, **kwargs))
+            finally:
+                _PARTITION.items = None
+        return results
+
+    return get_metric_data
 
 
 def standard_runtime(sqs: Any, names: Any, lambda_dir: Path, dispatch_every_seconds: float = 2.0) -> LocalLambdaRuntime:
