@@ -1,12 +1,15 @@
-"""moto's DynamoDB reads with `make_moto_reads_linear` (the local AWS runs with it): the same answers as DynamoDB.
+"""moto's DynamoDB and CloudWatch reads with `make_moto_reads_linear` (the local AWS runs with it): the same answers.
 
-The patch changes how moto builds a response (only the members an AttributeValue has are serialized) and
-where a Query on the table key starts (its partition, not every item of the table). These tests read back
-every attribute type through each read the project uses, so a patch that dropped, mangled or mixed up
-anything fails them.
+The patch changes how moto builds a DynamoDB response (only the members an AttributeValue has are
+serialized), where a Query on the table key starts (its partition, not every item of the table) and which
+points a GetMetricData query is compared with (those of its metric). These tests read back every attribute
+type through each read the project uses, and metrics of several tenants side by side, so a patch that
+dropped, mangled or mixed up anything fails them.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
@@ -68,3 +71,25 @@ def test_projection_index_and_scan_still_see_everything(table) -> None:  # type:
     scanned = [i for page in table.get_paginator("scan").paginate(TableName="reads", PaginationConfig={"PageSize": 7})
                for i in page["Items"]]
     assert len(scanned) == 36
+
+
+def test_metric_data_per_query_is_its_own_metric_only(aws) -> None:  # type: ignore[no-untyped-def]  # pylint: disable=W0613
+    make_moto_reads_linear()
+    client = boto3.client("cloudwatch", region_name=REGION)
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    client.put_metric_data(Namespace="ns", MetricData=[
+        {"MetricName": name, "Dimensions": [{"Name": "Tenant", "Value": f"t{t}"}, {"Name": "Model", "Value": "m"}],
+         "Timestamp": now - timedelta(minutes=10 * k + 5), "Value": 100 * t + 10 * k + (name == "Other")}
+        for t in range(4) for k in range(3) for name in ("Score", "Other")])
+    def metric(tenant: int) -> dict:
+        return {"Namespace": "ns", "MetricName": "Score",
+                "Dimensions": [{"Name": "Tenant", "Value": f"t{tenant}"}, {"Name": "Model", "Value": "m"}]}
+
+    queries = [{"Id": f"q{t}", "MetricStat": {"Metric": metric(t), "Period": 3600, "Stat": stat}}
+               for t, stat in ((0, "Maximum"), (1, "Sum"), (2, "SampleCount"), (5, "Maximum"))]
+    everyone = {"Namespace": "ns", "MetricName": "Score"}  # no dimensions: every point of the metric
+    queries.append({"Id": "all", "MetricStat": {"Metric": everyone, "Period": 3600, "Stat": "SampleCount"}})
+    results = client.get_metric_data(MetricDataQueries=queries, StartTime=now - timedelta(hours=2), EndTime=now)["MetricDataResults"]
+    values = {r["Id"]: sum(r["Values"]) for r in results}
+    assert [r["Id"] for r in results] == ["q0", "q1", "q2", "q5", "all"]  # the order asked
+    assert values == {"q0": 20, "q1": 100 * 3 + 30, "q2": 3, "q5": 0, "all": 12}
