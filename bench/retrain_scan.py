@@ -210,12 +210,7 @@ def run(names: Names, tenants: list[TenantInfo], models: list[str], options: Sca
     n = sum(len(t.models) for t in tenants)
     print(f"\n== --ledger {options.ledger} --data-from {options.data_from}: N = {n} tenant x models, {len(tenants)} tenants, "
           f"{len(models)} models, {len(inventory.executions)} ledger executions, {len(drift_keys)} drift keys")
-    print(f"{'service':<12}{'calls':>7}{'goal ceil(N/100)+c':>22}{'in calls':>10}{'of it moto':>11}  operations")
-    for service, calls in sorted(counter.by_service().items()):
-        ops = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(counter.calls.items()) if k.startswith(service + "."))
-        verdict = "ok" if calls <= math.ceil(n / 100) + 10 else "OVER"
-        print(f"{service:<12}{calls:>7}{math.ceil(n / 100):>18} +c {verdict:<4}{clock.seconds.get(service, 0):>7.2f} s"
-              f"{MotoClock.seconds.get(service, 0.0):>9.2f} s  {ops}")
+    _services(counter, clock, n)
     total, moto = decided - started, sum(MotoClock.seconds.values())
     print(f"total AWS calls {counter.total}; wall time in-process {total:.2f} s (goal < 5 s) = scan {scanned - started:.2f} s "
           f"+ policy {decided - scanned:.2f} s; moto emulating AWS {moto:.2f} s, the check itself "
@@ -227,6 +222,16 @@ def run(names: Names, tenants: list[TenantInfo], models: list[str], options: Sca
         print(f"  e.g. {problem}")
     orphans = [d for d in report.decisions if d.reasons and d.reasons[0].code == "orphan"]
     print(f"  leftovers of deleted tenants: {len(orphans)}, e.g. {orphans[0].reasons[0].text if orphans else '-'}")
+
+
+def _services(counter: CallCounter, clock: CallClock, n: int) -> None:
+    """Per service: calls against the goal, seconds in its calls and moto's share of them."""
+    print(f"{'service':<12}{'calls':>7}{'goal ceil(N/100)+c':>22}{'in calls':>10}{'of it moto':>11}  operations")
+    for service, calls in sorted(counter.by_service().items()):
+        ops = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(counter.calls.items()) if k.startswith(service + "."))
+        verdict = "ok" if calls <= math.ceil(n / 100) + 10 else "OVER"
+        print(f"{service:<12}{calls:>7}{math.ceil(n / 100):>18} +c {verdict:<4}{clock.seconds.get(service, 0):>7.2f} s"
+              f"{MotoClock.seconds.get(service, 0.0):>9.2f} s  {ops}")
 
 
 def main() -> None:
