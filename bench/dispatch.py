@@ -151,7 +151,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
             return BuildService(registry=registry, ledger=Ledger(dynamodb, names.ledger_table()),
                                 slots=Slots(dynamodb, names.slots_table()), queues=Queues(calls.watch(boto3.client("sqs"), role)),
                                 start=start, find=sim.find, direct_start=False,
-                                settings=DispatchSettings(lease_seconds=120, mean_build_seconds=args.duration))
+                                settings=DispatchSettings(lease_seconds=120))
 
         trigger = service("trigger")
         order = list(counts)

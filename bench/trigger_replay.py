@@ -87,7 +87,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
             dynamodb = calls.watch(boto3.client("dynamodb"), role)
             return BuildService(registry=registry, ledger=Ledger(dynamodb, names.ledger_table()),
                                 slots=Slots(dynamodb, names.slots_table()), queues=Queues(calls.watch(boto3.client("sqs"), role)),
-                                start=calls_start(sim, calls), find=sim.find, settings=DispatchSettings(mean_build_seconds=0.1))
+                                start=calls_start(sim, calls), find=sim.find, settings=DispatchSettings())
 
         trigger = service("trigger")
         use_service(lambda: (trigger, HandlerConfig()))

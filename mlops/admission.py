@@ -1,26 +1,22 @@
-"""Admission decisions: which queued build requests of a tier to start now, fairly across its tenants.
+"""Admission decisions: in which order the queued build requests of a tier start, fairly across its tenants.
 
-A tier has a limit of builds running at once, shared by all its tenants. The dispatcher sees the tier's
-state (running, waiting and served counts per tenant, read in one query) and a window of queued requests
-(an SQS receive). Fairness is round-robin by service: a tenant's *lag* is how many more admissions it has
-had than the least-served tenant that is still waiting (the tier's virtual clock). Only lag-0 requests are
-admitted; the others are deferred (made invisible on the queue) for about as long as it takes the others
-to catch up, so a tenant that queued a thousand requests cannot take every slot while others wait. A tenant
-that comes back after a quiet spell starts at the virtual clock, not at its old low count. Tiers are
-visited by priority, which decides who gets an account-wide quota first.
+A tier has a limit of builds running at once, shared by all its tenants. Requests arrive on the tier's SQS
+queue in any order (a tenant may queue a thousand at once). The dispatcher *files* each one into the tier's
+backlog with a start tag (start-time fair queuing, one unit per build): a tenant's tags go 1, 2, 3, ...
+from the tier's virtual clock, so its k-th waiting request sorts with every other tenant's k-th. Slots are
+then given in tag order: round-robin over the tenants that wait, whatever order the queue delivered. A
+tenant that comes back after a quiet spell starts at the clock (the tag of the last admission), not at its
+old low count, so it gets no backlog of credit. Tiers are visited by priority, which decides who gets an
+account-wide quota first.
 
 Pure: plain data in, plain data out; no boto3.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-#: Longest a request is deferred at a time; it is then looked at again.
-MAX_DEFER_SECONDS = 900
 
 
 @dataclass
@@ -29,7 +25,8 @@ class TenantState:
 
     running: int = 0
     waiting: int = 0
-    served: int = 0
+    #: the start tag its next request gets (at least the tier's clock)
+    next_tag: int = 0
 
 
 @dataclass
@@ -42,49 +39,28 @@ class TierState:
     waiting: int = 0
     tenants: dict[str, TenantState] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)
+    #: the tier's virtual clock: the largest start tag admitted so far (never goes back)
     clock: int = 0
-    #: admissions ever made in the tier (a counter kept with `inflight`): dispatchers measure the pace with it
+    #: admissions ever made in the tier
     admitted: int = 0
+    #: requests sent to the tier's queue and not yet filed into the backlog
+    unfiled: int = 0
 
     @property
     def free(self) -> int:
         """Slots free now (never negative)."""
         return max(0, self.limit - self.inflight)
 
-    def virtual_clock(self) -> int:
-        """The least service among tenants that still wait, never going back (`clock` is the stored one).
-
-        Stored and monotone so that a tenant that was busy alone yesterday is not held back today by
-        one that arrives with a low count: the newcomer is lifted to the clock instead.
-        """
-        waiting = [max(t.served, self.clock) for t in self.tenants.values() if t.waiting > 0]
-        return min(waiting) if waiting else self.clock
-
-    def lag(self, tenant: str, clock: int | None = None) -> int:
-        """Admissions this tenant is ahead of the least-served waiting tenant."""
-        clock = self.virtual_clock() if clock is None else clock
-        served = self.tenants.get(tenant, TenantState()).served
-        return max(served, clock) - clock
-
 
 @dataclass(frozen=True)
 class Candidate:
-    """A queued request seen in a receive window."""
+    """A queued request: received from the queue (to be filed) or read from the backlog (to be admitted)."""
 
     ref: Any
     tenant: str
     requested_at: str
-    #: how many times the queue has handed this request out (SQS ApproximateReceiveCount)
-    receives: int = 1
-
-
-@dataclass
-class Plan:
-    """What to do with one receive window."""
-
-    admit: list[tuple[Candidate, int]] = field(default_factory=list)
-    defer: list[tuple[Candidate, int]] = field(default_factory=list)
-    release: list[Candidate] = field(default_factory=list)
+    #: its start tag, once filed
+    tag: int = 0
 
 
 def tier_order(priorities: Mapping[str, int]) -> list[str]:
@@ -92,79 +68,26 @@ def tier_order(priorities: Mapping[str, int]) -> list[str]:
     return sorted(priorities, key=lambda name: (-priorities[name], name))
 
 
-def defer_seconds(lag: int, round_seconds: float, receives: int = 1) -> int:
-    """How long to hide a request whose tenant is `lag` admissions ahead.
+def assign_tags(clock: int, next_tags: Mapping[str, int], arrivals: Iterable[Candidate]) -> tuple[list[Candidate], dict[str, int]]:
+    """Give each arrival its start tag: its tenant's next tag, lifted to the clock; the tenant's next is one more.
 
-    A request that comes back and is deferred again shows that the round was longer than estimated (builds
-    slower than measured, fewer slots freed): each further deferral doubles, up to 4 times,
-    so an estimate off by any factor costs a few receives per request, not one per estimated round.
+    Arrivals of one tenant are tagged in the order they were requested. Returns the tagged candidates and
+    every touched tenant's new next tag (what the filing transaction writes, conditional on the old one).
     """
-    backoff = 2 ** (min(max(receives, 1), 3) - 1)
-    return int(min(MAX_DEFER_SECONDS, max(1.0, lag * round_seconds * backoff)))
+    updated: dict[str, int] = {}
+    tagged = []
+    for candidate in sorted(arrivals, key=lambda c: c.requested_at):
+        tag = max(updated.get(candidate.tenant, next_tags.get(candidate.tenant, 0)), clock + 1)
+        updated[candidate.tenant] = tag + 1
+        tagged.append(Candidate(ref=candidate.ref, tenant=candidate.tenant, requested_at=candidate.requested_at, tag=tag))
+    return tagged, updated
 
 
-def round_seconds(state: TierState, mean_build_seconds: float) -> float:
-    """About how long it takes every waiting tenant to get one more admission.
-
-    Not rounded up to a second here (`defer_seconds` does that once): with few tenants left waiting a
-    round is short, and a backlog spread a whole second per request would hold free slots idle.
-    """
-    waiting_tenants = sum(1 for t in state.tenants.values() if t.waiting > 0)
-    return waiting_tenants * mean_build_seconds / max(1, state.limit)
-
-
-def plan_window(state: TierState, window: Iterable[Candidate], free: int, mean_build_seconds: float,
-                tenant_limits: Mapping[str, int] | None = None, work_conserving: bool = False) -> Plan:
-    """Split a receive window into requests to admit (in order, with the growth of their tenant's `served`),
-    to defer (with seconds) and to release (show again at once: no free slot).
-
-    `state` is updated as if every planned admission succeeded, so consecutive windows of one round build
-    on each other. `work_conserving` admits the least-lagged requests even when none has lag 0: the
-    dispatcher sets it when its receives found no lag-0 request, so a stale waiting count can never hold
-    slots idle.
-    """
-    tenant_limits = tenant_limits or {}
-    plan = Plan()
-    pending = sorted(window, key=lambda c: c.requested_at)
-    in_hand = Counter(c.tenant for c in pending)
-    for tenant_id, count in in_hand.items():  # requests in hand wait, whatever a slightly older read said
-        tenant_state = state.tenants.setdefault(tenant_id, TenantState())
-        tenant_state.waiting = max(tenant_state.waiting, count)
-    unit = round_seconds(state, mean_build_seconds)
-    deferred: Counter[str] = Counter()  # a tenant's requests deferred in this window: each one a round later
-    while pending:
-        clock = state.virtual_clock()
-        best = min(pending, key=lambda c: (state.lag(c.tenant, clock), c.requested_at))
-        pending.remove(best)
-        tenant = state.tenants.setdefault(best.tenant, TenantState())
-        cap = tenant_limits.get(best.tenant)
-        lag = state.lag(best.tenant, clock)
-        if cap is not None and tenant.running >= cap:
-            plan.defer.append((best, defer_seconds(1 + deferred[best.tenant], unit, best.receives)))
-            deferred[best.tenant] += 1
-        elif lag > 0 and not work_conserving:
-            # Spread a burst out: the tenant's next request comes back one round after this one, so a
-            # backlog is received about once per admission instead of all of it every round.
-            plan.defer.append((best, defer_seconds(lag + deferred[best.tenant], unit, best.receives)))
-            deferred[best.tenant] += 1
-        elif free <= 0:
-            plan.release.append(best)
-        else:
-            plan.admit.append((best, _admitted(state, tenant, clock)))
-            free -= 1
-    return plan
-
-
-def _admitted(state: TierState, tenant: TenantState, clock: int) -> int:
-    """Count an admission; return how much the tenant's `served` grows (its lift to the clock, plus 1)."""
-    increment = max(tenant.served, clock) + 1 - tenant.served
-    tenant.served += increment
-    tenant.running += 1
-    tenant.waiting = max(0, tenant.waiting - 1)
-    state.inflight += 1
-    state.waiting = max(0, state.waiting - 1)
-    state.clock = clock
-    return increment
+def pick(head: Iterable[Candidate], free: int, skip: Iterable[str] = ()) -> list[Candidate]:
+    """The first `free` requests of the backlog's head in tag order, leaving out tenants in `skip` (at their cap)."""
+    skipped = set(skip)
+    ordered = sorted(head, key=lambda c: (c.tag, c.requested_at))
+    return [c for c in ordered if c.tenant not in skipped][:max(0, free)]
 
 
 def jain_index(values: Iterable[float]) -> float:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlops.admission import Candidate, TierState, plan_window, tier_order
+from mlops.admission import Candidate, TierState, assign_tags, pick, tier_order
 from mlops.aws.dynamo import TxItem, transact
 from mlops.aws.ledger import EXECUTING, FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
@@ -68,7 +68,8 @@ class DispatchReport:
     """What one dispatcher run did, per tier."""
 
     admitted: dict[str, int] = field(default_factory=dict)
-    deferred: dict[str, int] = field(default_factory=dict)
+    #: requests moved from the tier's queue into its fair backlog
+    filed: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     duplicates: int = 0
     restarted: int = 0
@@ -80,8 +81,10 @@ class DispatchSettings:
     """Knobs of the dispatcher (defaults fit AWS; the local runtime and tests shorten the lease)."""
 
     lease_seconds: int = 180
-    mean_build_seconds: float = 900.0
-    receives_per_round: int = 3
+    #: receives (of 10) a dispatcher run may spend filing a tier's queue into its backlog
+    receives_per_round: int = 200
+    #: runs in a row a dispatcher holds admission back while a burst is still being filed
+    undrained_rounds: int = 3
     #: how long one dispatcher has a tier to itself (0: no tier lease, dispatchers race; still never over)
     tier_lease_ms: int = 20_000
     #: look for stuck slots once every this many runs of a dispatcher
@@ -121,10 +124,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.model_package = model_package
         self.owner = uuid.uuid4().hex
         self._runs = 0
-        #: tier -> (monotonic time, the tier's `admitted` counter) when this dispatcher last measured its pace
-        self._pace: dict[str, tuple[float, int]] = {}
-        #: tier -> the measured seconds per admission (the pace), once known
-        self._interval: dict[str, float] = {}
+        #: tier -> runs in a row that ended with requests still unfiled on the queue
+        self._undrained: dict[str, int] = {}
         #: execution id -> the status rank its ledger item is known to have reached (ranks only grow)
         self._known: OrderedDict[str, int] = OrderedDict()
 
@@ -144,8 +145,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             outcome = transact(self.slots.client, [
                 self.ledger.new_item(request, tier, effective.instance_type, effective.instance_count, STARTING, now),
                 self.ledger.state_request_item(request),
-                *self.slots.admit_items(tier, limit, tenant.id, eid, now, queued=False,
-                                        tenant_cap=tenant.overrides.max_concurrent_builds)])
+                *self.slots.admit_items(tier, limit, tenant.id, eid, now, tenant_cap=tenant.overrides.max_concurrent_builds)])
             if outcome.ok:
                 return self._start(request, tier, attempt=1)
             if "ledger" in outcome.failed:
@@ -213,9 +213,10 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         tiers = self.registry.platform.tiers
         self._runs += 1
         for tier in tier_order({name: t.priority for name, t in tiers.items()}):
-            if self._runs % self.settings.sweep_every_runs == 1 or self.settings.sweep_every_runs == 1:
+            sweeping = self._runs % self.settings.sweep_every_runs == 1 or self.settings.sweep_every_runs == 1
+            if sweeping:
                 self.sweep(tier, report)
-            self.dispatch_tier(tier, report)
+            self.dispatch_tier(tier, report, file_anyway=sweeping)
         return report
 
     def sweep(self, tier: str, report: DispatchReport) -> None:
@@ -233,84 +234,122 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 self._start(parse_request(parse_json(item["request"])), tier, attempt=int(item.get("start_attempt", 1)) + 1)
                 report.restarted += 1
 
-    def dispatch_tier(self, tier: str, report: DispatchReport) -> None:
-        """Admit what fits in one tier now."""
+    def dispatch_tier(self, tier: str, report: DispatchReport, file_anyway: bool = False) -> None:
+        """File what the tier's queue holds into its fair backlog, then admit what fits, in start-tag order.
+
+        `file_anyway` (on sweep runs) looks at the queue even when the counter says nothing is unfiled, so a
+        counter that went wrong can delay a request but never strand it.
+        """
         limit = self.registry.platform.tiers[tier].max_concurrent_builds
         if self.settings.tier_lease_ms:
-            if self.slots.lease(tier, limit, self.owner, int(time.time() * 1000), self.settings.tier_lease_ms) is None:
-                return  # full, nothing waiting, or another dispatcher is on it
+            state = self.slots.lease(tier, limit, self.owner, int(time.time() * 1000), self.settings.tier_lease_ms)
+            if state is None:
+                if file_anyway:  # only when the counter says nothing is unfiled: otherwise the lease holder files
+                    state = self.slots.read_counter(tier, limit)
+                    if state.unfiled <= 0:
+                        self._file(tier, state, report, lease_owner=None)
+                return  # nothing to do, or another dispatcher is on it
             lease_ended = False
             try:
-                lease_ended = self._dispatch_tier(tier, limit, report, lease_owner=self.owner)
+                if self._file_then_admit(tier, state, report, file_anyway):
+                    lease_ended = self._admit(tier, limit, state, report, lease_owner=self.owner)
             finally:
                 if not lease_ended:
                     self.slots.end_lease(tier, self.owner)
             return
-        counter = self.slots.read_counter(tier, limit)  # small; the full tier read only when there is work
-        if counter.free > 0 and counter.waiting > 0:
-            self._dispatch_tier(tier, limit, report)
+        state = self.slots.read_counter(tier, limit)  # small; the backlog is read only when there is room
+        if self._file_then_admit(tier, state, report, file_anyway):
+            self._admit(tier, limit, state, report, lease_owner=None)
 
-    def _dispatch_tier(self, tier: str, limit: int, report: DispatchReport, lease_owner: str | None = None) -> bool:
-        """One round in a tier: plan over up to `receives_per_round` windows, then admit the whole plan in one
-        transaction (which also ends the lease), start, record and delete in batches. True if the lease ended."""
-        state = self.slots.read_tier(tier, limit)
-        if state.free <= 0 or state.waiting <= 0:
-            return False
+    def _file_then_admit(self, tier: str, state: TierState, report: DispatchReport, file_anyway: bool) -> bool:
+        """File the queue; True if admission may follow now.
+
+        Admission waits while a burst is still being filed: a request filed after admissions began would
+        start behind tenants that were filed first, so the queue's order would decide after all. It waits
+        at most `undrained_rounds` runs of this dispatcher in a row, so a tier whose arrivals outpace one run's
+        filing still admits.
+        """
+        if state.unfiled <= 0 and not file_anyway:
+            return True
+        if self._file(tier, state, report, lease_owner=self.owner if self.settings.tier_lease_ms else None):
+            self._undrained[tier] = 0
+            return True
+        self._undrained[tier] = self._undrained.get(tier, 0) + 1
+        return self._undrained[tier] > self.settings.undrained_rounds
+
+    def _file(self, tier: str, state: TierState, report: DispatchReport, lease_owner: str | None) -> bool:
+        """Move requests from the tier's queue into its backlog with their start tags (mlops.admission).
+
+        Up to `receives_per_round` receives of 10; per batch of 3 receives, one BatchGetItem for the tenants'
+        next tags and one transaction: each request's ledger mark (only once, only while QUEUED), its backlog
+        item, the tenants' next tags (conditional on the values read) and the counter's `unfiled`. Messages
+        are deleted only after that transaction: a dispatcher that dies before loses nothing, the message
+        comes back after its visibility timeout, and filing it again fails on the ledger mark. True if the
+        queue was drained (a receive came back short).
+        """
         queue = self.names.tier_queue(tier)
-        caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
-                if t.overrides.max_concurrent_builds is not None}
-        handled: list[str] = []
-        later: list[tuple[str, int]] = []
-        admits: list[tuple[Candidate, int]] = []
-        free = state.free
-        for receive in range(self.settings.receives_per_round):
-            # The first window is small (deferred tenants are already hidden); later ones look further
-            # past a burst of one tenant's requests.
-            wanted = min(10, 2 * free + 1) if receive == 0 else 10
-            messages = self.queues.receive(queue, wanted, self.settings.lease_seconds)
-            if not messages:
-                break
-            window = self._window(queue, messages, handled, report)
-            # Nothing else visible on the queue: admitting a tenant that is ahead keeps slots busy and
-            # takes nothing from anyone (the others' requests are hidden or gone).
-            drained = len(messages) < wanted
-            plan = plan_window(state, window, free, self._mean_build_seconds(tier, state), caps,
-                               work_conserving=drained and not any(state.lag(c.tenant) == 0 for c in window))
-            later += [(c.ref[0].receipt, s) for c, s in plan.defer]
-            later += [(c.ref[0].receipt, 0) for c in plan.release]
-            report.deferred[tier] = report.deferred.get(tier, 0) + len(plan.defer)
-            admits += plan.admit
-            free -= len(plan.admit)
-            if free <= 0:
-                break
-        lease_ended = False
-        try:
-            if admits:
-                lease_ended = self._admit_many(tier, limit, admits, state, caps, report, handled, later, lease_owner)
-        finally:
-            if later:
-                self.queues.change_visibility(queue, later)
-            if handled:
-                self.queues.delete(queue, handled)
-        return lease_ended
+        receives = 0
+        while receives < self.settings.receives_per_round:
+            messages: list[Message] = []
+            drained = False
+            for _ in range(3):
+                got = self.queues.receive(queue, 10, self.settings.lease_seconds)
+                receives += 1
+                messages += got
+                drained = len(got) < 10
+                if drained or receives >= self.settings.receives_per_round:
+                    break
+            handled: list[str] = []
+            arrivals = self._arrivals(queue, messages, handled, report)
+            try:
+                if arrivals and not self._file_batch(tier, state, arrivals, handled, report, lease_owner):
+                    self.queues.change_visibility(queue, [(m.receipt, 0) for m in messages if m.receipt not in handled])
+                    return False
+            finally:
+                if handled:
+                    self.queues.delete(queue, handled)
+            if drained:
+                return True
+        return False
 
-    def _mean_build_seconds(self, tier: str, state: TierState) -> float:
-        """What a build slot takes per admission, measured: the tier's admissions since this dispatcher last
-        looked, over the time between (once at least half the limit has been admitted, so it is a pace and
-        not a sample of one). Deferrals follow how fast the tier really turns over, not `mean_build_seconds`,
-        which is only the first guess (and what a quiet tier keeps)."""
-        now = time.monotonic()
-        seen = self._pace.get(tier)
-        if seen is None or state.admitted < seen[1] or now - seen[0] > max(60.0, 4 * self.settings.mean_build_seconds):
-            self._pace[tier] = (now, state.admitted)  # first look, a reset counter, or a quiet spell: start again
-        elif state.admitted - seen[1] >= max(1, state.limit // 2):
-            self._interval[tier] = (now - seen[0]) / (state.admitted - seen[1])
-            self._pace[tier] = (now, state.admitted)
-        interval = self._interval.get(tier)
-        return interval * state.limit if interval else self.settings.mean_build_seconds
+    def _file_batch(self, tier: str, state: TierState, arrivals: list[Candidate], handled: list[str],  # pylint: disable=too-many-arguments
+                    report: DispatchReport, lease_owner: str | None) -> bool:
+        """One filing transaction (retried without the requests that turn out to be filed or gone); False if
+        the tier's state moved under us (another dispatcher filed for the same tenants): try again later."""
+        pending = arrivals
+        while pending:
+            old = self.slots.next_tags(tier, sorted({c.tenant for c in pending}))
+            tagged, new = assign_tags(state.clock, old, pending)
+            items = [self.ledger.file_item(c.ref[1].execution_id, c.tag) for c in tagged]
+            items += self.slots.file_items(tier, [(c.tenant, c.tag, c.requested_at, c.ref[1].execution_id, c.ref[0].body)
+                                                  for c in tagged], old, new, lease_owner)
+            outcome = transact(self.slots.client, items)
+            if outcome.ok:
+                handled += [c.ref[0].receipt for c in tagged]
+                report.filed[tier] = report.filed.get(tier, 0) + len(tagged)
+                return True
+            gone = {c.ref[1].execution_id for c in pending if f"ledger:{c.ref[1].execution_id}" in outcome.failed}
+            if not gone:
+                return False
+            for candidate in pending:
+                message, request = candidate.ref
+                if request.execution_id not in gone:
+                    continue
+                item = outcome.old.get(f"ledger:{request.execution_id}")
+                if item is None:
+                    self.queues.dead_letter(self.names.tier_queue(tier), message.body,
+                                            f"request {request.execution_id} is not in the ledger (queued outside the "
+                                            "trigger); send it to the trigger instead")
+                    report.rejected += 1
+                else:
+                    report.duplicates += 1  # filed before, or no longer waiting: this message is a copy
+                handled.append(message.receipt)
+            pending = [c for c in pending if c.ref[1].execution_id not in gone]
+        return True
 
-    def _window(self, queue: str, messages: list[Message], handled: list[str], report: DispatchReport) -> list[Candidate]:
-        window = []
+    def _arrivals(self, queue: str, messages: list[Message], handled: list[str], report: DispatchReport) -> list[Candidate]:
+        """Parse received messages; a malformed one goes to the dead-letter queue with its reason."""
+        arrivals = []
         for message in messages:
             try:
                 request = parse_request(parse_json(message.body))
@@ -319,74 +358,63 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 handled.append(message.receipt)
                 report.rejected += 1
                 continue
-            window.append(Candidate(ref=(message, request), tenant=request.tenant, requested_at=request.requested_at,
-                                    receives=message.receive_count))
-        return window
+            arrivals.append(Candidate(ref=(message, request), tenant=request.tenant, requested_at=request.requested_at))
+        return arrivals
 
-    def _admit_many(self, tier: str, limit: int, admits: list[tuple[Candidate, int]], state: TierState,  # pylint: disable=too-many-arguments,too-many-locals
-                    caps: dict[str, int], report: DispatchReport, handled: list[str], later: list[tuple[str, int]],
-                    lease_owner: str | None) -> bool:
-        """Take the slots of every planned admission in one transaction, then start them and record the starts
-        in one more; True if the transaction ended the lease.
-
-        A failed condition names whose it was: a request that is no longer QUEUED is dealt with on its own
-        (duplicate, restart, orphan) and the rest tried again; a tenant at its cap waits; a full tier (or a
-        lease that is no longer ours) admits nothing now. Messages are deleted only once their request is
-        started or found handled, so a crash in between loses nothing.
-        """
-        queue = self.names.tier_queue(tier)
-        pending = list(admits)
-        while pending:
+    def _admit(self, tier: str, limit: int, state: TierState, report: DispatchReport, lease_owner: str | None) -> bool:
+        """Admit the head of the backlog into the free slots: one query, one transaction, the starts, one
+        write of the starts. True if the transaction ended the lease."""
+        if state.free <= 0 or state.waiting <= 0:
+            return False
+        caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
+                if t.overrides.max_concurrent_builds is not None}
+        head = []
+        for item in self.slots.backlog_head(tier, state.free + min(10, len(caps))):
+            try:
+                request = parse_request(parse_json(item["request"]))
+            except RejectedRequest as exc:  # it was checked when filed: only a hand-edited item gets here
+                LOG.warning("backlog item %s dropped: %s", item["sk"], exc.one_line())
+                transact(self.slots.client, [self.slots.unfile_item(tier, item["sk"])])
+                continue
+            head.append(Candidate(ref=(item["sk"], request), tenant=item["tenant"], requested_at=request.requested_at,
+                                  tag=int(item["sk"].split("#", 1)[0])))
+        skip: set[str] = set()
+        while head:
+            chosen = pick(head, state.free, skip)
+            if not chosen:
+                return False
             now = self.clock()
-            items = []
-            for candidate, _ in pending:
-                eid = candidate.ref[1].execution_id
-                items.append(TxItem(f"ledger:{eid}", self.ledger.start_item(eid, now).op))
-            items += self.slots.admit_many_items(
-                tier, limit, [(c.tenant, c.ref[1].execution_id, inc) for c, inc in pending], now,
-                caps=caps, clock=state.clock, lease_owner=lease_owner)
+            items = [self.ledger.start_item(c.ref[1].execution_id, now) for c in chosen]
+            items = [TxItem(f"ledger:{c.ref[1].execution_id}", i.op) for c, i in zip(chosen, items)]
+            items += self.slots.admit_many_items(tier, limit, [(c.tenant, c.ref[1].execution_id, c.ref[0]) for c in chosen], now,
+                                                 caps=caps, clock=max(c.tag for c in chosen), lease_owner=lease_owner)
             outcome = transact(self.slots.client, items)
             if outcome.ok:
-                break
+                report.admitted[tier] = report.admitted.get(tier, 0) + len(chosen)
+                self._start_many(tier, [c.ref[1] for c in chosen])
+                return lease_owner is not None
             if outcome.conflict or outcome.failed & {"counter", "account"} or not outcome.failed:
-                state.inflight = state.limit
-                later += [(c.ref[0].receipt, 0) for c, _ in pending]
-                return False
-            keep = []
-            for candidate, increment in pending:
-                message, request = candidate.ref
+                return False  # full, the lease lost, or another dispatcher admitted first: the next run
+            for candidate in chosen:
+                sk, request = candidate.ref
                 eid = request.execution_id
-                if f"ledger:{eid}" in outcome.failed:
-                    verdict = self._not_queued(request, tier, outcome.old.get(f"ledger:{eid}"), report)
-                    if verdict == "orphan":
-                        self.queues.dead_letter(queue, message.body, f"request {eid} is not in the ledger "
-                                                "(queued outside the trigger); send it to the trigger instead")
-                        report.rejected += 1
-                    if verdict == "later":
-                        later.append((message.receipt, 0))
-                    else:
-                        handled.append(message.receipt)
-                elif f"tenant:{candidate.tenant}" in outcome.failed or f"slot:{eid}" in outcome.failed:
-                    later.append((message.receipt, 0))
-                else:
-                    keep.append((candidate, increment))
-            pending = keep
-        if not pending:
-            return False
-        report.admitted[tier] = report.admitted.get(tier, 0) + len(pending)
-        self._start_many(tier, [c.ref for c, _ in pending], handled)
-        return lease_owner is not None
+                if f"ledger:{eid}" in outcome.failed or f"backlog:{eid}" in outcome.failed:
+                    self._not_queued(request, tier, outcome.old.get(f"ledger:{eid}"), report)
+                    transact(self.slots.client, [self.slots.unfile_item(tier, sk)])  # no longer waiting here
+                    head.remove(candidate)
+                elif f"tenant:{candidate.tenant}" in outcome.failed:
+                    skip.add(candidate.tenant)  # at its cap: the others go first
+        return False
 
-    def _start_many(self, tier: str, refs: list[tuple[Message, BuildRequest]], handled: list[str]) -> None:
+    def _start_many(self, tier: str, requests: list[BuildRequest]) -> None:
         """Start admitted requests; record the started ones in one write even if a later start raises."""
         started: list[tuple[str, str]] = []
         try:
-            for message, request in refs:
+            for request in requests:
                 try:
                     started.append((request.execution_id, self.start(request, request.client_request_token)))
                 except StartRejected as exc:
                     self._fail_start(request, tier, exc.one_line())
-                handled.append(message.receipt)
         finally:
             self._record_started(started)
 
@@ -560,7 +588,6 @@ class HandlerConfig:
     ledger_table: str | None = None
     slots_table: str | None = None
     lease_seconds: int = 180
-    mean_build_seconds: float = 900.0
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> "HandlerConfig":
@@ -570,8 +597,7 @@ class HandlerConfig:
                    topic_arn=env.get("MLOPS_NOTIFICATIONS_TOPIC") or None,
                    slack_webhook_url=env.get("MLOPS_SLACK_WEBHOOK_URL") or None,
                    ledger_table=env.get("MLOPS_LEDGER_TABLE") or None, slots_table=env.get("MLOPS_SLOTS_TABLE") or None,
-                   lease_seconds=int(env.get("MLOPS_DISPATCH_LEASE_SECONDS", "180")),
-                   mean_build_seconds=float(env.get("MLOPS_MEAN_BUILD_SECONDS", "900")))
+                   lease_seconds=int(env.get("MLOPS_DISPATCH_LEASE_SECONDS", "180")))
 
 
 def pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
@@ -610,7 +636,7 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
         registry=registry, ledger=Ledger(dynamodb, config.ledger_table or names.ledger_table()),
         slots=Slots(dynamodb, config.slots_table or names.slots_table(), config.account_quota),
         queues=Queues(boto3.client("sqs")), start=start, find=find, notifier=notifier,
-        settings=DispatchSettings(lease_seconds=config.lease_seconds, mean_build_seconds=config.mean_build_seconds),
+        settings=DispatchSettings(lease_seconds=config.lease_seconds),
         model_package=model_package_port(names, env))
     return service, config
 

@@ -109,6 +109,17 @@ class Ledger:
                                           ":h": _history(STARTING, now, "dispatcher")},
         }})
 
+    def file_item(self, execution_id: str, tag: int) -> TxItem:
+        """Mark a QUEUED request as filed into its tier's backlog with its start tag; fails for a request
+        filed before (a duplicate message), no longer QUEUED, or unknown (the old item says which)."""
+        return TxItem(f"ledger:{execution_id}", {"Update": {
+            "TableName": self.table, "Key": key(execution_id),
+            "UpdateExpression": "SET filed_tag = :tag",
+            "ConditionExpression": "#s = :queued AND attribute_not_exists(filed_tag)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":tag": {"N": str(tag)}, ":queued": {"S": QUEUED}}}})
+
     def status_item(self, execution_id: str, status: str, at: str, source: str,
                     extra: dict[str, Any] | None = None) -> TxItem:
         """Move to `status` only if it is later than the current one (duplicates and stale events no-op)."""

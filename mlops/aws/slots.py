@@ -1,7 +1,9 @@
 """Tier slots (DynamoDB): how many builds of a tier run, who waits, and one slot item per execution.
 
-Items (docs/trigger.md): `TIER#<tier>/#COUNTER` (inflight, waiting), `TIER#<tier>/TENANT#<tenant>`
-(running, waiting, served) and `TIER#<tier>/SLOT#<execution_id>`. Admission is one transaction whose
+Items (docs/trigger.md): `TIER#<tier>/#COUNTER` (inflight, waiting, unfiled, vclock),
+`TIER#<tier>/TENANT#<tenant>` (running, waiting, next_tag), `TIER#<tier>/SLOT#<execution_id>`, and the
+tier's fair backlog `BACKLOG#<tier>/<tag>#<requested_at>#<execution_id>` (the request, in start-tag order,
+mlops.admission). Admission is one transaction whose
 counter update is conditional on `inflight < limit`: under any number of concurrent dispatchers the
 tier can never run more than its limit. Release deletes the slot item (conditional on it existing) and
 decrements the counters in the same transaction, so releasing twice releases once. An optional account
@@ -10,6 +12,7 @@ counter (`ACCOUNT/#COUNTER`) holds every tier to the account's pipeline-executio
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -49,10 +52,10 @@ class Slots:
                     sk = item["sk"]
                     if sk == COUNTER:
                         state.inflight, state.waiting = item.get("inflight", 0), item.get("waiting", 0)
-                        state.admitted = item.get("admitted", 0)
+                        state.admitted, state.unfiled = item.get("admitted", 0), item.get("unfiled", 0)
                         state.clock = item.get("vclock", 0)
                     elif sk.startswith("TENANT#"):
-                        state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("served", 0))
+                        state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("next_tag", 0))
                     elif sk.startswith("SLOT#"):
                         state.slots.append(sk[5:])
         except ClientError as exc:
@@ -70,16 +73,17 @@ class Slots:
     def lease(self, tier: str, limit: int, owner: str, now_ms: int, lease_ms: int) -> TierState | None:
         """Become the tier's only dispatcher for a moment, if it has work and nobody else holds it.
 
-        One conditional write that also reads the counter: it fails (None) when the tier is full, has no
-        waiting request or is leased, so the call replaces the read. The lease only spares dispatchers
+        One conditional write that also reads the counter: it fails (None) when nothing is to be done (the
+        tier is full or has no waiting request, and no request waits to be filed) or the tier is leased, so
+        the call replaces the read. The lease only spares dispatchers
         from racing for the same slot; the limit itself is held by the admission transaction.
         """
         try:
             item = self.client.update_item(
                 TableName=self.table, Key=self._key(tier, COUNTER),
                 UpdateExpression="SET lease_owner = :me, lease_until = :until",
-                ConditionExpression=("(attribute_not_exists(inflight) OR inflight < :limit) AND waiting > :zero AND "
-                                     "(attribute_not_exists(lease_until) OR lease_until < :now)"),
+                ConditionExpression=("(((attribute_not_exists(inflight) OR inflight < :limit) AND waiting > :zero) "
+                                     "OR unfiled > :zero) AND (attribute_not_exists(lease_until) OR lease_until < :now)"),
                 ExpressionAttributeValues={":me": {"S": owner}, ":until": _n(now_ms + lease_ms), ":now": _n(now_ms),
                                            ":limit": _n(limit), ":zero": _n(0)},
                 ReturnValues="ALL_NEW")["Attributes"]
@@ -120,41 +124,97 @@ class Slots:
                 "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1)}}}),
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
-                "UpdateExpression": "SET waiting = if_not_exists(waiting, :zero) + :one",
+                "UpdateExpression": ("SET waiting = if_not_exists(waiting, :zero) + :one, "
+                                     "unfiled = if_not_exists(unfiled, :zero) + :one"),
                 "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1)}}}),
         ]
 
-    def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *, queued: bool,
-                    tenant_cap: int | None = None, served_increment: int = 1, clock: int | None = None) -> list[TxItem]:
-        """Take a slot: counter `inflight < limit` (and, for a request that skips the queue, nobody waiting)."""
-        waiting = ", waiting = if_not_exists(waiting, :zero) - :one" if queued else ""
-        counter_values = {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}
-        clock_update = ""
-        if clock is not None:  # the tier's virtual clock (mlops.admission), kept with the counter
-            clock_update, counter_values[":clock"] = ", vclock = :clock", _n(clock)
-        counter_condition = "(attribute_not_exists(inflight) OR inflight < :limit)"
-        if not queued:  # skipping the queue is only fair when nobody is in it
-            counter_condition += " AND (attribute_not_exists(waiting) OR waiting <= :zero)"
-        tenant_values = {":zero": _n(0), ":one": _n(1), ":inc": _n(served_increment)}
-        tenant_condition = None
-        if tenant_cap is not None:
-            tenant_condition = "attribute_not_exists(running) OR running < :cap"
-            tenant_values[":cap"] = _n(tenant_cap)
+    def next_tags(self, tier: str, tenants: list[str]) -> dict[str, int]:
+        """The next start tag of each of these tenants (one BatchGetItem per 100; absent tenants are 0)."""
+        tags: dict[str, int] = {}
+        for start in range(0, len(tenants), 100):
+            keys = [self._key(tier, f"TENANT#{t}") for t in tenants[start:start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "sk, next_tag"}}
+            while request:
+                try:
+                    answer = self.client.batch_get_item(RequestItems=request)
+                except ClientError as exc:
+                    raise _error(exc) from exc
+                for raw in answer.get("Responses", {}).get(self.table, []):
+                    item = from_attrs(raw)
+                    tags[item["sk"][7:]] = int(item.get("next_tag", 0))
+                request = answer.get("UnprocessedKeys") or {}
+        return tags
+
+    def file_items(self, tier: str, filed: list[tuple[str, int, str, str, str]], old_tags: dict[str, int],
+                   new_tags: dict[str, int], lease_owner: str | None = None) -> list[TxItem]:
+        """Put requests into the tier's backlog: `filed` is (tenant, tag, requested_at, execution id, request body).
+
+        Each tenant's next tag moves from the value it was read at (so two dispatchers filing at once cannot
+        both hand out the same tags), and the counter's `unfiled` goes down by as many (only while the
+        dispatcher's lease is its own, when it has one). The caller adds the ledger's `filed` marks, which
+        make a duplicate message fail instead of being filed twice.
+        """
+        items = []
+        for tenant, tag, requested_at, execution_id, body in filed:
+            items.append(TxItem(f"backlog:{execution_id}", {"Put": {
+                "TableName": self.table,
+                "Item": {"pk": {"S": f"BACKLOG#{tier}"}, "sk": {"S": backlog_sk(tag, requested_at, execution_id)},
+                         "tenant": {"S": tenant}, "execution_id": {"S": execution_id}, "request": {"S": body}},
+                "ConditionExpression": "attribute_not_exists(pk)"}}))
+        for tenant, tag in new_tags.items():
+            old = old_tags.get(tenant, 0)
+            items.append(TxItem(f"tenant:{tenant}", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                "UpdateExpression": "SET next_tag = :new",
+                "ConditionExpression": "attribute_not_exists(next_tag) OR next_tag = :old" if old == 0 else "next_tag = :old",
+                "ExpressionAttributeValues": {":new": _n(tag), ":old": _n(old)}}}))
+        counter: dict[str, Any] = {
+            "TableName": self.table, "Key": self._key(tier, COUNTER),
+            "UpdateExpression": "SET unfiled = if_not_exists(unfiled, :zero) - :n",
+            "ExpressionAttributeValues": {":zero": _n(0), ":n": _n(len(filed))}}
+        if lease_owner is not None:
+            counter["ConditionExpression"] = "lease_owner = :me"
+            counter["ExpressionAttributeValues"][":me"] = {"S": lease_owner}
+        items.append(TxItem("counter", {"Update": counter}))
+        return items
+
+    def backlog_head(self, tier: str, count: int) -> list[dict[str, Any]]:
+        """The first `count` requests of the tier's backlog, in start-tag order (one strongly consistent query)."""
+        try:
+            items = self.client.query(
+                TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True, Limit=count,
+                ExpressionAttributeValues={":pk": {"S": f"BACKLOG#{tier}"}}).get("Items", [])
+        except ClientError as exc:
+            raise _error(exc) from exc
+        return [from_attrs(i) for i in items]
+
+    def unfile_item(self, tier: str, sk: str) -> TxItem:
+        """Take a request out of the backlog (admitted, or no longer waiting)."""
+        return TxItem("unfile", {"Delete": {"TableName": self.table, "Key": {"pk": {"S": f"BACKLOG#{tier}"}, "sk": {"S": sk}},
+                                            "ConditionExpression": "attribute_exists(pk)"}})
+
+    def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *,
+                    tenant_cap: int | None = None) -> list[TxItem]:
+        """Take a slot for a request that skips the queue: counter `inflight < limit` and nobody waiting
+        (skipping the queue is only fair when nobody is in it)."""
+        tenant_values = {":zero": _n(0), ":one": _n(1)}
         tenant_update: dict[str, Any] = {
             "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
-            "UpdateExpression": ("SET running = if_not_exists(running, :zero) + :one, "
-                                 f"served = if_not_exists(served, :zero) + :inc{waiting}"),
+            "UpdateExpression": "SET running = if_not_exists(running, :zero) + :one",
             "ExpressionAttributeValues": tenant_values}
-        if tenant_condition:
-            tenant_update["ConditionExpression"] = tenant_condition
+        if tenant_cap is not None:
+            tenant_update["ConditionExpression"] = "attribute_not_exists(running) OR running < :cap"
+            tenant_values[":cap"] = _n(tenant_cap)
         items = [
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
                 "UpdateExpression": ("SET inflight = if_not_exists(inflight, :zero) + :one, "
-                                     f"admitted = if_not_exists(admitted, :zero) + :one, #limit = :limit{waiting}{clock_update}"),
-                "ConditionExpression": counter_condition,
+                                     "admitted = if_not_exists(admitted, :zero) + :one, #limit = :limit"),
+                "ConditionExpression": ("(attribute_not_exists(inflight) OR inflight < :limit) AND "
+                                        "(attribute_not_exists(waiting) OR waiting <= :zero)"),
                 "ExpressionAttributeNames": {"#limit": "limit"},
-                "ExpressionAttributeValues": counter_values}}),
+                "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}}}),
             TxItem("tenant", {"Update": tenant_update}),
             TxItem("slot", {"Put": {
                 "TableName": self.table,
@@ -170,27 +230,27 @@ class Slots:
                 "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":quota": _n(self.account_quota)}}}))
         return items
 
-    def admit_many_items(self, tier: str, limit: int, admits: list[tuple[str, str, int]], now: str, *,  # pylint: disable=too-many-locals
+    def admit_many_items(self, tier: str, limit: int, admits: list[tuple[str, str, str]], now: str, *,  # pylint: disable=too-many-locals
                          caps: dict[str, int] | None = None, clock: int | None = None,
                          lease_owner: str | None = None) -> list[TxItem]:
-        """Take k slots of queued requests in one transaction: `admits` is (tenant, execution id, served increment).
+        """Take k slots of filed requests in one transaction: `admits` is (tenant, execution id, backlog key).
 
-        One counter update (`inflight <= limit - k`), one update per tenant (its cap checked for all its
-        admissions at once), one slot item per execution. With `lease_owner`, the counter update also ends
+        One counter update (`inflight <= limit - k`, the clock moved to the largest tag admitted), one update
+        per tenant (its cap checked for all its admissions at once), one slot item per execution, and the
+        requests taken out of the backlog. With `lease_owner`, the counter update also ends
         the dispatcher's tier lease, and only if the lease is still its own (otherwise the transaction
         fails and nothing is admitted): no separate call to give the lease back. Item names carry the
         tenant or execution id, so a failed condition says whose it was.
         """
         k = len(admits)
-        per_tenant: dict[str, list[int]] = {}
-        for tenant, _, increment in admits:
-            per_tenant.setdefault(tenant, []).append(increment)
+        per_tenant: Counter[str] = Counter(tenant for tenant, _, _ in admits)
         values = {":zero": _n(0), ":k": _n(k), ":room": _n(limit - k), ":limit": _n(limit)}
         update = ("SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, "
                   "admitted = if_not_exists(admitted, :zero) + :k, #limit = :limit")
         condition = "(attribute_not_exists(inflight) OR inflight <= :room)"
-        if clock is not None:
+        if clock is not None:  # never back: another dispatcher (no lease) may have admitted a later tag
             update += ", vclock = :clock"
+            condition += " AND (attribute_not_exists(vclock) OR vclock <= :clock)"
             values[":clock"] = _n(clock)
         if lease_owner is not None:
             update += ", lease_until = :zero"
@@ -200,24 +260,25 @@ class Slots:
             "TableName": self.table, "Key": self._key(tier, COUNTER), "UpdateExpression": update,
             "ConditionExpression": condition, "ExpressionAttributeNames": {"#limit": "limit"},
             "ExpressionAttributeValues": values}})]
-        for tenant, increments in per_tenant.items():
-            tenant_values = {":zero": _n(0), ":n": _n(len(increments)), ":inc": _n(sum(increments))}
+        for tenant, count in per_tenant.items():
+            tenant_values = {":zero": _n(0), ":n": _n(count)}
             tenant_update: dict[str, Any] = {
                 "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
-                "UpdateExpression": ("SET running = if_not_exists(running, :zero) + :n, served = if_not_exists(served, :zero) + :inc, "
+                "UpdateExpression": ("SET running = if_not_exists(running, :zero) + :n, "
                                      "waiting = if_not_exists(waiting, :zero) - :n"),
                 "ExpressionAttributeValues": tenant_values}
             cap = (caps or {}).get(tenant)
             if cap is not None:
                 tenant_update["ConditionExpression"] = "attribute_not_exists(running) OR running <= :room"
-                tenant_values[":room"] = _n(cap - len(increments))
+                tenant_values[":room"] = _n(cap - count)
             items.append(TxItem(f"tenant:{tenant}", {"Update": tenant_update}))
-        for tenant, execution_id, _ in admits:
+        for tenant, execution_id, sk in admits:
             items.append(TxItem(f"slot:{execution_id}", {"Put": {
                 "TableName": self.table,
                 "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
                          "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
                 "ConditionExpression": "attribute_not_exists(pk)"}}))
+            items.append(TxItem(f"backlog:{execution_id}", self.unfile_item(tier, sk).op))
         if self.account_quota is not None:
             items.append(TxItem("account", {"Update": {
                 "TableName": self.table, "Key": {"pk": {"S": "ACCOUNT"}, "sk": {"S": COUNTER}},
@@ -258,9 +319,14 @@ class Slots:
         return int(from_attrs(item).get("inflight", 0)) if item else 0
 
 
+def backlog_sk(tag: int, requested_at: str, execution_id: str) -> str:
+    """A backlog item's sort key: start tag first (zero-padded, so the key order is the tag order)."""
+    return f"{tag:012d}#{requested_at}#{execution_id}"
+
+
 def _counter_state(tier: str, limit: int, values: dict[str, Any]) -> TierState:
     return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
-                     clock=values.get("vclock", 0), admitted=values.get("admitted", 0))
+                     clock=values.get("vclock", 0), admitted=values.get("admitted", 0), unfiled=values.get("unfiled", 0))
 
 
 def _error(exc: ClientError) -> MlopsError:

@@ -72,8 +72,10 @@ def test_a_tenant_override_caps_it_inside_its_tier(stack_factory: Any) -> None:
     assert [service.submit(request("acme", n)).result for n in range(2)] == ["started", "queued"]
     assert service.submit(request("initech", 9)).result == "queued"  # someone waits: no jumping the queue
     report = service.dispatch()
-    assert report.admitted == {"gold": 1} and report.deferred == {"gold": 1}
-    assert service.slots.read_tier("gold", 3).tenants["acme"].running == 1
+    assert report.admitted == {"gold": 1} and report.filed == {"gold": 2}
+    state = service.slots.read_tier("gold", 3)
+    assert state.tenants["acme"].running == 1 and state.tenants["acme"].waiting == 1  # at its cap: initech went first
+    assert state.tenants["initech"].running == 1
 
 
 def test_a_start_the_pipeline_refuses_fails_the_request_and_frees_the_slot(stack: Stack) -> None:

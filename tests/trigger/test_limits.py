@@ -106,7 +106,7 @@ def test_concurrent_dispatchers_never_exceed_a_tier_limit_and_start_everything_o
     sim = _simulate(stack)
     trigger = stack.service(direct_start=False)
     submitted = [trigger.submit(request(t, n)).execution_id for n in range(6) for t in TENANTS]
-    dispatchers = [stack.service(lease_seconds=30, mean_build_seconds=0.1, tier_lease_ms=tier_lease_ms) for _ in range(6)]
+    dispatchers = [stack.service(lease_seconds=30, tier_lease_ms=tier_lease_ms) for _ in range(6)]
     watcher = _run(stack, sim, dispatchers, done=lambda: sim.finished >= len(submitted) and not any(sim.running().values()))
     ledger = {eid: trigger.ledger.get(eid)["status"] for eid in submitted}
     assert set(ledger.values()) == {"SUCCEEDED"}
@@ -126,31 +126,35 @@ class Crash(RuntimeError):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", [
-    pytest.param("StartPipelineExecution", id="after-admission-before-start"),
-    pytest.param("UpdateItem", id="after-start-before-recording"),
+@pytest.mark.parametrize("service_name,where,marker", [
+    pytest.param("dynamodb", "TransactWriteItems", b"filed_tag", id="received-before-filing"),
+    pytest.param("sqs", "DeleteMessageBatch", b"", id="filed-before-deleting-the-messages"),
+    pytest.param("sagemaker", "StartPipelineExecution", b"", id="after-admission-before-start"),
+    pytest.param("dynamodb", "TransactWriteItems|UpdateItem", b"pipeline_execution_arn", id="after-start-before-recording"),
 ])
-def test_a_dispatcher_crashing_mid_batch_loses_no_request(stack_factory: Any, where: str) -> None:
+def test_a_dispatcher_crashing_mid_batch_loses_no_request(stack_factory: Any, service_name: str, where: str, marker: bytes) -> None:
     stack = stack_factory(TENANTS)
     sim = _simulate(stack)
     trigger = stack.service(direct_start=False)
     submitted = [trigger.submit(request(t, n)).execution_id for n in range(3) for t in ("g0", "g1", "s0")]
-    crashing = stack.service(lease_seconds=1, mean_build_seconds=0.1)
+    crashing = stack.service(lease_seconds=1)
     fired = []
 
-    def die(**_: Any) -> None:
-        if len(fired) < 2:
+    def die(**kwargs: Any) -> None:
+        body = kwargs["params"].get("body", b"")
+        if len(fired) < 2 and marker in (body if isinstance(body, bytes) else str(body).encode()):
             fired.append(where)
             raise Crash(f"dispatcher killed during {where}")
 
-    client = stack.sagemaker if where == "StartPipelineExecution" else crashing.ledger.client
-    service_name = "sagemaker" if where == "StartPipelineExecution" else "dynamodb"
-    client.meta.events.register(f"before-call.{service_name}.{where}", die)
-    healthy = [stack.service(lease_seconds=1, mean_build_seconds=0.1) for _ in range(2)]
+    client = {"sagemaker": stack.sagemaker, "dynamodb": crashing.ledger.client, "sqs": crashing.queues.client}[service_name]
+    for operation in where.split("|"):
+        client.meta.events.register(f"before-call.{service_name}.{operation}", die)
+    healthy = [stack.service(lease_seconds=1) for _ in range(2)]
     try:
         _run(stack, sim, [crashing, *healthy], done=lambda: sim.finished >= len(submitted) and not any(sim.running().values()))
     finally:
-        client.meta.events.unregister(f"before-call.{service_name}.{where}", die)
+        for operation in where.split("|"):
+            client.meta.events.unregister(f"before-call.{service_name}.{operation}", die)
     assert fired  # it did die at least once, holding admitted messages
     assert {trigger.ledger.get(eid)["status"] for eid in submitted} == {"SUCCEEDED"}
     assert stack.starter.starter.duplicates == 0

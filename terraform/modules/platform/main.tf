@@ -340,7 +340,7 @@ resource "aws_iam_role_policy" "lambda" {
       {
         Sid      = "Tables"
         Effect   = "Allow"
-        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:TransactWriteItems"]
+        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:TransactWriteItems"]
         Resource = [aws_dynamodb_table.ledger.arn, aws_dynamodb_table.slots.arn]
       },
       {
