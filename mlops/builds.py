@@ -2,9 +2,9 @@
 
 - `submit`   (trigger): check a request against the registry, record it in the ledger exactly once, then
   start it at once if its tier has a free slot and nobody waits, or queue it on the tier's queue.
-- `dispatch` (dispatcher, on a schedule): per tier by priority, read the tier's state in one query,
-  receive a window of queued requests, admit the fair ones with one transaction each, start them, defer
-  tenants that are ahead, and delete what was handled.
+- `dispatch` (dispatcher, on a schedule): per tier by priority, under a short tier lease, file the tier
+  queue's requests into the tier's fair backlog (start tags, mlops.admission), then admit the backlog's
+  head into the free slots with one transaction and start them.
 - `record_status` (status): apply a SageMaker status-change event to the ledger (rank-guarded, so
   duplicates and late events do nothing) and, on the terminal one, release the slot in the same
   transaction and notify.

@@ -1,9 +1,11 @@
 """The dispatcher Lambda (EventBridge Scheduler): admits queued build requests while tiers have room.
 
-Tiers are visited by priority; inside a tier, tenants are served round-robin (mlops.admission). Slots
-are taken with one conditional transaction per request, so any number of dispatchers running at once
-never put a tier over its limit. A crash mid-batch loses nothing: unhandled messages become visible
-again when their visibility timeout (the lease) ends. The logic is `mlops.builds.BuildService.dispatch`.
+Tiers are visited by priority; inside a tier, the queue is filed into a fair backlog and tenants are
+served round-robin by start tag (mlops.admission). Slots are taken with one conditional transaction per
+round, so any number of dispatchers running at once never put a tier over its limit. A crash mid-batch
+loses nothing: a message is deleted only once its request is filed (otherwise it becomes visible again
+after its visibility timeout), and an admitted request whose start was lost is retaken by the sweep.
+The logic is `mlops.builds.BuildService.dispatch`.
 """
 
 from __future__ import annotations
