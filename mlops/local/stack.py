@@ -24,36 +24,22 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops.errors import MlopsError
 from mlops.settings import Settings
-
-if TYPE_CHECKING:
-    from mlops.terraform import Workspace
 
 FAKE_KEY = "testing"
 SERVER_MODULE = "mlops.local.server"
 RUNTIME_MODULE = "mlops.local.runtime_process"
 _START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
-#: One read-only call per service the Terraform root provisions. moto builds a service's app, loads its
-#: botocore model and creates the account's backend for the region on the first request to it, behind one
-#: lock for every service: made while Terraform loads the provider, those first requests no longer land in
-#: the apply's opening burst (~50 resources at once), where the buckets start the critical path.
-_WARM_CALLS = (
-    ("sts", "get_caller_identity"), ("s3", "list_buckets"), ("iam", "list_roles"), ("kms", "list_keys"),
-    ("sqs", "list_queues"), ("lambda", "list_functions"), ("events", "list_rules"), ("dynamodb", "list_tables"),
-    ("ecr", "describe_repositories"), ("sns", "list_topics"), ("sagemaker", "list_model_package_groups"),
-    ("logs", "describe_log_groups"),
-)
 
 Progress = Callable[[str], None]
 
@@ -81,28 +67,6 @@ def _is_our_server(pid: int, module: str = SERVER_MODULE) -> bool:
         except OSError:
             return False
     return _pid_alive(pid)
-
-
-def warm(endpoint: str, region: str) -> list[str]:
-    """Make moto's first request to every service in `_WARM_CALLS`, one after the other (reads only).
-
-    Returns the services that answered. A failure only loses the head start: it stops the warming, and the
-    apply that follows meets the same server and reports what is wrong.
-    """
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    session = boto3.session.Session(aws_access_key_id=FAKE_KEY, aws_secret_access_key=FAKE_KEY, region_name=region)
-    once = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
-    warmed: list[str] = []
-    for service, operation in _WARM_CALLS:
-        try:
-            getattr(session.client(service, endpoint_url=endpoint, config=once), operation)()
-        except (BotoCoreError, ClientError):
-            break
-        warmed.append(service)
-    return warmed
 
 
 def endpoint_answers(endpoint: str, timeout: float = 1.0) -> bool:
@@ -271,9 +235,18 @@ class LocalStack:
                      f"in {timings['server']:.1f} s")
             state = {**server, "started": _now(), "status": "provisioning", "tenants": sorted(registry.tenants)}
             self._write_state(state)
+
             enabled = [t for t in registry.tenants.values() if t.enabled]
             progress(f"terraform apply: platform and {len(enabled)} tenant(s); SQS queues take ~25 s each, in parallel")
-            outputs = self._apply(workspace, server, registry.platform.region, progress)
+            try:
+                outputs = workspace.apply(
+                    {"lambda_package_dir": str(self.build_dir), "aws_endpoint_url": server["endpoint"], "force_destroy": True}
+                )
+            except MlopsError:
+                progress("apply failed: stopping the local AWS (Terraform logs kept under the state folder)")
+                _stop_pid(server["pid"])
+                self.state_file.unlink(missing_ok=True)
+                raise
             timings["total"] = round(time.monotonic() - started, 2)
             self.env_file.write_text("\n".join(self.env_lines(server["endpoint"], registry.platform.region)) + "\n", encoding="utf-8")
             state["runtime_pid"] = self._start_runtime()
@@ -283,23 +256,6 @@ class LocalStack:
             self._write_state(state)
             progress(f"local AWS ready in {timings['total']:.1f} s: source {self.env_file}")
             return {**state, "already_running": False}
-
-    def _apply(self, workspace: Workspace, server: dict[str, Any], region: str, progress: Progress) -> dict[str, Any]:
-        """Apply the Terraform root to the new server (warmed meanwhile); on failure stop it and raise."""
-        # Terraform spends its first seconds on the provider (hash, schema, validate): moto warms meanwhile.
-        warming = threading.Thread(target=warm, args=(server["endpoint"], region), daemon=True)
-        warming.start()
-        try:
-            return workspace.apply(
-                {"lambda_package_dir": str(self.build_dir), "aws_endpoint_url": server["endpoint"], "force_destroy": True}
-            )
-        except MlopsError:
-            progress("apply failed: stopping the local AWS (Terraform logs kept under the state folder)")
-            _stop_pid(server["pid"])
-            self.state_file.unlink(missing_ok=True)
-            raise
-        finally:
-            warming.join()
 
     def record_outputs(self, outputs: dict[str, Any]) -> None:
         """Keep the outputs of a later apply (`mlops infra apply`) so `status` knows every tenant."""

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import boto3
 import pytest
 
 from mlops.config.tenants import load_registry
-from mlops.local.stack import _WARM_CALLS, LocalStack, endpoint_answers, warm
+from mlops.local.stack import LocalStack, endpoint_answers
 from mlops.settings import Settings
 from mlops.terraform import Workspace
 
@@ -142,31 +141,6 @@ def test_env_file_lines_export_endpoint_fake_credentials_and_region(tmp_path: Pa
     assert "export AWS_ENDPOINT_URL=http://127.0.0.1:1234" in lines
     assert "export AWS_DEFAULT_REGION=eu-west-1" in lines and "export MLOPS_LOCAL=1" in lines
     assert all(line.startswith(("#", "export ")) for line in lines)
-
-
-def test_warm_reaches_every_service_and_changes_nothing() -> None:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # a fresh, empty local AWS
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        assert warm(endpoint, "eu-west-1") == [service for service, _ in _WARM_CALLS]
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
-        assert session.client("s3", endpoint_url=endpoint).list_buckets()["Buckets"] == []
-        assert session.client("sqs", endpoint_url=endpoint).list_queues().get("QueueUrls", []) == []
-        assert session.client("dynamodb", endpoint_url=endpoint).list_tables()["TableNames"] == []
-        assert session.client("lambda", endpoint_url=endpoint).list_functions()["Functions"] == []
-    finally:
-        server.stop()
-
-
-def test_warm_stops_at_the_first_failure_without_retrying() -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    assert not warm(f"http://127.0.0.1:{port}", "us-east-1")
 
 
 def test_infra_plan_needs_the_local_aws_running(local_env: dict[str, str]) -> None:
