@@ -121,7 +121,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     from mlops.aws.queues import Queues
     from mlops.aws.slots import Slots
     from mlops.builds import BuildService, DispatchSettings, HandlerConfig, use_service
-    from mlops.local.lambda_runtime import EventSourceMapping, load_handler, make_moto_dynamodb_atomic
+    from mlops.local.lambda_runtime import EventSourceMapping, load_handler, make_moto_dynamodb_atomic, make_moto_reads_linear
     from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
     from mlops.requests import BuildRequest
 
@@ -134,6 +134,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
 
     with mock_aws():
         make_moto_dynamodb_atomic()
+        make_moto_reads_linear()  # as the local AWS runs: a Query costs what it returns, not the table size
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names,
                          list(limits), subscriptions(registry))
         admissions: list[tuple[float, str, str]] = []
