@@ -44,6 +44,9 @@ LOG = logging.getLogger(__name__)
 FindExecution = Callable[[BuildRequest], "str | None"]
 #: Optional port: the model package a succeeded pipeline execution registered (by execution ARN), if any.
 FindModelPackage = Callable[[str], "str | None"]
+#: Admissions per round: each takes 3 transaction items (ledger, slot, backlog) plus one per tenant, and a
+#: DynamoDB transaction holds at most 100 items. More free slots are filled by the next runs.
+MAX_ADMISSIONS_PER_ROUND = 24
 #: How many executions' last known status rank a service remembers (skips duplicate and late events).
 KNOWN_STATUS_MEMORY = 50_000
 
@@ -369,7 +372,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
                 if t.overrides.max_concurrent_builds is not None}
         head = []
-        for item in self.slots.backlog_head(tier, state.free + min(10, len(caps))):
+        room = min(state.free, MAX_ADMISSIONS_PER_ROUND)
+        for item in self.slots.backlog_head(tier, room + min(10, len(caps))):
             try:
                 request = parse_request(parse_json(item["request"]))
             except RejectedRequest as exc:  # it was checked when filed: only a hand-edited item gets here
@@ -380,7 +384,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                                   tag=int(item["sk"].split("#", 1)[0])))
         skip: set[str] = set()
         while head:
-            chosen = pick(head, state.free, skip)
+            chosen = pick(head, room, skip)
             if not chosen:
                 return False
             now = self.clock()
