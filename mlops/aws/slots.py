@@ -248,9 +248,11 @@ class Slots:
         update = ("SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, "
                   "admitted = if_not_exists(admitted, :zero) + :k, #limit = :limit")
         condition = "(attribute_not_exists(inflight) OR inflight <= :room)"
-        if clock is not None:  # never back: another dispatcher (no lease) may have admitted a later tag
+        if clock is not None:
+            # Not conditional on going forward: a request filed while another dispatcher (no lease) admitted a
+            # later tag must still be admissible. The clock only lifts newcomers, so a step back costs a
+            # newcomer's tag being a little early, never a request being stuck.
             update += ", vclock = :clock"
-            condition += " AND (attribute_not_exists(vclock) OR vclock <= :clock)"
             values[":clock"] = _n(clock)
         if lease_owner is not None:
             update += ", lease_until = :zero"

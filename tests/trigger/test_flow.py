@@ -141,3 +141,17 @@ def test_a_start_that_keeps_failing_is_given_up_and_its_slot_freed(stack: Stack)
     assert item["status"] == "FAILED" and item["start_attempt"] == 5
     assert "gave up after 5 start attempts: ConnectionError" in item["history"][-1]["detail"]
     assert service.slots.read_tier("bronze", 1).inflight == 0
+
+
+def test_a_request_filed_behind_the_clock_is_still_admitted(stack: Stack) -> None:
+    """Another dispatcher (no lease) may move the clock past a tag that is being filed: never stuck."""
+    service = stack.service()
+    first = service.submit(request("umbrella", 1))  # bronze, limit 1: started, the tier is full
+    second = service.submit(request("umbrella", 2))
+    assert (first.result, second.result) == ("started", "queued")
+    assert service.dispatch().filed == {"bronze": 1}  # filed with tag 1, no room to admit
+    service.slots.client.update_item(TableName=stack.names.slots_table(), Key={"pk": {"S": "TIER#bronze"}, "sk": {"S": "#COUNTER"}},
+                                     UpdateExpression="SET vclock = :v", ExpressionAttributeValues={":v": {"N": "100"}})
+    _finish(service, first.execution_id, first.pipeline_execution_arn)
+    assert service.dispatch().admitted == {"bronze": 1}
+    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
