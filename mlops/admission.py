@@ -39,10 +39,8 @@ class TierState:
     waiting: int = 0
     tenants: dict[str, TenantState] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)
-    #: the tier's virtual clock: the largest start tag admitted so far (never goes back)
+    #: the tier's virtual clock: the start tag of the latest admission (new tenants' tags start after it)
     clock: int = 0
-    #: admissions ever made in the tier
-    admitted: int = 0
     #: requests sent to the tier's queue and not yet filed into the backlog
     unfiled: int = 0
 

@@ -381,15 +381,15 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 transact(self.slots.client, [self.slots.unfile_item(tier, item["sk"])])
                 continue
             head.append(Candidate(ref=(item["sk"], request), tenant=item["tenant"], requested_at=request.requested_at,
-                                  tag=int(item["sk"].split("#", 1)[0])))
+                                  tag=int(item["tag"])))
         skip: set[str] = set()
         while head:
             chosen = pick(head, room, skip)
             if not chosen:
                 return False
             now = self.clock()
-            items = [self.ledger.start_item(c.ref[1].execution_id, now) for c in chosen]
-            items = [TxItem(f"ledger:{c.ref[1].execution_id}", i.op) for c, i in zip(chosen, items)]
+            items = [TxItem(f"ledger:{c.ref[1].execution_id}", self.ledger.start_item(c.ref[1].execution_id, now).op)
+                     for c in chosen]
             items += self.slots.admit_many_items(tier, limit, [(c.tenant, c.ref[1].execution_id, c.ref[0]) for c in chosen], now,
                                                  caps=caps, clock=max(c.tag for c in chosen), lease_owner=lease_owner)
             outcome = transact(self.slots.client, items)
@@ -437,19 +437,17 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         for eid, arn in started:
             self.ledger.record_started(eid, arn, now)
 
-    def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> str:
-        """The ledger says this request is not QUEUED: a duplicate message, or a start to take over."""
+    def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> None:
+        """A backlog entry whose request the ledger no longer has as QUEUED: a copy (counted), or a start whose
+        dispatcher vanished (taken over once stale; otherwise the sweep looks again after the lease)."""
         if item is None:
-            return "orphan"
+            return
         if item["status"] == STARTING and self.ledger.claim_restart(
                 request.execution_id, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
             self._start(request, item.get("tier", tier), attempt=int(item.get("start_attempt", 1)) + 1)
             report.restarted += 1
-            return "done"
-        if item["status"] == STARTING:
-            return "later"  # its dispatcher may still be starting it; look again after the lease
-        report.duplicates += 1
-        return "done"
+        elif item["status"] != STARTING:
+            report.duplicates += 1
 
     # -- status ----------------------------------------------------------------------------------------
     def record_status(self, event: PipelineStatusEvent) -> Outcome:

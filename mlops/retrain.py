@@ -257,6 +257,12 @@ def _histories(executions: Iterable[Execution]) -> dict[TenantModel, _History]:
     return out
 
 
+def last_trained(executions: Iterable[Execution]) -> dict[TenantModel, datetime]:
+    """When each tenant x model's last successful training (the one the policy ages) ended, where recorded."""
+    return {key: hist.last_success.finished_at for key, hist in _histories(executions).items()
+            if hist.last_success is not None and hist.last_success.finished_at is not None}
+
+
 @dataclass(frozen=True)
 class ModelState:
     """What is known about one tenant x model when its policy is applied."""

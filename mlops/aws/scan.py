@@ -46,7 +46,7 @@ from mlops.aws import ecr
 from mlops.aws.ledger import STATE_PREFIX, STATE_SHARDS
 from mlops.errors import MlopsError
 from mlops.naming import Names
-from mlops.retrain import DriftReading, Execution, Inventory, Package, TenantInfo, TenantModel
+from mlops.retrain import DriftReading, Execution, Inventory, Package, TenantInfo, TenantModel, last_trained
 
 #: Ledger attributes the check reads (docs/trigger.md, item `pk = EXEC#<execution_id>`, `sk = EXEC`).
 #: `data_watermark` (the newest data object a build read) is not written yet; when it is, new data is judged
@@ -403,20 +403,9 @@ def gather(
                                                     options.page_size, options.workers)
         inventory.problems += problems
     if drift is not None and drift_keys:
-        inventory.drift = dict(drift.read(list(drift_keys), now, _trained(executions)))
+        inventory.drift = dict(drift.read(list(drift_keys), now, last_trained(executions)))
         inventory.problems += list(getattr(drift, "problems", []))
     return inventory
-
-
-def _trained(executions: Iterable[Execution]) -> dict[TenantModel, datetime]:
-    """When each tenant x model's last successful training ended, as the policy takes it from the ledger."""
-    out: dict[TenantModel, datetime] = {}
-    for ex in executions:
-        ended = ex.finished_at if ex.succeeded else None
-        key = (ex.tenant, ex.model)
-        if ended is not None and (key not in out or ended > out[key]):
-            out[key] = ended
-    return out
 
 
 @dataclass

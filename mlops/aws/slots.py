@@ -52,7 +52,7 @@ class Slots:
                     sk = item["sk"]
                     if sk == COUNTER:
                         state.inflight, state.waiting = item.get("inflight", 0), item.get("waiting", 0)
-                        state.admitted, state.unfiled = item.get("admitted", 0), item.get("unfiled", 0)
+                        state.unfiled = item.get("unfiled", 0)
                         state.clock = item.get("vclock", 0)
                     elif sk.startswith("TENANT#"):
                         state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("next_tag", 0))
@@ -160,7 +160,7 @@ class Slots:
             items.append(TxItem(f"backlog:{execution_id}", {"Put": {
                 "TableName": self.table,
                 "Item": {"pk": {"S": f"BACKLOG#{tier}"}, "sk": {"S": backlog_sk(tag, requested_at, execution_id)},
-                         "tenant": {"S": tenant}, "execution_id": {"S": execution_id}, "request": {"S": body}},
+                         "tenant": {"S": tenant}, "execution_id": {"S": execution_id}, "tag": _n(tag), "request": {"S": body}},
                 "ConditionExpression": "attribute_not_exists(pk)"}}))
         for tenant, tag in new_tags.items():
             old = old_tags.get(tenant, 0)
@@ -210,7 +210,7 @@ class Slots:
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
                 "UpdateExpression": ("SET inflight = if_not_exists(inflight, :zero) + :one, "
-                                     "admitted = if_not_exists(admitted, :zero) + :one, #limit = :limit"),
+                                     "#limit = :limit"),
                 "ConditionExpression": ("(attribute_not_exists(inflight) OR inflight < :limit) AND "
                                         "(attribute_not_exists(waiting) OR waiting <= :zero)"),
                 "ExpressionAttributeNames": {"#limit": "limit"},
@@ -235,7 +235,7 @@ class Slots:
                          lease_owner: str | None = None) -> list[TxItem]:
         """Take k slots of filed requests in one transaction: `admits` is (tenant, execution id, backlog key).
 
-        One counter update (`inflight <= limit - k`, the clock moved to the largest tag admitted), one update
+        One counter update (`inflight <= limit - k`, the clock moved to the largest tag of this round), one update
         per tenant (its cap checked for all its admissions at once), one slot item per execution, and the
         requests taken out of the backlog. With `lease_owner`, the counter update also ends
         the dispatcher's tier lease, and only if the lease is still its own (otherwise the transaction
@@ -246,7 +246,7 @@ class Slots:
         per_tenant: Counter[str] = Counter(tenant for tenant, _, _ in admits)
         values = {":zero": _n(0), ":k": _n(k), ":room": _n(limit - k), ":limit": _n(limit)}
         update = ("SET inflight = if_not_exists(inflight, :zero) + :k, waiting = if_not_exists(waiting, :zero) - :k, "
-                  "admitted = if_not_exists(admitted, :zero) + :k, #limit = :limit")
+                  "#limit = :limit")
         condition = "(attribute_not_exists(inflight) OR inflight <= :room)"
         if clock is not None:
             # Not conditional on going forward: a request filed while another dispatcher (no lease) admitted a
@@ -328,7 +328,7 @@ def backlog_sk(tag: int, requested_at: str, execution_id: str) -> str:
 
 def _counter_state(tier: str, limit: int, values: dict[str, Any]) -> TierState:
     return TierState(tier=tier, limit=limit, inflight=values.get("inflight", 0), waiting=values.get("waiting", 0),
-                     clock=values.get("vclock", 0), admitted=values.get("admitted", 0), unfiled=values.get("unfiled", 0))
+                     clock=values.get("vclock", 0), unfiled=values.get("unfiled", 0))
 
 
 def _error(exc: ClientError) -> MlopsError:
