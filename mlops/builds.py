@@ -29,14 +29,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mlops.admission import Candidate, TierState, assign_tags, pick, tier_order
-from mlops.aws.dynamo import TxItem, transact
+from mlops.aws.dynamo import TxItem, TxOutcome, transact
 from mlops.aws.ledger import EXECUTING, FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
 from mlops.notify import Notifier
 from mlops.requests import (BuildRequest, PipelineStatusEvent, RejectedRequest, StartExecution, StartRejected,
-                            check_registry, parse_json, parse_request, utc_now)
+                            check_registry, parse_execution_description, parse_json, parse_request, utc_now)
 
 LOG = logging.getLogger(__name__)
 
@@ -94,6 +94,9 @@ class DispatchSettings:
     sweep_every_runs: int = 10
     #: starts that fail with a transient error are retried (after the lease) this many times in all
     max_start_attempts: int = 5
+    #: the status handler hands a finished execution's slot straight to the backlog's head (one query, and the
+    #: admission rides on the terminal transaction); off: it only releases, and the dispatcher admits
+    handover: bool = True
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -369,19 +372,9 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         write of the starts. True if the transaction ended the lease."""
         if state.free <= 0 or state.waiting <= 0:
             return False
-        caps = {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
-                if t.overrides.max_concurrent_builds is not None}
-        head = []
+        caps = self._caps()
         room = min(state.free, MAX_ADMISSIONS_PER_ROUND)
-        for item in self.slots.backlog_head(tier, room + min(10, len(caps))):
-            try:
-                request = parse_request(parse_json(item["request"]))
-            except RejectedRequest as exc:  # it was checked when filed: only a hand-edited item gets here
-                LOG.warning("backlog item %s dropped: %s", item["sk"], exc.one_line())
-                transact(self.slots.client, [self.slots.unfile_item(tier, item["sk"])])
-                continue
-            head.append(Candidate(ref=(item["sk"], request), tenant=item["tenant"], requested_at=request.requested_at,
-                                  tag=int(item["tag"])))
+        head = self._head(tier, room + min(10, len(caps)))
         skip: set[str] = set()
         while head:
             chosen = pick(head, room, skip)
@@ -409,6 +402,25 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 elif f"tenant:{candidate.tenant}" in outcome.failed:
                     skip.add(candidate.tenant)  # at its cap: the others go first
         return False
+
+    def _caps(self) -> dict[str, int]:
+        """Tenants with their own concurrency cap inside their tier."""
+        return {tid: t.overrides.max_concurrent_builds for tid, t in self.registry.tenants.items()
+                if t.overrides.max_concurrent_builds is not None}
+
+    def _head(self, tier: str, count: int) -> list[Candidate]:
+        """The first `count` requests of the tier's backlog as candidates (one strongly consistent query)."""
+        head = []
+        for item in self.slots.backlog_head(tier, count):
+            try:
+                request = parse_request(parse_json(item["request"]))
+            except RejectedRequest as exc:  # it was checked when filed: only a hand-edited item gets here
+                LOG.warning("backlog item %s dropped: %s", item["sk"], exc.one_line())
+                transact(self.slots.client, [self.slots.unfile_item(tier, item["sk"])])
+                continue
+            head.append(Candidate(ref=(item["sk"], request), tenant=item["tenant"], requested_at=request.requested_at,
+                                  tag=int(item["tag"])))
+        return head
 
     def _start_many(self, tier: str, requests: list[BuildRequest]) -> None:
         """Start admitted requests; record the started ones in one write even if a later start raises."""
@@ -485,38 +497,129 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         tier, tenant = self._owner(eid)
         if tier is None:
             return Outcome(eid, "ignored", status, detail="not an execution of this platform")
-        model = eid[len(tenant) + 1:-13]  # `<tenant>-<model>-<12 hex>`
-        if model not in self.registry.platform.models:
-            model = (self.ledger.get(eid) or {}).get("model") or model
-        outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
-                                               self.ledger.state_end_item(tenant, model, eid),
-                                               *self.slots.release_items(tier, tenant, eid)])
+        model, trained = self._what_ended(event, status, tenant, ended)
+        successor = self._next_in_line(tier) if self.settings.handover else None
+        outcome, successor = self._terminal(event, status, extra, (tier, tenant, model), trained, successor)
+        if not outcome.ok and not outcome.failed:
+            raise MlopsError(f"the end of {eid} was not recorded: transaction {'conflict' if outcome.conflict else 'cancelled'}",
+                             "nothing was written; the status event is retried")
         if not outcome.ok and "ledger" not in outcome.failed and "slot" in outcome.failed:
             # The slot is not where the registry says (the tenant changed tier while it ran): ask the ledger.
-            item = self.ledger.get(eid)
-            if item is None:
+            moved = self._end_where_the_ledger_says(event, status, extra, ended)
+            if moved is None:
                 return Outcome(eid, "ignored", status, detail="not in the ledger")
-            end = self.ledger.state_end_item(item["tenant"], item["model"], eid)
-            outcome = transact(self.slots.client, [self.ledger.status_item(eid, status, event.at, "sagemaker", extra), end,
-                                                   *self.slots.release_items(item["tier"], item["tenant"], eid)])
-            if not outcome.ok and "ledger" not in outcome.failed:  # no slot at all: record the status anyway
-                self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
-                self.ledger.write(end)
+            outcome, trained = moved
         if not outcome.ok and "ledger" in outcome.failed:
             old = outcome.old.get("ledger")
-            if old and old.get("status") == SUCCEEDED:
-                self.ledger.record_trained(public(old))  # newer-wins: repairs a delivery that died after the status
             if old and old.get("status") in TERMINAL and not old.get("notified") and not self._notify(eid):
                 return Outcome(eid, "stale", status, detail="unconfirmed")  # the notification is still owed
             return Outcome(eid, "stale", status)
         item = None
-        if status == SUCCEEDED:
+        if status == SUCCEEDED and trained is None:  # an event without our description: the ledger has the version
             item = self.ledger.get(eid)
             if item is not None:
                 self.ledger.record_trained(item)  # the retraining check's "newest training" of this tenant x model
+        handed = None
+        if successor is not None:
+            handed = successor.ref[1].execution_id
+            self._start_handed_over(tier, successor.ref[1])
         if not self._notify(eid, item):
             return Outcome(eid, "applied", status, detail="unconfirmed")  # a redelivery may still notify
-        return Outcome(eid, "applied", status)
+        return Outcome(eid, "applied", status, detail=f"slot handed to {handed}" if handed else None)
+
+    def _what_ended(self, event: PipelineStatusEvent, status: str, tenant: str,
+                    ended: str) -> tuple[str, dict[str, Any] | None]:
+        """The model of an ending execution and, for a success whose description is ours, the training to record
+        (the description names the version: no ledger read)."""
+        eid = event.execution_id
+        described = parse_execution_description(event.description)
+        if described and described["tenant"] != tenant:
+            described = None
+        model = eid[len(tenant) + 1:-13]  # `<tenant>-<model>-<12 hex>`
+        if described and described["model"]:
+            model = described["model"]
+        elif model not in self.registry.platform.models:
+            model = (self.ledger.get(eid) or {}).get("model") or model
+        if status != SUCCEEDED or not described:
+            return model, None
+        return model, {"tenant": tenant, "model": model, "execution_id": eid, "version": described["version"],
+                       "ended_at": ended, "started_at": event.started_at}
+
+    def _end_where_the_ledger_says(self, event: PipelineStatusEvent, status: str, extra: dict[str, Any],
+                                   ended: str) -> tuple[TxOutcome, dict[str, Any] | None] | None:
+        """The end of an execution whose slot is not where the registry says, from its ledger item (None: not
+        in the ledger). Without any slot, the status and the state are still written, the state first (both
+        are idempotent), so that a redelivery after a crash in between finishes the job."""
+        eid = event.execution_id
+        item = self.ledger.get(eid)
+        if item is None:
+            return None
+        trained = item | {"ended_at": ended, "started_at": event.started_at or item.get("started_at")} \
+            if status == SUCCEEDED else None
+        outcome, _ = self._terminal(event, status, extra, (item["tier"], item["tenant"], item["model"]), trained)
+        if not outcome.ok and "ledger" not in outcome.failed:  # no slot at all: record the status anyway
+            end = self.ledger.state_end_item(item["tenant"], item["model"], eid, trained)
+            if not self.ledger.write(end) and trained:  # a newer training is recorded: only the end
+                self.ledger.write(self.ledger.state_end_item(item["tenant"], item["model"], eid))
+            self.ledger.write(self.ledger.status_item(eid, status, event.at, "sagemaker", extra))
+            trained = trained or {}  # recorded (or not newer): not again
+        return outcome, trained
+
+    def _next_in_line(self, tier: str) -> Candidate | None:
+        """The backlog's head (the request the slot goes to), or None when nobody waits. A tenant at its cap
+        makes the handover fail and the slot is only released: the dispatcher skips it properly."""
+        chosen = pick(self._head(tier, 1), 1)
+        return chosen[0] if chosen else None
+
+    def _start_handed_over(self, tier: str, request: BuildRequest) -> None:
+        """Start the request the slot went to. A start that fails for now leaves it STARTING with its slot: the
+        dispatcher's sweep retakes it after the lease (never the status event's failure: its end is recorded)."""
+        try:
+            self._start_many(tier, [request])
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # retaken by the sweep, logged
+            LOG.warning("start of %s (handed a slot) failed, the sweep retries it: %s: %s",
+                        request.execution_id, type(exc).__name__, exc)
+
+    def _terminal(self, event: PipelineStatusEvent, status: str, extra: dict[str, Any],
+                  owner: tuple[str, str, str], trained: dict[str, Any] | None,
+                  successor: Candidate | None = None) -> tuple[TxOutcome, Candidate | None]:
+        """The terminal transaction: the ledger status, the tenant x model's state (the build ends; with
+        `trained`, it is the newest training unless a newer one is recorded) and the slot, released or, with
+        a `successor` (the backlog's head), handed to it: its QUEUED -> STARTING, its slot, out of the backlog.
+
+        Run again without `trained` when that newer-wins condition failed, and without the successor when
+        the handover's conditions failed (full, a burst still unfiled, a cap, someone admitted it first): the
+        end is recorded in any case. Returns the outcome and the successor if it got the slot.
+        """
+        tier, tenant, model = owner
+        eid, now = event.execution_id, self.clock()
+        while True:
+            items = [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
+                     self.ledger.state_end_item(tenant, model, eid, trained)]
+            if successor is None:
+                items += self.slots.release_items(tier, tenant, eid)
+            else:
+                after = successor.ref[1]
+                items.append(TxItem(f"ledger:{after.execution_id}", self.ledger.start_item(after.execution_id, now).op))
+                items += self.slots.handover_items(
+                    tier, self.registry.platform.tiers[tier].max_concurrent_builds, (tenant, eid),
+                    (successor.tenant, after.execution_id, successor.ref[0], successor.tag), now,
+                    cap=self._caps().get(successor.tenant), higher=self._higher_tiers(tier))
+            outcome = transact(self.slots.client, items)
+            if outcome.ok or outcome.failed & {"ledger", "slot"}:
+                return outcome, successor if outcome.ok else None
+            retry = False
+            if trained and "state" in outcome.failed:
+                trained, retry = None, True
+            if successor is not None and (outcome.conflict or outcome.failed - {"state"}):
+                successor, retry = None, True
+            if not retry:
+                return outcome, None
+
+    def _higher_tiers(self, tier: str) -> tuple[str, ...]:
+        """The tiers that come before `tier` by priority."""
+        order = tier_order({name: t.priority for name, t in self.registry.platform.tiers.items()})
+        return tuple(order[:order.index(tier)])
 
     def _model_package_of(self, execution_arn: str | None) -> str | None:
         """The model package the execution registered, from the `model_package` port; never fails the event

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -228,6 +229,30 @@ class PipelineStatusEvent(BaseModel):
     at: str = Field(description="event time, ISO-8601")
     started_at: str | None = None
     ended_at: str | None = None
+    #: the execution's description, as the start port wrote it (`execution_description`), if any
+    description: str | None = None
+
+
+def execution_description(source: str, tenant: str, model: str, version: str | None, reason: str | None = None) -> str:
+    """The PipelineExecutionDescription every start writes: `<source>: <tenant> <model> <version> (<reason>)`.
+
+    People read it in Studio; the status handler reads the version back from the status-change events, which
+    carry the description, so that it can record a training without reading the ledger.
+    """
+    return (f"{source}: {tenant} {model} {version or '-'}" + (f" ({reason})" if reason else ""))[:3072]
+
+
+_DESCRIPTION = re.compile(r"^(?P<source>[a-z]+): (?P<tenant>\S+) (?P<model>\S+) (?P<version>\S+)(?: \(|$)")
+
+
+def parse_execution_description(text: str | None) -> dict[str, str | None] | None:
+    """(source, tenant, model, version) from an `execution_description`; None for any other text."""
+    match = _DESCRIPTION.match(text or "")
+    if match is None:
+        return None
+    fields: dict[str, str | None] = dict(match.groupdict())
+    fields["version"] = None if fields["version"] == "-" else fields["version"]
+    return fields
 
 
 def parse_status_event(body: str) -> PipelineStatusEvent:
@@ -246,13 +271,14 @@ def parse_status_event(body: str) -> PipelineStatusEvent:
             at=event.get("time") or utc_now(),
             started_at=detail.get("executionStartTime"),
             ended_at=detail.get("executionEndTime"),
+            description=detail.get("pipelineExecutionDescription"),
         )
     except ValidationError as exc:
         raise RejectedRequest(f"malformed status event: {_errors(exc)}", "check the EventBridge rule") from exc
 
 
 def status_event(execution_id: str, status: str, arn: str, at: str | None = None,
-                 started_at: str | None = None, ended_at: str | None = None) -> dict[str, Any]:
+                 started_at: str | None = None, ended_at: str | None = None, description: str | None = None) -> dict[str, Any]:
     """A status-change event shaped the way SageMaker sends it (for the local pipeline engine and tests)."""
     detail: dict[str, Any] = {"pipelineExecutionDisplayName": execution_id, "currentPipelineExecutionStatus": status,
                               "pipelineExecutionArn": arn, "pipelineArn": arn.split("/execution/")[0]}
@@ -260,5 +286,7 @@ def status_event(execution_id: str, status: str, arn: str, at: str | None = None
         detail["executionStartTime"] = started_at
     if ended_at:
         detail["executionEndTime"] = ended_at
+    if description:
+        detail["pipelineExecutionDescription"] = description
     return {"version": "0", "id": hashlib.sha256(f"{arn}{status}{at}".encode()).hexdigest()[:32],
             "detail-type": PIPELINE_STATUS_CHANGE, "source": "aws.sagemaker", "time": at or utc_now(), "detail": detail}

@@ -151,11 +151,28 @@ class Ledger:
                                           ":e": {"SS": [request.execution_id]}},
         }})
 
-    def state_end_item(self, tenant: str, model: str, execution_id: str) -> TxItem:
-        """With a terminal status: the build is no longer active (a set delete, so a repeat is harmless)."""
+    def state_end_item(self, tenant: str, model: str, execution_id: str,
+                       trained: dict[str, Any] | None = None) -> TxItem:
+        """With a terminal status: the build is no longer active (a set delete, so a repeat is harmless).
+
+        With `trained` (a SUCCEEDED execution's fields, as `record_trained` takes them) it also becomes the
+        tenant x model's newest training, on condition that no newer one is recorded: a transaction that
+        fails on this item alone is run again without `trained`.
+        """
+        values = trained_values(trained) if trained else None
+        if not values:
+            return TxItem("state", {"Update": {
+                "TableName": self.table, "Key": state_key(tenant, model),
+                "UpdateExpression": "DELETE active :e", "ExpressionAttributeValues": {":e": {"SS": [execution_id]}},
+            }})
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        attrs = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(values.values())}
         return TxItem("state", {"Update": {
             "TableName": self.table, "Key": state_key(tenant, model),
-            "UpdateExpression": "DELETE active :e", "ExpressionAttributeValues": {":e": {"SS": [execution_id]}},
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))) + " DELETE active :e",
+            "ConditionExpression": "attribute_not_exists(trained_ended_at) OR trained_ended_at < :at",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": attrs | {":e": {"SS": [execution_id]}, ":at": {"S": values["trained_ended_at"]}},
         }})
 
     def _newer(self, tenant: str, model: str, field: str, at: str, values: dict[str, Any]) -> bool:
@@ -177,15 +194,10 @@ class Ledger:
     def record_trained(self, item: dict[str, Any]) -> bool:
         """A SUCCEEDED execution (its ledger item) becomes the tenant x model's newest training, unless a newer
         one is recorded. False when it was not newer or has no end time."""
-        ended = utc_text(item.get("ended_at") or item.get("status_time"))
-        if not ended or not item.get("tenant") or not item.get("model"):
+        values = trained_values(item)
+        if not values:
             return False
-        return self._newer(item["tenant"], item["model"], "trained_ended_at", ended, {
-            "tenant": item["tenant"], "model": item["model"], "trained_execution": item.get("execution_id"),
-            "trained_version": item.get("version"), "trained_ended_at": ended,
-            "trained_started_at": utc_text(item.get("started_at") or item.get("requested_at")),
-            "trained_data_watermark": utc_text(item.get("data_watermark")),
-        })
+        return self._newer(item["tenant"], item["model"], "trained_ended_at", values["trained_ended_at"], values)
 
     def record_upload(self, request: BuildRequest) -> bool:
         """A data upload (`source = upload`) becomes the tenant x model's newest data, unless a newer one is
@@ -288,6 +300,19 @@ class Ledger:
         except ClientError as exc:
             raise _error(exc, "scan") from exc
         return sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)
+
+
+def trained_values(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The state item's `trained_*` fields for a SUCCEEDED execution (ledger item fields); None without an end
+    time, tenant or model."""
+    ended = utc_text(item.get("ended_at") or item.get("status_time"))
+    if not ended or not item.get("tenant") or not item.get("model"):
+        return None
+    values = {"tenant": item["tenant"], "model": item["model"], "trained_execution": item.get("execution_id"),
+              "trained_version": item.get("version"), "trained_ended_at": ended,
+              "trained_started_at": utc_text(item.get("started_at") or item.get("requested_at")),
+              "trained_data_watermark": utc_text(item.get("data_watermark"))}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def public(item: dict[str, Any]) -> dict[str, Any]:

@@ -307,6 +307,61 @@ class Slots:
                 "UpdateExpression": "SET inflight = inflight - :one", "ExpressionAttributeValues": {":one": _n(1)}}}))
         return items
 
+    def handover_items(self, tier: str, limit: int, released: tuple[str, str], admitted: tuple[str, str, str, int], now: str, *,
+                       cap: int | None = None, higher: tuple[str, ...] = ()) -> list[TxItem]:
+        """Hand a finished execution's slot straight to the backlog's head, in the transaction that records the end.
+
+        `released` is (tenant, execution id), `admitted` is (tenant, execution id, backlog key, tag). The
+        tier's `inflight` stays as it is (one leaves, one enters; still at most `limit`), `waiting` goes down
+        by one and the clock moves to the tag. Only while no request waits to be filed (`unfiled`), so that
+        a burst still on the queue is filed, and ordered, before anyone behind it starts. `higher` are the
+        tiers of higher priority: with an account quota, the slot goes to this tier only while none of them
+        waits with room of its own (otherwise the quota's slot is theirs, and the dispatcher hands it out).
+        Item names as in `admit_many_items` and `release_items`, so a failed condition says whose it was.
+        """
+        old_tenant, old_eid = released
+        tenant, execution_id, sk, tag = admitted
+        items = [
+            TxItem("slot", {"Delete": {"TableName": self.table, "Key": self._key(tier, f"SLOT#{old_eid}"),
+                                       "ConditionExpression": "attribute_exists(pk)"}}),
+            TxItem("counter", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, COUNTER),
+                "UpdateExpression": "SET waiting = waiting - :one, vclock = :tag, #limit = :limit",
+                "ConditionExpression": "inflight <= :limit AND waiting > :zero AND "
+                                       "(attribute_not_exists(unfiled) OR unfiled <= :zero)",
+                "ExpressionAttributeNames": {"#limit": "limit"},
+                "ExpressionAttributeValues": {":one": _n(1), ":zero": _n(0), ":tag": _n(tag), ":limit": _n(limit)}}}),
+        ]
+        cap_values = {":cap": _n(cap)} if cap is not None else {}
+        if tenant == old_tenant:  # the same tenant: its running count stays, one fewer waits
+            items.append(TxItem(f"tenant:{tenant}", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                "UpdateExpression": "SET waiting = waiting - :one",
+                **({"ConditionExpression": "running <= :cap"} if cap is not None else {}),
+                "ExpressionAttributeValues": {":one": _n(1)} | cap_values}}))
+        else:
+            items.append(TxItem("tenant", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{old_tenant}"),
+                "UpdateExpression": "SET running = running - :one", "ExpressionAttributeValues": {":one": _n(1)}}}))
+            items.append(TxItem(f"tenant:{tenant}", {"Update": {
+                "TableName": self.table, "Key": self._key(tier, f"TENANT#{tenant}"),
+                "UpdateExpression": "SET running = if_not_exists(running, :zero) + :one, waiting = waiting - :one",
+                **({"ConditionExpression": "attribute_not_exists(running) OR running < :cap"} if cap is not None else {}),
+                "ExpressionAttributeValues": {":one": _n(1), ":zero": _n(0)} | cap_values}}))
+        items.append(TxItem(f"slot:{execution_id}", {"Put": {
+            "TableName": self.table,
+            "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
+                     "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
+            "ConditionExpression": "attribute_not_exists(pk)"}}))
+        items.append(TxItem(f"backlog:{execution_id}", self.unfile_item(tier, sk).op))
+        if self.account_quota is not None:
+            for other in higher:
+                items.append(TxItem(f"higher:{other}", {"ConditionCheck": {
+                    "TableName": self.table, "Key": self._key(other, COUNTER),
+                    "ConditionExpression": "attribute_not_exists(waiting) OR waiting <= :zero OR inflight >= #limit",
+                    "ExpressionAttributeNames": {"#limit": "limit"}, "ExpressionAttributeValues": {":zero": _n(0)}}}))
+        return items
+
     def release(self, tier: str, tenant: str, execution_id: str) -> bool:
         """Release on its own (idempotent): True if this call gave the slot back."""
         return transact(self.client, self.release_items(tier, tenant, execution_id)).ok

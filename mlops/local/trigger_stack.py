@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from mlops.naming import Names
-from mlops.requests import BuildRequest
+from mlops.requests import BuildRequest, execution_description
 
 _DEFINITION = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": []})
 
@@ -64,7 +64,8 @@ class MotoPipelineStarter:
     def __call__(self, request: BuildRequest, client_request_token: str) -> str:
         arn = self.sagemaker.start_pipeline_execution(
             PipelineName=self.names.pipeline(request.tenant, request.model), PipelineExecutionDisplayName=request.execution_id,
-            PipelineExecutionDescription=f"{request.source}: {request.reason}"[:3072],
+            PipelineExecutionDescription=execution_description(request.source, request.tenant, request.model,
+                                                               request.version, request.reason),
             PipelineParameters=[{"Name": "Tenant", "Value": request.tenant}], ClientRequestToken=client_request_token,
         )["PipelineExecutionArn"]
         with self._lock:
@@ -109,7 +110,7 @@ class SimulatedSageMaker:
         self.deliveries = deliveries
         self.late_executing = late_executing
         self._lock = threading.Lock()
-        self._running: dict[str, tuple[str, float, str, str]] = {}  # eid -> (tier, ends, arn, started_at)
+        self._running: dict[str, tuple[str, float, str, str, str]] = {}  # eid -> (tier, ends, arn, started_at, description)
         self.finished = 0
 
     def __call__(self, request: BuildRequest, client_request_token: str) -> str:
@@ -120,7 +121,9 @@ class SimulatedSageMaker:
         arn = self.starter(request, client_request_token)
         with self._lock:
             self._running[request.execution_id] = (self.tier_of[request.tenant], time.monotonic() + self.duration(),
-                                                   arn, utc_now())
+                                                   arn, utc_now(), execution_description(request.source, request.tenant,
+                                                                                         request.model, request.version,
+                                                                                         request.reason))
         return arn
 
     def find(self, request: BuildRequest) -> str | None:
@@ -145,12 +148,14 @@ class SimulatedSageMaker:
                 del self._running[eid]
             self.finished += len(due)
         bodies = []
-        for eid, (_, _, arn, started) in due:
+        for eid, (_, _, arn, started, description) in due:
             ended = utc_now()
-            terminal = json.dumps(status_event(eid, "Succeeded", arn, at=ended, started_at=started, ended_at=ended))
+            terminal = json.dumps(status_event(eid, "Succeeded", arn, at=ended, started_at=started, ended_at=ended,
+                                               description=description))
             bodies += [terminal] * self.deliveries
             if self.late_executing:
-                bodies.append(json.dumps(status_event(eid, "Executing", arn, at=started, started_at=started)))
+                bodies.append(json.dumps(status_event(eid, "Executing", arn, at=started, started_at=started,
+                                                      description=description)))
         for start in range(0, len(bodies), 10):
             self.sqs.send_message_batch(QueueUrl=self.status_queue_url, Entries=[
                 {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start:start + 10])])

@@ -15,7 +15,7 @@ from typing import Any
 from mlops.errors import MlopsError
 from mlops.naming import Names
 from mlops.pipeline import parameters as P
-from mlops.requests import StartRejected
+from mlops.requests import StartRejected, execution_description
 
 #: The version a local run uses when no image was ever published (the local engine runs no image).
 LOCAL_VERSION = "0.0.0"
@@ -118,7 +118,9 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
         raise MlopsError(str(exc)) from None
     values.update({k: v for k, v in extra.items() if k in P.PARAMETERS})
     pipeline = names.pipeline(tenant.id, request.model)
-    description = f"{request.source}: {tenant.id} {request.model} {version}" + (f" ({request.reason})" if request.reason else "")
+    # the version trained: the request's, or the one resolved from ECR ("-" for a given image without a version)
+    trained = request.version or (None if request.image_uri else version)
+    description = execution_description(request.source, tenant.id, request.model, trained, request.reason)
     arn = adapter.start_pipeline_execution(session.client("sagemaker"), pipeline=pipeline, parameters=values,
                                            display_name=request.execution_id, description=description,
                                            token=client_request_token)

@@ -30,8 +30,24 @@ def test_a_request_starts_at_once_when_its_tier_is_free(stack: Stack) -> None:
     assert service.slots.read_tier("gold", 3).inflight == 1
 
 
-def test_a_full_tier_queues_and_the_dispatcher_admits_after_release(stack: Stack) -> None:
+def test_a_full_tier_queues_and_the_end_of_a_build_hands_its_slot_to_the_next(stack: Stack) -> None:
     service = stack.service()
+    first = service.submit(request("umbrella", 1))
+    second = service.submit(request("umbrella", 2))
+    assert (first.result, second.result) == ("started", "queued")
+    assert service.dispatch().filed == {"bronze": 1}  # into the backlog; the tier is full
+    ended = _finish(service, first.execution_id, first.pipeline_execution_arn)
+    assert (ended.result, ended.detail) == ("applied", f"slot handed to {second.execution_id}")
+    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert stack.starter.starts == {first.execution_id: 1, second.execution_id: 1}
+    state = service.slots.read_tier("bronze", 1)
+    assert (state.inflight, state.waiting, state.slots) == (1, 0, [second.execution_id])
+    assert service.dispatch().admitted == {}  # nothing left for the dispatcher
+    assert service.slots.backlog_head("bronze", 5) == []
+
+
+def test_a_full_tier_queues_and_the_dispatcher_admits_after_release(stack: Stack) -> None:
+    service = stack.service(handover=False)
     first = service.submit(request("umbrella", 1))
     second = service.submit(request("umbrella", 2))
     assert (first.result, second.result) == ("started", "queued")
@@ -145,7 +161,7 @@ def test_a_start_that_keeps_failing_is_given_up_and_its_slot_freed(stack: Stack)
 
 def test_a_request_filed_behind_the_clock_is_still_admitted(stack: Stack) -> None:
     """Another dispatcher (no lease) may move the clock past a tag that is being filed: never stuck."""
-    service = stack.service()
+    service = stack.service(handover=False)  # the dispatcher's admission is under test
     first = service.submit(request("umbrella", 1))  # bronze, limit 1: started, the tier is full
     second = service.submit(request("umbrella", 2))
     assert (first.result, second.result) == ("started", "queued")

@@ -51,7 +51,8 @@ class Stack:
     services: list[BuildService] = field(default_factory=list)
 
     def service(self, lease_seconds: int = 60, direct_start: bool = True,
-                account_quota: int | None = None, tier_lease_ms: int = 20_000, **kwargs: Any) -> BuildService:
+                account_quota: int | None = None, tier_lease_ms: int = 20_000, handover: bool = True,
+                **kwargs: Any) -> BuildService:
         """A service with its own clients (as each Lambda container has)."""
         import boto3
 
@@ -60,7 +61,7 @@ class Stack:
             registry=self.registry, ledger=Ledger(dynamodb, self.names.ledger_table()),
             slots=Slots(dynamodb, self.names.slots_table(), account_quota), queues=Queues(boto3.client("sqs")),
             start=self.starter, find=getattr(self.starter, "find", None),
-            settings=DispatchSettings(lease_seconds=lease_seconds, tier_lease_ms=tier_lease_ms),
+            settings=DispatchSettings(lease_seconds=lease_seconds, tier_lease_ms=tier_lease_ms, handover=handover),
             direct_start=direct_start, **kwargs)
         self.services.append(service)
         return service
