@@ -2,9 +2,16 @@
 
 Queues N requests (default 10,000) from T tenants (default 1,000) on three tiers through the real trigger
 path, then runs D concurrent dispatchers (default 8) against simulated pipelines on in-process moto: each
-execution runs for a while, then its terminal status event is delivered twice (plus a late `Executing`
-event, out of order) to the status queue, consumed by the real status handler through the local event
-source mapping. A watcher thread samples running executions per tier the whole time.
+execution sends the `Executing` event SageMaker sends at a start, runs for a while, then its terminal
+status event is delivered twice (plus a late `Executing` event, out of order) to the status queue,
+consumed by the real status handler (two consumers) through the local event source mapping; the status
+handler hands each freed slot to the backlog's head. A watcher thread samples running executions per
+tier the whole time.
+
+Calls are counted per role: the trigger, the dispatcher, the status handler, the start port (one
+StartPipelineExecution here, whoever calls it), the event source mapping (AWS's poller on Lambda, not
+the functions' calls), and idle polls (a dispatcher's tier lease refused: their number follows the
+clock, not the requests).
 
 Demand is skewed on purpose (every tenant asks for at least two builds, a few ask for many, Zipf) and
 queued in bursts, one tenant after another, which is the worst order for a FIFO queue. Fairness is Jain's
@@ -138,7 +145,8 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names,
                          list(limits), subscriptions(registry))
         admissions: list[tuple[float, str, str]] = []
-        starter = MotoPipelineStarter(calls.watch(boto3.client("sagemaker"), "dispatcher"), names)
+        # the start port is called by the dispatcher (admissions) and the status handler (handovers): its own line
+        starter = MotoPipelineStarter(calls.watch(boto3.client("sagemaker"), "start"), names)
         sim = SimulatedSageMaker(starter, boto3.client("sqs"), urls[names.events_queue("status")],
                                  {t: tenant.tier for t, tenant in registry.tenants.items()},
                                  duration=lambda: rng.uniform(0.5, 1.5) * args.duration, deliveries=2)
@@ -260,14 +268,15 @@ def report(args: Any, limits: dict[str, int], registry: Any, counts: dict[str, i
     # Per request that went through: the trigger path per request queued, the rest per execution started
     # (a run cut short by --timeout would otherwise spread its calls over requests never dispatched).
     started = max(1, len(starter.starts))
-    for role in ("trigger", "dispatcher", "status", "esm"):
+    for role in ("trigger", "dispatcher", "status", "start", "esm"):
         per = total if role == "trigger" else started
         ops = ", ".join(f"{op} {n / per:.2f}" for op, n in per_op[role].most_common())
         print(f"AWS calls per request, {role:<10}: {calls.total(role) / per:.2f}  ({ops})")
     idle = calls.total("idle")
-    print(f"AWS calls per started request, dispatcher + status handler: {calls.total('dispatcher', 'status') / started:.2f}, "
+    work = calls.total("dispatcher", "status", "start")
+    print(f"AWS calls per started request, dispatcher + status handler + start: {work / started:.2f}, "
           f"of which idle polls (tier lease refused: full, empty or taken) {idle / started:.2f}; "
-          f"without them {(calls.total('dispatcher', 'status') - idle) / started:.2f}"
+          f"without them {(work - idle) / started:.2f}"
           f"  (+ event source mapping {calls.total('esm') / started:.2f}, + trigger {calls.total('trigger') / total:.2f})")
     print(f"wall time (dispatch phase): {wall:.1f} s  ({total / wall:.0f} requests/s, {args.dispatchers} dispatchers)")
 

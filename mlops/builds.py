@@ -20,17 +20,18 @@ AWS access goes through the adapters in `mlops.aws`; the pipeline start is the `
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from mlops.admission import Candidate, TierState, assign_tags, pick, tier_order
 from mlops.aws.dynamo import TxItem, TxOutcome, transact
-from mlops.aws.ledger import EXECUTING, FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
+from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
@@ -47,6 +48,8 @@ FindModelPackage = Callable[[str], "str | None"]
 #: Admissions per round: each takes 3 transaction items (ledger, slot, backlog) plus one per tenant, and a
 #: DynamoDB transaction holds at most 100 items. More free slots are filled by the next runs.
 MAX_ADMISSIONS_PER_ROUND = 24
+#: Successors a handover tries (the backlog's head, then the next) before the end only releases the slot.
+HANDOVER_ATTEMPTS = 2
 #: How many executions' last known status rank a service remembers (skips duplicate and late events).
 KNOWN_STATUS_MEMORY = 50_000
 
@@ -90,8 +93,9 @@ class DispatchSettings:
     undrained_rounds: int = 3
     #: how long one dispatcher has a tier to itself (0: no tier lease, dispatchers race; still never over)
     tier_lease_ms: int = 20_000
-    #: look for stuck slots once every this many runs of a dispatcher
-    sweep_every_runs: int = 10
+    #: look for stuck slots (and at each tier's queue, whatever its counter says) at most this often, in
+    #: seconds; None: once per `lease_seconds`, the age a slot must reach before the sweep acts on it
+    sweep_every_seconds: float | None = None
     #: starts that fail with a transient error are retried (after the lease) this many times in all
     max_start_attempts: int = 5
     #: the status handler hands a finished execution's slot straight to the backlog's head (one query, and the
@@ -129,11 +133,14 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.direct_start = direct_start
         self.model_package = model_package
         self.owner = uuid.uuid4().hex
-        self._runs = 0
+        #: when this dispatcher last swept (monotonic seconds), None before its first run
+        self._last_sweep: float | None = None
         #: tier -> runs in a row that ended with requests still unfiled on the queue
         self._undrained: dict[str, int] = {}
         #: execution id -> the status rank its ledger item is known to have reached (ranks only grow)
         self._known: OrderedDict[str, int] = OrderedDict()
+        #: the status batch this thread is in: its ends per tier, and the backlog heads read for them
+        self._batch = threading.local()
 
     # -- trigger -------------------------------------------------------------------------------------
     def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
@@ -217,9 +224,11 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         """One scheduled run: every tier, highest priority first; now and then, repair stuck slots."""
         report = DispatchReport()
         tiers = self.registry.platform.tiers
-        self._runs += 1
+        every = self.settings.lease_seconds if self.settings.sweep_every_seconds is None else self.settings.sweep_every_seconds
+        sweeping = self._last_sweep is None or time.monotonic() - self._last_sweep >= every
+        if sweeping:
+            self._last_sweep = time.monotonic()
         for tier in tier_order({name: t.priority for name, t in tiers.items()}):
-            sweeping = self._runs % self.settings.sweep_every_runs == 1 or self.settings.sweep_every_runs == 1
             if sweeping:
                 self.sweep(tier, report)
             self.dispatch_tier(tier, report, file_anyway=sweeping)
@@ -423,31 +432,15 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         return head
 
     def _start_many(self, tier: str, requests: list[BuildRequest]) -> None:
-        """Start admitted requests; record the started ones in one write even if a later start raises."""
-        started: list[tuple[str, str]] = []
-        try:
-            for request in requests:
-                try:
-                    started.append((request.execution_id, self.start(request, request.client_request_token)))
-                except StartRejected as exc:
-                    self._fail_start(request, tier, exc.one_line())
-        finally:
-            self._record_started(started)
-
-    def _record_started(self, started: list[tuple[str, str]]) -> None:
-        """STARTING -> EXECUTING with the ARN for several executions in one transaction; one by one if an event
-        got to any of them first (its condition failed)."""
-        if not started:
-            return
-        now = self.clock()
-        if len(started) > 1:
-            items = [TxItem(f"ledger:{eid}", self.ledger.status_item(eid, EXECUTING, now, "dispatcher",
-                                                                      {"pipeline_execution_arn": arn, "started_at": now}).op)
-                     for eid, arn in started]
-            if transact(self.ledger.client, items).ok:
-                return
-        for eid, arn in started:
-            self.ledger.record_started(eid, arn, now)
+        """Start admitted requests. Their ledger items stay STARTING until the pipeline's `Executing` event,
+        which SageMaker sends when an execution starts, records the ARN (no write of our own: it would say
+        the same thing once more). A start that raises leaves the rest to the sweep, which asks the `find`
+        port before starting again."""
+        for request in requests:
+            try:
+                self.start(request, request.client_request_token)
+            except StartRejected as exc:
+                self._fail_start(request, tier, exc.one_line())
 
     def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> None:
         """A backlog entry whose request the ledger no longer has as QUEUED: a copy (counted), or a start whose
@@ -498,8 +491,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         if tier is None:
             return Outcome(eid, "ignored", status, detail="not an execution of this platform")
         model, trained = self._what_ended(event, status, tenant, ended)
-        successor = self._next_in_line(tier) if self.settings.handover else None
-        outcome, successor = self._terminal(event, status, extra, (tier, tenant, model), trained, successor)
+        successors = self._successors(tier) if self.settings.handover else None
+        outcome, successor = self._terminal(event, status, extra, (tier, tenant, model), trained, successors)
         if not outcome.ok and not outcome.failed:
             raise MlopsError(f"the end of {eid} was not recorded: transaction {'conflict' if outcome.conflict else 'cancelled'}",
                              "nothing was written; the status event is retried")
@@ -565,11 +558,40 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             trained = trained or {}  # recorded (or not newer): not again
         return outcome, trained
 
-    def _next_in_line(self, tier: str) -> Candidate | None:
-        """The backlog's head (the request the slot goes to), or None when nobody waits. A tenant at its cap
-        makes the handover fail and the slot is only released: the dispatcher skips it properly."""
-        chosen = pick(self._head(tier, 1), 1)
-        return chosen[0] if chosen else None
+    def expect_ends(self, events: list[PipelineStatusEvent]) -> None:
+        """Before a batch of status events: count its terminal events per tier (from the registry, no call), so
+        that the first handover of a tier reads the backlog's head for all of them with one query. An empty
+        list ends the batch (per thread: the local runtime runs several consumers over one service)."""
+        ends: dict[str, set[str]] = {}
+        for event in events:
+            rank = RANK[FROM_SAGEMAKER[event.status]]
+            if FROM_SAGEMAKER[event.status] in TERMINAL and self._known.get(event.execution_id, 0) < rank:
+                tier = self._registry_owner(event.execution_id)[0]
+                if tier is not None:
+                    ends.setdefault(tier, set()).add(event.execution_id)
+        self._batch.expected = {tier: len(eids) for tier, eids in ends.items()}
+        self._batch.heads = {} if events else None
+
+    def _successors(self, tier: str) -> Iterator[Candidate]:
+        """Who the slot goes to, in tag order: the backlog's head, then the next ones if the first cannot take it
+        (another handover or dispatcher admitted it, or its tenant is at its cap). Inside a batch the head is
+        read once for all the batch's ends in the tier; outside, one query of two (a spare for a collision)."""
+        heads = getattr(self._batch, "heads", None)
+        if heads is None:
+            yield from self._head(tier, 2)
+            return
+        while True:
+            queue, complete = heads.get(tier, (deque(), False))
+            if not queue:
+                if complete:
+                    return
+                want = self._batch.expected.get(tier, 1) + 1
+                found = self._head(tier, want)
+                queue, complete = deque(found), len(found) < want
+                heads[tier] = (queue, complete)
+                if not queue:
+                    return
+            yield queue.popleft()
 
     def _start_handed_over(self, tier: str, request: BuildRequest) -> None:
         """Start the request the slot went to. A start that fails for now leaves it STARTING with its slot: the
@@ -582,23 +604,28 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
 
     def _terminal(self, event: PipelineStatusEvent, status: str, extra: dict[str, Any],
                   owner: tuple[str, str, str], trained: dict[str, Any] | None,
-                  successor: Candidate | None = None) -> tuple[TxOutcome, Candidate | None]:
+                  successors: Iterator[Candidate] | None = None) -> tuple[TxOutcome, Candidate | None]:
         """The terminal transaction: the ledger status, the tenant x model's state (the build ends; with
-        `trained`, it is the newest training unless a newer one is recorded) and the slot, released or, with
-        a `successor` (the backlog's head), handed to it: its QUEUED -> STARTING, its slot, out of the backlog.
+        `trained`, it is the newest training unless a newer one is recorded) and the slot, released or handed
+        to the first of `successors` (the backlog's head): its QUEUED -> STARTING, its slot, out of the backlog.
 
-        Run again without `trained` when that newer-wins condition failed, and without the successor when
-        the handover's conditions failed (full, a burst still unfiled, a cap, someone admitted it first): the
-        end is recorded in any case. Returns the outcome and the successor if it got the slot.
+        Run again without `trained` when that newer-wins condition failed; with the next successor when only
+        the successor's own conditions failed (taken by someone else, its tenant at its cap), at most
+        `HANDOVER_ATTEMPTS` of them; without any when the tier's conditions failed (full, a burst still
+        unfiled, a higher tier waiting under the account quota) or on a conflict: the end is recorded in
+        any case. Returns the outcome and the successor if it got the slot.
         """
         tier, tenant, model = owner
         eid, now = event.execution_id, self.clock()
+        tries = 0
+        successor = next(successors, None) if successors is not None else None
         while True:
             items = [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
                      self.ledger.state_end_item(tenant, model, eid, trained)]
             if successor is None:
                 items += self.slots.release_items(tier, tenant, eid)
             else:
+                tries += 1
                 after = successor.ref[1]
                 items.append(TxItem(f"ledger:{after.execution_id}", self.ledger.start_item(after.execution_id, now).op))
                 items += self.slots.handover_items(
@@ -611,8 +638,14 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             retry = False
             if trained and "state" in outcome.failed:
                 trained, retry = None, True
-            if successor is not None and (outcome.conflict or outcome.failed - {"state"}):
-                successor, retry = None, True
+            others = outcome.failed - {"state"}
+            if successor is not None and (outcome.conflict or others):
+                own = {f"{kind}:{successor.ref[1].execution_id}" for kind in ("ledger", "backlog", "slot")}
+                own.add(f"tenant:{successor.tenant}")
+                mine_only = not outcome.conflict and others <= own
+                successor = next(successors, None) if mine_only and successors is not None and \
+                    tries < HANDOVER_ATTEMPTS else None
+                retry = True
             if not retry:
                 return outcome, None
 
@@ -632,12 +665,18 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             LOG.warning("model package of %s not found: %s: %s", execution_arn, type(exc).__name__, exc)
             return None
 
-    def _owner(self, execution_id: str) -> tuple[str | None, str]:
-        """(tier, tenant) of an execution id `<tenant>-<model>-<12 hex>`, from the registry (no AWS call)."""
+    def _registry_owner(self, execution_id: str) -> tuple[str | None, str]:
+        """(tier, tenant) of an execution id `<tenant>-<model>-<12 hex>`, from the registry (no AWS call);
+        (None, "") when no tenant or more than one matches."""
         matches = [(t.tier, t.id) for t in self.registry.tenants.values() for m in t.models
                    if execution_id.startswith(f"{t.id}-{m}-") and len(execution_id) == len(t.id) + len(m) + 14]
-        if len(matches) == 1:
-            return matches[0]
+        return matches[0] if len(matches) == 1 else (None, "")
+
+    def _owner(self, execution_id: str) -> tuple[str | None, str]:
+        """(tier, tenant) of an execution, from the registry, else from the ledger."""
+        tier, tenant = self._registry_owner(execution_id)
+        if tier is not None:
+            return tier, tenant
         item = self.ledger.get(execution_id)
         return (item["tier"], item["tenant"]) if item else (None, "")
 

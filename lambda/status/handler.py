@@ -2,7 +2,9 @@
 
 Each record is applied with a rank-guarded conditional write, so duplicates and late events change
 nothing; the terminal event releases the tier slot in the same transaction and sends the notification.
-Answered with a partial batch response; malformed events go to the DLQ with the reason.
+Answered with a partial batch response; malformed events go to the DLQ with the reason. The terminal events
+of a batch are counted first, so that the slots they free are handed to the backlog's head with one query
+per tier for the whole batch.
 The logic is `mlops.builds.BuildService.record_status`.
 """
 
@@ -15,7 +17,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
-from mlops.requests import parse_status_event
+from mlops.errors import MlopsError
+from mlops.requests import PipelineStatusEvent, parse_status_event
 
 logger = Logger(service="mlops-status")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -36,6 +39,22 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     return outcome.as_dict()
 
 
+def _events(event: dict[str, Any]) -> list[PipelineStatusEvent]:
+    """The batch's status events that parse (the others are answered record by record)."""
+    events = []
+    for record in event.get("Records") or []:
+        try:
+            events.append(parse_status_event(record.get("body") or ""))
+        except MlopsError:
+            continue
+    return events
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point."""
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    """Lambda entry point: the batch's ends are counted first, so that a tier's backlog head is read once."""
+    service, _ = current_service()
+    service.expect_ends(_events(event))
+    try:
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    finally:
+        service.expect_ends([])

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from typing import Any
 
 from mlops.naming import Names
-from mlops.requests import BuildRequest, execution_description
+from mlops.requests import BuildRequest, execution_description, status_event, utc_now
 
 _DEFINITION = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": []})
 
@@ -93,11 +94,12 @@ class MotoPipelineStarter:
 class SimulatedSageMaker:
     """Pipeline executions that run for a while, then report status the way SageMaker does.
 
-    The start port (`__call__`) starts the execution on moto through `MotoPipelineStarter`, then lets it
-    "run" for `duration()` seconds; `tick()` finishes due executions and sends their status-change
-    events to the status queue, each `deliveries` times (EventBridge and SQS deliver at least once) and,
-    with `late_executing`, an `Executing` event after the terminal one (out of order). `running()` is the
-    ground truth a watcher compares with the tier limits.
+    The start port (`__call__`) starts the execution on moto through `MotoPipelineStarter`, sends the
+    `Executing` event SageMaker sends when an execution starts, then lets it "run" for `duration()` seconds;
+    `tick()` finishes due executions and sends their status-change events to the status queue, each
+    `deliveries` times (EventBridge and SQS deliver at least once) and, with `late_executing`, one more
+    `Executing` event after the terminal one (out of order). `running()` is the ground truth a watcher
+    compares with the tier limits.
     """
 
     def __init__(self, starter: MotoPipelineStarter, sqs: Any, status_queue_url: str, tier_of: dict[str, str],
@@ -114,16 +116,14 @@ class SimulatedSageMaker:
         self.finished = 0
 
     def __call__(self, request: BuildRequest, client_request_token: str) -> str:
-        import time  # pylint: disable=import-outside-toplevel
-
-        from mlops.requests import utc_now  # pylint: disable=import-outside-toplevel
-
         arn = self.starter(request, client_request_token)
+        started = utc_now()
+        description = execution_description(request.source, request.tenant, request.model, request.version, request.reason)
         with self._lock:
             self._running[request.execution_id] = (self.tier_of[request.tenant], time.monotonic() + self.duration(),
-                                                   arn, utc_now(), execution_description(request.source, request.tenant,
-                                                                                         request.model, request.version,
-                                                                                         request.reason))
+                                                   arn, started, description)
+        self.sqs.send_message(QueueUrl=self.status_queue_url, MessageBody=json.dumps(status_event(
+            request.execution_id, "Executing", arn, at=started, started_at=started, description=description)))
         return arn
 
     def find(self, request: BuildRequest) -> str | None:
@@ -140,7 +140,6 @@ class SimulatedSageMaker:
 
     def tick(self, now: float) -> int:
         """Finish what is due; returns how many finished."""
-        from mlops.requests import status_event, utc_now  # pylint: disable=import-outside-toplevel
 
         with self._lock:
             due = [(eid, v) for eid, v in self._running.items() if v[1] <= now]

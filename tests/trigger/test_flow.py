@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from trigger_helpers import Stack, request
 
-from mlops.aws.ledger import EXECUTING, QUEUED, SUCCEEDED
+from mlops.aws.ledger import EXECUTING, QUEUED, STARTING, SUCCEEDED
 from mlops.builds import DispatchReport
 from mlops.requests import parse_status_event, status_event
 
@@ -38,7 +38,11 @@ def test_a_full_tier_queues_and_the_end_of_a_build_hands_its_slot_to_the_next(st
     assert service.dispatch().filed == {"bronze": 1}  # into the backlog; the tier is full
     ended = _finish(service, first.execution_id, first.pipeline_execution_arn)
     assert (ended.result, ended.detail) == ("applied", f"slot handed to {second.execution_id}")
-    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert service.ledger.get(second.execution_id)["status"] == STARTING  # until SageMaker's Executing event:
+    arn = stack.starter.arns[second.execution_id]
+    assert _finish(service, second.execution_id, arn, "Executing").result == "applied"
+    item = service.ledger.get(second.execution_id)
+    assert (item["status"], item["pipeline_execution_arn"]) == (EXECUTING, arn)
     assert stack.starter.starts == {first.execution_id: 1, second.execution_id: 1}
     state = service.slots.read_tier("bronze", 1)
     assert (state.inflight, state.waiting, state.slots) == (1, 0, [second.execution_id])
@@ -55,7 +59,7 @@ def test_a_full_tier_queues_and_the_dispatcher_admits_after_release(stack: Stack
     assert service.dispatch().admitted == {}
     assert _finish(service, first.execution_id, first.pipeline_execution_arn).result == "applied"
     assert service.dispatch().admitted == {"bronze": 1}
-    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert service.ledger.get(second.execution_id)["status"] == STARTING
     assert stack.queue_depth(stack.names.tier_queue("bronze")) == 0
     assert service.ledger.get(first.execution_id)["status"] == SUCCEEDED
     assert service.ledger.get(first.execution_id)["duration_seconds"] == 600
@@ -170,4 +174,4 @@ def test_a_request_filed_behind_the_clock_is_still_admitted(stack: Stack) -> Non
                                      UpdateExpression="SET vclock = :v", ExpressionAttributeValues={":v": {"N": "100"}})
     _finish(service, first.execution_id, first.pipeline_execution_arn)
     assert service.dispatch().admitted == {"bronze": 1}
-    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert service.ledger.get(second.execution_id)["status"] == STARTING

@@ -86,7 +86,7 @@ def test_no_handover_while_a_burst_waits_to_be_filed(stack: Stack) -> None:
     assert service.ledger.get(second.execution_id)["status"] == QUEUED
     assert service.slots.read_tier("bronze", 1).inflight == 0
     assert service.dispatch().admitted == {"bronze": 1}  # the dispatcher files the burst, then admits in tag order
-    assert service.ledger.get(second.execution_id)["status"] == EXECUTING
+    assert service.ledger.get(second.execution_id)["status"] == STARTING
 
 
 def test_a_tenant_at_its_cap_gets_no_handover(stack_factory: Any) -> None:
