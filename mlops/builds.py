@@ -504,6 +504,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             outcome, trained = moved
         if not outcome.ok and "ledger" in outcome.failed:
             old = outcome.old.get("ledger")
+            if trained is None and old and old.get("status") == SUCCEEDED:
+                self.ledger.record_trained(public(old))  # newer-wins: repairs a delivery that died before writing it
             if old and old.get("status") in TERMINAL and not old.get("notified") and not self._notify(eid):
                 return Outcome(eid, "stale", status, detail="unconfirmed")  # the notification is still owed
             return Outcome(eid, "stale", status)

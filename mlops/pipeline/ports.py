@@ -7,14 +7,27 @@ start logic. Nothing here imports the SageMaker SDK, so the Lambda handlers can 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+_LOCAL = threading.local()
+
+
+def _session() -> Any:
+    """One boto3 session per thread (sessions are not thread-safe), kept for the life of the process: its
+    clients and the account it belongs to are made or asked once, not for every start."""
+    if getattr(_LOCAL, "session", None) is None:
+        import boto3
+
+        _LOCAL.session = boto3.session.Session()
+    return _LOCAL.session
 
 
 def start_execution(request: Any, client_request_token: str) -> str:
     """The pipeline start port (a BuildRequest and its token -> execution ARN)."""
     from mlops.pipeline.start import start_for_request
 
-    return start_for_request(request, client_request_token).arn
+    return start_for_request(request, client_request_token, session=_session()).arn
 
 
 def find_execution(request: Any) -> str | None:

@@ -8,6 +8,7 @@ It never imports the SageMaker SDK (the trigger Lambda imports it); boto3 is imp
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,16 @@ class StartedExecution:
     notes: list[str] = field(default_factory=list)
 
 
+#: session -> its account: asked once per session (a trigger or status Lambda starts many executions with one)
+_ACCOUNTS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
 def account_id(session: Any) -> str:
-    """The account the credentials belong to (moto answers 123456789012)."""
-    return str(session.client("sts").get_caller_identity()["Account"])
+    """The account the credentials belong to (moto answers 123456789012), asked once per session."""
+    account = _ACCOUNTS.get(session)
+    if account is None:
+        account = _ACCOUNTS[session] = str(session.client("sts").get_caller_identity()["Account"])
+    return account
 
 
 def pipeline_names(session: Any = None, registry: Any = None) -> Names:

@@ -265,7 +265,7 @@ resource "aws_sqs_queue" "queue" {
   tags                       = local.tags
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
-    maxReceiveCount     = var.max_receive_count
+    maxReceiveCount     = contains(keys(module.names.platform.tier_queues), each.key) ? var.tier_queue_max_receive_count : var.max_receive_count
   })
   # EventBridge rules of this project deliver tenant uploads and pipeline status changes.
   policy = contains(keys(local.event_sources), each.key) ? jsonencode({

@@ -81,6 +81,17 @@ variable "max_receive_count" {
   }
 }
 
+variable "tier_queue_max_receive_count" {
+  description = "Deliveries of a tier queue's message before SQS moves it to the DLQ. A request is received about once, when a dispatcher files it in the fair backlog; the margin covers dispatcher crashes and filing retries."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.tier_queue_max_receive_count >= 5 && var.tier_queue_max_receive_count <= 1000
+    error_message = "tier_queue_max_receive_count must be between 5 and 1000."
+  }
+}
+
 variable "force_destroy" {
   description = "Let `terraform destroy` delete non-empty buckets and repositories (local and test environments)."
   type        = bool

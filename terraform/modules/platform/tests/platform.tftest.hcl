@@ -100,6 +100,28 @@ run "rejects_a_bad_receive_count" {
   expect_failures = [var.max_receive_count]
 }
 
+run "tier_queues_redrive_later_than_event_queues" {
+  command = plan
+
+  # the redrive policy names the DLQ's ARN, which a plan does not know otherwise
+  override_resource {
+    target          = aws_sqs_queue.dlq
+    override_during = plan
+    values          = { arn = "arn:aws:sqs:eu-west-1:123456789012:mock-dlq" }
+  }
+
+  assert {
+    condition     = jsondecode(aws_sqs_queue.queue["gold"].redrive_policy).maxReceiveCount == 50 && jsondecode(aws_sqs_queue.queue["status"].redrive_policy).maxReceiveCount == 5
+    error_message = "Tier queues redrive after 50 deliveries (a request is received about once, when filed), the event queues after 5."
+  }
+}
+
+run "rejects_a_tier_queue_receive_count_below_five" {
+  command = plan
+  variables { tier_queue_max_receive_count = 2 }
+  expect_failures = [var.tier_queue_max_receive_count]
+}
+
 run "rejects_a_short_log_retention" {
   command = plan
   variables { log_retention_days = 30 }
