@@ -59,6 +59,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     parser.add_argument("--copies", type=int, default=3)
     args = parser.parse_args()
     os.environ.update(_ENV)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the handlers' per-record logs would drown the figures
 
     import boto3
     from moto import mock_aws

@@ -237,7 +237,8 @@ def submit_to_lambda(session: Any, function: str, request: Any) -> dict[str, Any
 
 
 def _await_start(ledger: Any, execution_id: str, tier: str, timeout: float) -> dict[str, Any]:
-    """Wait until the dispatcher starts a queued request (its ledger item gets the execution ARN)."""
+    """Wait until a queued request is started (a handover or the dispatcher) and its `Executing` event recorded
+    the execution ARN in its ledger item."""
     deadline, shown, item = time.monotonic() + timeout, 0.0, {}
     while time.monotonic() < deadline:
         item = ledger.get(execution_id) or {}

@@ -155,3 +155,25 @@ def test_a_terminal_transaction_that_conflicts_is_retried_not_reported_applied(s
     service.slots.client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", conflict)
     assert _end(service, started).result == "applied"  # the redelivery records it (nothing remembered as done)
     assert service.slots.read_tier("gold", 3).inflight == 0
+
+
+def test_the_ends_of_one_batch_read_the_backlog_head_once_and_go_to_the_next_in_tag_order(stack: Stack) -> None:
+    service = stack.service()
+    running = [service.submit(request("acme", n)) for n in range(3)]  # gold is full (3)
+    waiting = [service.submit(request(tenant, n)) for tenant, n in (("acme", 10), ("acme", 11), ("initech", 12))]
+    assert service.dispatch().filed == {"gold": 3}
+    events = [parse_status_event(json.dumps(status_event(
+        r.execution_id, "Succeeded", r.pipeline_execution_arn, at="2026-01-01T00:10:00Z", started_at="2026-01-01T00:00:00Z",
+        ended_at="2026-01-01T00:10:00Z", description=execution_description("ci", "acme", "churn", "1.0.0"))))
+        for r in running[:2]]
+    calls = _calls(service.slots.client)
+    service.expect_ends(events + events)  # a batch with each end delivered twice
+    try:
+        handed = [service.record_status(e).detail for e in events + events]
+    finally:
+        service.expect_ends([])
+    assert calls["Query"] == 1
+    # tags: acme's requests 1, 2; initech's 1: initech goes before acme's second
+    assert handed == [f"slot handed to {waiting[0].execution_id}", f"slot handed to {waiting[2].execution_id}",
+                      "already recorded", "already recorded"]
+    assert service.slots.backlog_head("gold", 5)[0]["execution_id"] == waiting[1].execution_id
