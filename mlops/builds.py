@@ -31,7 +31,7 @@ from typing import Any
 
 from mlops.admission import Candidate, TierState, assign_tags, pick, tier_order
 from mlops.aws.dynamo import TxItem, TxOutcome, transact
-from mlops.aws.ledger import FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
+from mlops.aws.ledger import EXECUTING, FAILED, FROM_SAGEMAKER, QUEUED, RANK, STARTING, SUCCEEDED, TERMINAL, Ledger, public
 from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
@@ -50,6 +50,8 @@ FindModelPackage = Callable[[str], "str | None"]
 MAX_ADMISSIONS_PER_ROUND = 24
 #: Successors a handover tries (the backlog's head, then the next) before the end only releases the slot.
 HANDOVER_ATTEMPTS = 2
+#: A batch's `Executing` writes one terminal transaction carries at most (it has ~10 items of its own, of 100).
+RIDERS_PER_TRANSACTION = 20
 #: How many executions' last known status rank a service remembers (skips duplicate and late events).
 KNOWN_STATUS_MEMORY = 50_000
 
@@ -468,10 +470,14 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             return Outcome(eid, "stale", FROM_SAGEMAKER[event.status], detail="already recorded")
         outcome = self._record_status(event)
         if outcome.result in ("applied", "stale") and outcome.detail != "unconfirmed":
-            self._known[eid] = max(rank, self._known.pop(eid, 0))
-            while len(self._known) > KNOWN_STATUS_MEMORY:
-                self._known.popitem(last=False)
+            self._remember(eid, rank)
         return outcome
+
+    def _remember(self, execution_id: str, rank: int) -> None:
+        """The ledger item of `execution_id` has reached `rank` (events at or below it need no call)."""
+        self._known[execution_id] = max(rank, self._known.pop(execution_id, 0))
+        while len(self._known) > KNOWN_STATUS_MEMORY:
+            self._known.popitem(last=False)
 
     def _record_status(self, event: PipelineStatusEvent) -> Outcome:  # pylint: disable=too-many-return-statements
         eid = event.execution_id
@@ -560,26 +566,53 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             trained = trained or {}  # recorded (or not newer): not again
         return outcome, trained
 
-    def expect_ends(self, events: list[PipelineStatusEvent]) -> None:
-        """Before a batch of status events: count its terminal events per tier (from the registry, no call), so
-        that the first handover of a tier reads the backlog's head for all of them with one query. An empty
-        list ends the batch (per thread: the local runtime runs several consumers over one service)."""
+    def begin_batch(self, events: list[PipelineStatusEvent]) -> None:
+        """Before a batch of status events (per thread: the local runtime runs several consumers over one service).
+
+        Counts the batch's terminal events per tier (from the registry, no call), so that the first handover
+        of a tier reads the backlog's head for all of them with one query; and keeps its `Executing` events,
+        so that the batch's first terminal transactions record them too (`RIDERS_PER_TRANSACTION` at most)
+        instead of a write each. The handler puts terminal events first for that.
+        """
         ends: dict[str, set[str]] = {}
+        riders: dict[str, PipelineStatusEvent] = {}
         for event in events:
-            rank = RANK[FROM_SAGEMAKER[event.status]]
-            if FROM_SAGEMAKER[event.status] in TERMINAL and self._known.get(event.execution_id, 0) < rank:
-                tier = self._registry_owner(event.execution_id)[0]
-                if tier is not None:
-                    ends.setdefault(tier, set()).add(event.execution_id)
+            status, eid = FROM_SAGEMAKER[event.status], event.execution_id
+            tier = self._registry_owner(eid)[0]
+            if self._known.get(eid, 0) >= RANK[status] or tier is None:
+                continue
+            if status in TERMINAL:
+                ends.setdefault(tier, set()).add(eid)
+            elif status == EXECUTING:
+                riders.setdefault(eid, event)
         self._batch.expected = {tier: len(eids) for tier, eids in ends.items()}
-        self._batch.heads = {} if events else None
+        self._batch.heads = {}
+        self._batch.riders = riders
+
+    def end_batch(self) -> None:
+        """After the batch: nothing of it is kept (another batch, another moment)."""
+        self._batch.expected, self._batch.heads, self._batch.riders = {}, None, {}
+
+    def _riders(self, *busy: str) -> dict[str, TxItem]:
+        """The batch's `Executing` writes that can ride on a terminal transaction (not for an execution the
+        transaction already writes: one item may appear once in a transaction)."""
+        pending: dict[str, PipelineStatusEvent] = getattr(self._batch, "riders", None) or {}
+        riders = {}
+        for eid, event in pending.items():
+            if eid in busy or self._known.get(eid, 0) >= RANK[EXECUTING]:
+                continue
+            extra = {"pipeline_execution_arn": event.pipeline_execution_arn, "started_at": event.started_at}
+            riders[eid] = TxItem(f"exec:{eid}", self.ledger.status_item(eid, EXECUTING, event.at, "sagemaker", extra).op)
+            if len(riders) >= RIDERS_PER_TRANSACTION:
+                break
+        return riders
 
     def _successors(self, tier: str) -> Iterator[Candidate]:
         """Who the slot goes to, in tag order: the backlog's head, then the next ones if the first cannot take it
         (another handover or dispatcher admitted it, or its tenant is at its cap). Inside a batch the head is
         read once for all the batch's ends in the tier; outside, one query of two (a spare for a collision)."""
         heads = getattr(self._batch, "heads", None)
-        if heads is None:
+        if heads is None:  # not in a batch
             yield from self._head(tier, 2)
             return
         while True:
@@ -621,9 +654,10 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         eid, now = event.execution_id, self.clock()
         tries = 0
         successor = next(successors, None) if successors is not None else None
+        riders = self._riders(eid, successor.ref[1].execution_id if successor else eid)
         while True:
             items = [self.ledger.status_item(eid, status, event.at, "sagemaker", extra),
-                     self.ledger.state_end_item(tenant, model, eid, trained)]
+                     self.ledger.state_end_item(tenant, model, eid, trained), *riders.values()]
             if successor is None:
                 items += self.slots.release_items(tier, tenant, eid)
             else:
@@ -635,8 +669,16 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                     (successor.tenant, after.execution_id, successor.ref[0], successor.tag), now,
                     cap=self._caps().get(successor.tenant), higher=self._higher_tiers(tier))
             outcome = transact(self.slots.client, items)
-            if outcome.ok or outcome.failed & {"ledger", "slot"}:
-                return outcome, successor if outcome.ok else None
+            if outcome.ok:
+                for rider in riders:  # recorded: their own records in the batch cost nothing
+                    self._batch.riders.pop(rider, None)
+                    self._remember(rider, RANK[EXECUTING])
+                return outcome, successor
+            if outcome.failed & {"ledger", "slot"}:
+                return outcome, None
+            if riders and (outcome.conflict or any(name.startswith("exec:") for name in outcome.failed)):
+                riders = {}  # written by their own records, one by one, as without a batch
+                continue
             retry = False
             if trained and "state" in outcome.failed:
                 trained, retry = None, True

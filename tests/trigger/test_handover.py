@@ -167,13 +167,65 @@ def test_the_ends_of_one_batch_read_the_backlog_head_once_and_go_to_the_next_in_
         ended_at="2026-01-01T00:10:00Z", description=execution_description("ci", "acme", "churn", "1.0.0"))))
         for r in running[:2]]
     calls = _calls(service.slots.client)
-    service.expect_ends(events + events)  # a batch with each end delivered twice
+    service.begin_batch(events + events)  # a batch with each end delivered twice
     try:
         handed = [service.record_status(e).detail for e in events + events]
     finally:
-        service.expect_ends([])
+        service.end_batch()
     assert calls["Query"] == 1
     # tags: acme's requests 1, 2; initech's 1: initech goes before acme's second
     assert handed == [f"slot handed to {waiting[0].execution_id}", f"slot handed to {waiting[2].execution_id}",
                       "already recorded", "already recorded"]
     assert service.slots.backlog_head("gold", 5)[0]["execution_id"] == waiting[1].execution_id
+
+
+def _body(stack: Stack, started: Any, status: str) -> str:
+    arn = started.pipeline_execution_arn or stack.starter.arns[started.execution_id]
+    return json.dumps(status_event(started.execution_id, status, arn, at="2026-01-01T00:20:00Z",
+                                   started_at="2026-01-01T00:00:00Z", ended_at="2026-01-01T00:20:00Z",
+                                   description=execution_description("ci", "acme", "churn", "1.0.0")))
+
+
+def test_a_batch_s_executing_events_ride_on_its_terminal_transaction_through_the_handler(stack: Stack) -> None:
+    from trigger_helpers import LAMBDA_DIR
+
+    from mlops.builds import HandlerConfig, use_service
+    from mlops.local.lambda_runtime import LambdaContext, load_handler, sqs_event
+
+    service = stack.service()
+    running = [service.submit(request("acme", n)) for n in range(3)]  # gold is full (3)
+    queued = service.submit(request("acme", 4))
+    service.dispatch()
+    assert _end(service, running[0]).detail == f"slot handed to {queued.execution_id}"  # STARTING, started
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{stack.names.events_queue('status')}"
+    executing = type("Started", (), {"execution_id": queued.execution_id, "pipeline_execution_arn": None})()
+    bodies = [_body(stack, executing, "Executing"), _body(stack, running[1], "Succeeded")]  # Executing first
+    event = sqs_event([{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": b} for i, b in enumerate(bodies)], arn)
+    calls = _calls(service.slots.client)
+    use_service(lambda: (service, HandlerConfig()))
+    try:
+        response = load_handler(LAMBDA_DIR, "status")(event, LambdaContext("status"))
+    finally:
+        use_service(None)
+    assert response == {"batchItemFailures": []}
+    assert calls == {"Query": 1, "TransactWriteItems": 1}  # the Executing write rode on the end's transaction
+    item = service.ledger.get(queued.execution_id)
+    assert (item["status"], item["pipeline_execution_arn"]) == (EXECUTING, stack.starter.arns[queued.execution_id])
+    assert service.ledger.get(running[1].execution_id)["status"] == SUCCEEDED
+
+
+def test_a_rider_whose_condition_fails_is_dropped_and_the_end_still_recorded(stack: Stack) -> None:
+    service = stack.service()
+    running = [service.submit(request("acme", n)) for n in range(3)]  # recorded EXECUTING by the trigger
+    events = [parse_status_event(_body(stack, running[0], "Executing")),  # already EXECUTING: its condition fails
+              parse_status_event(_body(stack, running[1], "Succeeded"))]
+    calls = _calls(service.slots.client)
+    service.begin_batch(events)
+    try:
+        outcomes = [service.record_status(e) for e in reversed(events)]
+    finally:
+        service.end_batch()
+    assert [o.result for o in outcomes] == ["applied", "stale"]
+    assert calls["TransactWriteItems"] == 2  # with the rider (refused), then without it
+    assert service.ledger.get(running[1].execution_id)["status"] == SUCCEEDED
+    assert service.slots.read_tier("gold", 3).inflight == 2
