@@ -537,8 +537,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         if described and described["tenant"] != tenant:
             described = None
         model = eid[len(tenant) + 1:-13]  # `<tenant>-<model>-<12 hex>`
-        if described and described["model"]:
-            model = described["model"]
+        if described:
+            model = described["model"] or model
         elif model not in self.registry.platform.models:
             model = (self.ledger.get(eid) or {}).get("model") or model
         if status != SUCCEEDED or not described:

@@ -10,7 +10,6 @@ The logic is `mlops.builds.BuildService.record_status`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -40,35 +39,25 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     return outcome.as_dict()
 
 
-def _events(event: dict[str, Any]) -> list[PipelineStatusEvent]:
-    """The batch's status events that parse (the others are answered record by record)."""
-    events = []
+def _terminal_first(event: dict[str, Any]) -> tuple[dict[str, Any], list[PipelineStatusEvent]]:
+    """The batch with its terminal events first, and the status events that parse (the others are answered
+    record by record). Terminal transactions can then record the batch's `Executing` events too, whose own
+    records cost nothing (the order of a standard queue's batch means nothing anyway)."""
+    parsed: list[tuple[dict[str, Any], PipelineStatusEvent | None]] = []
     for record in event.get("Records") or []:
         try:
-            events.append(parse_status_event(record.get("body") or ""))
+            parsed.append((record, parse_status_event(record.get("body") or "")))
         except MlopsError:
-            continue
-    return events
-
-
-def _terminal_first(event: dict[str, Any]) -> dict[str, Any]:
-    """The batch with its terminal events first: their transactions can record the batch's `Executing` events
-    too, whose own records then cost nothing (the order of a standard queue's batch means nothing anyway)."""
-    def rank(record: dict[str, Any]) -> int:
-        try:
-            status = json.loads(record.get("body") or "")["detail"]["currentPipelineExecutionStatus"]
-        except (ValueError, TypeError, KeyError):
-            return 0
-        return 1 if status == "Executing" else 0
-
-    return {**event, "Records": sorted(event.get("Records") or [], key=rank)}
+            parsed.append((record, None))
+    parsed.sort(key=lambda pair: pair[1] is not None and pair[1].status == "Executing")
+    return {**event, "Records": [r for r, _ in parsed]}, [e for _, e in parsed if e is not None]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: the batch is looked at first (mlops.builds.BuildService.begin_batch)."""
     service, _ = current_service()
-    event = _terminal_first(event)
-    service.begin_batch(_events(event))
+    event, events = _terminal_first(event)
+    service.begin_batch(events)
     try:
         return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
     finally:

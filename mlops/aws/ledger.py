@@ -165,24 +165,20 @@ class Ledger:
                 "TableName": self.table, "Key": state_key(tenant, model),
                 "UpdateExpression": "DELETE active :e", "ExpressionAttributeValues": {":e": {"SS": [execution_id]}},
             }})
-        names = {f"#f{i}": name for i, name in enumerate(values)}
-        attrs = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(values.values())}
+        sets, names, attrs = set_clause(values)
         return TxItem("state", {"Update": {
             "TableName": self.table, "Key": state_key(tenant, model),
-            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))) + " DELETE active :e",
+            "UpdateExpression": f"{sets} DELETE active :e",
             "ConditionExpression": "attribute_not_exists(trained_ended_at) OR trained_ended_at < :at",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": attrs | {":e": {"SS": [execution_id]}, ":at": {"S": values["trained_ended_at"]}},
         }})
 
     def _newer(self, tenant: str, model: str, field: str, at: str, values: dict[str, Any]) -> bool:
-        values = {k: v for k, v in values.items() if v is not None}
-        names = {f"#f{i}": name for i, name in enumerate(values)}
-        attrs = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(values.values())}
+        sets, names, attrs = set_clause({k: v for k, v in values.items() if v is not None})
         try:
             self.client.update_item(
-                TableName=self.table, Key=state_key(tenant, model),
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+                TableName=self.table, Key=state_key(tenant, model), UpdateExpression=sets,
                 ConditionExpression=f"attribute_not_exists({field}) OR {field} < :at",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=attrs | {":at": {"S": at}})
             return True
@@ -254,15 +250,14 @@ class Ledger:
 
     def set_fields(self, execution_id: str, fields: dict[str, Any], only_if_missing: str | None = None) -> bool:
         """Set plain fields (results, `notified`); with `only_if_missing`, only if that field is absent."""
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(fields.values())}
+        sets, names, values = set_clause(fields)
         condition = "attribute_exists(pk)"
         if only_if_missing:
             names["#once"] = only_if_missing
             condition += " AND attribute_not_exists(#once)"
         try:
             self.client.update_item(TableName=self.table, Key=key(execution_id),
-                                    UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+                                    UpdateExpression=sets,
                                     ConditionExpression=condition,
                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
@@ -300,6 +295,13 @@ class Ledger:
         except ClientError as exc:
             raise _error(exc, "scan") from exc
         return sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)
+
+
+def set_clause(values: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`SET #f0 = :v0, ...` for plain fields, with its attribute names and values (any field name is safe)."""
+    names = {f"#f{i}": name for i, name in enumerate(values)}
+    attrs = {f":v{i}": to_attrs({"v": v})["v"] for i, v in enumerate(values.values())}
+    return "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))), names, attrs
 
 
 def trained_values(item: dict[str, Any]) -> dict[str, Any] | None:

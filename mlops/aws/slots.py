@@ -39,6 +39,19 @@ class Slots:
     def _key(self, tier: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": f"TIER#{tier}"}, "sk": {"S": sk}}
 
+    def _slot_put(self, name: str, tier: str, tenant: str, execution_id: str, now: str) -> TxItem:
+        """Take an execution's slot item (it must not exist: a slot is taken once)."""
+        return TxItem(name, {"Put": {
+            "TableName": self.table,
+            "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
+                     "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
+            "ConditionExpression": "attribute_not_exists(pk)"}})
+
+    def _slot_delete(self, tier: str, execution_id: str) -> TxItem:
+        """Give an execution's slot item back (it must exist: a slot is released once)."""
+        return TxItem("slot", {"Delete": {"TableName": self.table, "Key": self._key(tier, f"SLOT#{execution_id}"),
+                                          "ConditionExpression": "attribute_exists(pk)"}})
+
     def read_tier(self, tier: str, limit: int) -> TierState:
         """The whole tier in one strongly consistent query: counter, tenants, slots."""
         state = TierState(tier=tier, limit=limit)
@@ -216,11 +229,7 @@ class Slots:
                 "ExpressionAttributeNames": {"#limit": "limit"},
                 "ExpressionAttributeValues": {":zero": _n(0), ":one": _n(1), ":limit": _n(limit)}}}),
             TxItem("tenant", {"Update": tenant_update}),
-            TxItem("slot", {"Put": {
-                "TableName": self.table,
-                "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
-                         "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
-                "ConditionExpression": "attribute_not_exists(pk)"}}),
+            self._slot_put("slot", tier, tenant, execution_id, now),
         ]
         if self.account_quota is not None:
             items.append(TxItem("account", {"Update": {
@@ -275,11 +284,7 @@ class Slots:
                 tenant_values[":room"] = _n(cap - count)
             items.append(TxItem(f"tenant:{tenant}", {"Update": tenant_update}))
         for tenant, execution_id, sk in admits:
-            items.append(TxItem(f"slot:{execution_id}", {"Put": {
-                "TableName": self.table,
-                "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
-                         "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
-                "ConditionExpression": "attribute_not_exists(pk)"}}))
+            items.append(self._slot_put(f"slot:{execution_id}", tier, tenant, execution_id, now))
             items.append(TxItem(f"backlog:{execution_id}", self.unfile_item(tier, sk).op))
         if self.account_quota is not None:
             items.append(TxItem("account", {"Update": {
@@ -292,8 +297,7 @@ class Slots:
     def release_items(self, tier: str, tenant: str, execution_id: str) -> list[TxItem]:
         """Give the slot back: delete the slot item (it must exist) and decrement the counters."""
         items = [
-            TxItem("slot", {"Delete": {"TableName": self.table, "Key": self._key(tier, f"SLOT#{execution_id}"),
-                                       "ConditionExpression": "attribute_exists(pk)"}}),
+            self._slot_delete(tier, execution_id),
             TxItem("counter", {"Update": {"TableName": self.table, "Key": self._key(tier, COUNTER),
                                           "UpdateExpression": "SET inflight = inflight - :one",
                                           "ExpressionAttributeValues": {":one": _n(1)}}}),
@@ -322,8 +326,7 @@ class Slots:
         old_tenant, old_eid = released
         tenant, execution_id, sk, tag = admitted
         items = [
-            TxItem("slot", {"Delete": {"TableName": self.table, "Key": self._key(tier, f"SLOT#{old_eid}"),
-                                       "ConditionExpression": "attribute_exists(pk)"}}),
+            self._slot_delete(tier, old_eid),
             TxItem("counter", {"Update": {
                 "TableName": self.table, "Key": self._key(tier, COUNTER),
                 "UpdateExpression": "SET waiting = waiting - :one, vclock = :tag, #limit = :limit",
@@ -348,11 +351,7 @@ class Slots:
                 "UpdateExpression": "SET running = if_not_exists(running, :zero) + :one, waiting = waiting - :one",
                 **({"ConditionExpression": "attribute_not_exists(running) OR running < :cap"} if cap is not None else {}),
                 "ExpressionAttributeValues": {":one": _n(1), ":zero": _n(0)} | cap_values}}))
-        items.append(TxItem(f"slot:{execution_id}", {"Put": {
-            "TableName": self.table,
-            "Item": {**self._key(tier, f"SLOT#{execution_id}"), "tenant": {"S": tenant},
-                     "execution_id": {"S": execution_id}, "admitted_at": {"S": now}},
-            "ConditionExpression": "attribute_not_exists(pk)"}}))
+        items.append(self._slot_put(f"slot:{execution_id}", tier, tenant, execution_id, now))
         items.append(TxItem(f"backlog:{execution_id}", self.unfile_item(tier, sk).op))
         if self.account_quota is not None:
             for other in higher:
