@@ -1,12 +1,15 @@
-# Two commands: `make demo` and `make test`. Both set up what they need first.
+# Two commands: `make demo` and `make test`. Both set up what they need first, from the locks only.
 #
 # Settings (environment variables, all optional):
-#   PYTHON                 the Python 3.11 interpreter used to make the virtual environment (python3.11 or python3)
+#   PYTHON                 the Python 3.11 interpreter the virtual environment is made with (python3.11 or python3)
 #   MLOPS_VENV             where the virtual environment lives (.venv)
-#   MLOPS_TF_PLUGIN_DIR    a Terraform provider mirror holding registry.terraform.io/hashicorp/aws;
-#                          when unset, `make` looks for one on this machine and otherwise lets
-#                          Terraform download providers as usual.
+#   UV_CACHE_DIR           uv's download cache (.mlops/cache/uv, inside the clone)
+#   MLOPS_TF_PLUGIN_DIR    a Terraform provider mirror holding registry.terraform.io/hashicorp/aws; when
+#                          unset, `mlops` looks where Terraform looks (docs/local-aws.md)
 #   PYTEST_ARGS            extra arguments for pytest (e.g. -m "not slow" -x)
+#   PYTEST_WORKERS         parallel pytest workers (pytest-xdist; default 3 — the slow tests mostly wait)
+#
+# Every dependency set installs from a lock (docs/dependencies.md); `make lock` upgrades them on purpose.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -14,36 +17,60 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 MLOPS_VENV ?= .venv
 VENV_BIN := $(MLOPS_VENV)/bin
 STAMP := $(MLOPS_VENV)/.installed
-MLOPS_TF_PLUGIN_DIR ?= $(shell find / -maxdepth 6 -type d -path '*/registry.terraform.io/hashicorp/aws' -not -path '/proc/*' 2>/dev/null | head -n 1 | sed 's#/registry.terraform.io/hashicorp/aws$$##')
-export MLOPS_TF_PLUGIN_DIR
+UV_DIR := .ci/uv
+UV := $(CURDIR)/$(UV_DIR)/bin/uv
+export UV
+export UV_CACHE_DIR ?= $(CURDIR)/.mlops/cache/uv
+export UV_PROJECT_ENVIRONMENT := $(MLOPS_VENV)
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+# Compile every module at install, as pip does: the first import then warns about nothing (some packages carry
+# invalid escape sequences, an error under the tests' -W error) and starts faster.
+export UV_COMPILE_BYTECODE := 1
 # The machine's pip configuration may list extra indexes that do not exist; keep pip quiet about them.
 export PIP_EXTRA_INDEX_URL :=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 3
+# Seconds since the epoch, with a fraction: the set-up figures each target prints.
+NOW = date +%s.%N
 
-.PHONY: help venv test demo lint pylint fmt-check hadolint checkov unit clean system-deps
+.PHONY: help venv lock test demo lint pylint fmt-check hadolint checkov unit clean system-deps
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@test -x "$(VENV_BIN)/python" || $(PYTHON) -m venv $(MLOPS_VENV)
-	@$(VENV_BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	@$(VENV_BIN)/python -m pip install --quiet -e '.[examples,dev]' 2> >(grep -v '^WARNING: Location' >&2)
-	@$(VENV_BIN)/python -m mlops.packaging
-	@touch $(STAMP)
+# uv itself, from its hashed lock, into the clone (pip is the one installer every Python brings).
+$(UV): .ci/locks/uv.txt
+	@rm -rf $(UV_DIR)
+	@$(PYTHON) -m pip install --quiet --no-deps --require-hashes --target $(UV_DIR) -r .ci/locks/uv.txt
+	@touch $(UV)
 
-venv: $(STAMP) ## Create the virtual environment and install the project with its extras.
+$(STAMP): pyproject.toml uv.lock lambda/layer.txt $(UV)
+	@started=$$($(NOW)); \
+	$(UV) sync --locked --quiet --extra examples --extra dev; \
+	$(VENV_BIN)/python -m mlops.packaging; \
+	touch $(STAMP); \
+	awk -v s="$$started" -v e="$$($(NOW))" 'BEGIN {printf "venv: $(MLOPS_VENV) installed from uv.lock in %.1f s\n", e - s}'
 
-system-deps: ## Install the Debian packages the tests use (buildah), when running as root with apt.
+venv: $(STAMP) ## Create the virtual environment from uv.lock (and the Lambda layer from lambda/layer.txt).
+	@echo "venv: $(MLOPS_VENV) matches uv.lock"
+
+lock: $(UV) ## Resolve every dependency set again and rewrite the locks (an upgrade, on purpose).
+	@bash .ci/lock.sh
+
+system-deps: ## Install the Debian packages the tests use (buildah, rsync), when running as root with apt.
 	@bash .ci/system-deps.sh
 
 test: venv system-deps fmt-check pylint hadolint checkov ## Run every check and every test.
-	$(VENV_BIN)/python -m pytest $(PYTEST_ARGS)
+	@started=$$($(NOW)); status=0; \
+	$(VENV_BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	awk -v s="$$started" -v e="$$($(NOW))" 'BEGIN {printf "pytest: %.0f s with $(PYTEST_WORKERS) workers\n", e - s}'; \
+	exit $$status
 
 unit: venv ## Run the fast tests only.
-	$(VENV_BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV_BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 demo: venv ## Run the whole story on the embedded local AWS and print a summary.
 	$(VENV_BIN)/python -m mlops.demo
@@ -54,7 +81,7 @@ pylint: venv ## pylint on the project itself (must stay clean).
 fmt-check: ## terraform fmt -check on every Terraform file.
 	terraform fmt -check -recursive terraform
 
-checkov: ## checkov on terraform/ (its own venv in .ci/checkov-venv): no failed check.
+checkov: $(UV) ## checkov on terraform/ (its own venv in .ci/checkov-venv, from .ci/locks/checkov.txt): no failed check.
 	@bash .ci/checkov.sh
 
 hadolint: venv ## hadolint on every Dockerfile.

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # checkov on terraform/ in a virtual environment of its own: checkov pins an old boto3 that the project's
 # environment must not get. The venv lives in .ci/checkov-venv (git-ignored) and is made once.
-# Settings: PYTHON (interpreter for the venv), CHECKOV_VERSION (pip requirement, default a tested release).
+# The venv is installed from .ci/locks/checkov.txt (hashes required) with uv, and made again when the lock
+# changes; `make lock` upgrades it. Settings: PYTHON (interpreter for the venv), UV (the uv binary; make
+# passes its own).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 venv="$here/checkov-venv"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
-requirement="checkov${CHECKOV_VERSION:+==$CHECKOV_VERSION}"
+uv="${UV:-uv}"
+lock="$here/locks/checkov.txt"
+stamp="$venv/.installed-$(sha256sum "$lock" | cut -c1-16)"
 
-if [[ ! -x "$venv/bin/checkov" ]]; then
-  echo "checkov: creating $venv" >&2
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement" 2> >(grep -v '^WARNING: Location' >&2)
+if [[ ! -f "$stamp" ]]; then
+  echo "checkov: installing $venv from ${lock#"$root"/}" >&2
+  rm -rf "$venv"
+  "$uv" venv --quiet --python "$python" "$venv"
+  "$uv" pip sync --quiet --require-hashes --python "$venv/bin/python" "$lock"
+  touch "$stamp"
 fi
 
 # Offline: no Bridgecrew platform, no guideline download (BC_SKIP_MAPPING quiets its traceback).

@@ -5,20 +5,18 @@
 #   .ci/gitlab-ci-local.sh [gitlab-ci-local args] run it with the Node 22 it was installed with
 #
 # The machine's node may be older than gitlab-ci-local needs; the npm package `node` ships a Node 22
-# binary, so nothing outside the clone changes. Versions are pinned; bump them here.
+# binary, so nothing outside the clone changes. The versions are those of .ci/node/package-lock.json,
+# installed with `npm ci`; `make lock` upgrades them.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-prefix="${MLOPS_GCL_PREFIX:-$here/node}"
-node_version="22.23.3"
-gcl_version="4.75.1"
+prefix="$here/node"
 bin="$prefix/node_modules/.bin"
-stamp="$prefix/node_modules/.mlops-installed-$node_version-$gcl_version"
+lock_hash="$(sha256sum "$prefix/package-lock.json" | cut -c1-16)"
+stamp="$prefix/node_modules/.mlops-installed-$lock_hash"
 
 if [ ! -f "$stamp" ]; then
   command -v npm >/dev/null 2>&1 || { echo "error: npm is needed to install gitlab-ci-local (apt-get install npm)" >&2; exit 2; }
-  mkdir -p "$prefix"
-  npm install --prefix "$prefix" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
-    "node@$node_version" "gitlab-ci-local@$gcl_version" >&2
+  npm ci --prefix "$prefix" --no-audit --no-fund --loglevel=error >&2
   touch "$stamp"
 fi
 

@@ -15,6 +15,7 @@ local AWS down.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,18 @@ from mlops.settings import Settings
 EXAMPLE = "churn"
 #: The demo's tenant whose uploads wait for the daily retraining check (set in the demo's copy of the registry).
 SCHEDULED_TENANT = "acme"
+
+
+@contextlib.contextmanager
+def phase(phases: list[tuple[str, float]], name: str) -> Iterator[None]:
+    """Time one phase of the story: its seconds are printed as it ends and kept for the summary."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        seconds = time.monotonic() - started
+        phases.append((name, seconds))
+        print(f"⏱ {name}: {seconds:.1f} s", flush=True)
 
 
 class StepFailed(Exception):
@@ -51,6 +65,7 @@ class Demo:
         self.summary: dict[str, Any] = {"versions": [], "trainings": []}
         self.started = time.monotonic()
         self.s3: Any = None
+        self.phases: list[tuple[str, float]] = []
 
     def registry_copy(self) -> None:
         """The demo's registry: the repository's, with acme's uploads left to the daily check."""
@@ -112,7 +127,7 @@ class Demo:
         """Start the local AWS, provisioned by the Terraform root."""
         self.say("The local AWS: a moto server provisioned by the same Terraform modules as a real account")
         state = self.run("local", "up", want_json=True)
-        self.summary["local_up_seconds"] = (state or {}).get("timings", {}).get("total")
+        self.summary["local_up_seconds"] = (state or {}).get("timings", {}).get("usable")
         self.load_local_env()
         self.run("local", "status")
 
@@ -323,8 +338,9 @@ class Demo:
                   [[d["tenant"], d["model"], "; ".join(r["text"] for r in d["reasons"])] for d in self.summary["retrain"]])
         if self.summary.get("retrain_report"):
             print(f"retraining report: {self.summary['retrain_report']}")
+        table("Phases", ["phase", "seconds"], [[name, f"{seconds:.1f}"] for name, seconds in self.phases])
         print(f"\ndemo finished in {time.monotonic() - self.started:.0f} s "
-              f"(local AWS up in {self.summary.get('local_up_seconds') or 0:.0f} s)")
+              f"(local AWS usable in {self.summary.get('local_up_seconds') or 0:.0f} s)")
 
 
 def _fmt(value: Any) -> str:
@@ -336,21 +352,31 @@ def run_demo(settings: Settings | None = None) -> int:
     demo = Demo(settings or Settings.from_env())
     demo.work.mkdir(parents=True, exist_ok=True)
     try:
-        demo.registry_copy()
-        demo.registry()
-        demo.local_up()
-        repo = demo.model_repo()
-        demo.build(repo, "first commit")
-        (repo / "CHANGELOG.md").write_text("- add tenure buckets\n", encoding="utf-8")
-        demo.git(repo, "add", "-A")
-        demo.git(repo, "commit", "--quiet", "-m", "feat: tenure buckets")
-        version = demo.build(repo, "feat: commit")
-        demo.run("pipeline", "upsert", "--repo", str(repo))
-        demo.upload_data()
-        demo.train(repo, version)
-        demo.deploy(repo)
-        demo.retrain_check(repo)
-        demo.worse_challenger(repo)
+        with phase(demo.phases, "registry"):
+            demo.registry_copy()
+            demo.registry()
+        with phase(demo.phases, "local AWS usable"):
+            demo.local_up()
+        with phase(demo.phases, "build: lint, version, image (two commits)"):
+            repo = demo.model_repo()
+            demo.build(repo, "first commit")
+            (repo / "CHANGELOG.md").write_text("- add tenure buckets\n", encoding="utf-8")
+            demo.git(repo, "add", "-A")
+            demo.git(repo, "commit", "--quiet", "-m", "feat: tenure buckets")
+            version = demo.build(repo, "feat: commit")
+            demo.run("pipeline", "upsert", "--repo", str(repo))
+        with phase(demo.phases, "local AWS ready (rest of the apply)"):
+            demo.run("local", "wait")  # uploads start builds once the queues exist
+        with phase(demo.phases, "uploads start builds"):
+            demo.upload_data()
+        with phase(demo.phases, "train per tenant"):
+            demo.train(repo, version)
+        with phase(demo.phases, "deploy and predict"):
+            demo.deploy(repo)
+        with phase(demo.phases, "retraining check"):
+            demo.retrain_check(repo)
+        with phase(demo.phases, "worse challenger refused"):
+            demo.worse_challenger(repo)
         demo.print_summary()
         return 0
     except StepFailed as exc:

@@ -8,10 +8,11 @@ provisions the tenant). The same sources always give the same bytes (sorted entr
 permissions), so Terraform's `source_code_hash` changes only when the code does.
 
 The layer (`layer.zip`, `python/...`) holds what the handlers import beyond the Lambda runtime's boto3:
-pydantic, PyYAML, semver and Powertools, at exactly the versions of this environment (the ones the tests
-ran with), installed by pip for the Lambda platform (manylinux2014 x86_64 wheels of the runtime's Python).
-It is built once per set of pins and kept in `MLOPS_CACHE_DIR`; `layer.runtime` next to it names the runtime
-it was built for, and Terraform refuses a `lambda_runtime` that differs.
+pydantic, PyYAML, semver and Powertools. Its lock, `lambda/layer.txt` (hashes required), is resolved by
+`make lock` for the Lambda platform (manylinux2014 x86_64 wheels of Python 3.11) at the versions of uv.lock,
+the ones the tests run with; pip installs exactly that file. The layer is built once per lock and kept in
+`MLOPS_CACHE_DIR`; `layer.runtime` next to it names the runtime it was built for, and Terraform refuses a
+`lambda_runtime` that differs.
 
 Only the AWS provider is available to Terraform here (no `archive` provider), which is why Python builds
 the zips and Terraform receives their folder as `lambda_package_dir`.
@@ -20,7 +21,6 @@ the zips and Terraform receives their folder as `lambda_package_dir`.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -33,10 +33,11 @@ from mlops.errors import MlopsError
 from mlops.settings import Settings
 
 FUNCTIONS = ("trigger", "dispatcher", "status")
-#: Distributions the handlers import that the Lambda runtime lacks (it has boto3, botocore and jmespath).
-LAYER_DISTRIBUTIONS = ("pydantic", "PyYAML", "semver", "aws-lambda-powertools")
+#: The layer's lock, under the checkout's `lambda/` (what the handlers import beyond the runtime's boto3).
+LAYER_LOCK = Path("lambda", "layer.txt")
 LAYER_ZIP = "layer.zip"
 LAYER_RUNTIME_FILE = "layer.runtime"
+#: The runtime `make lock` resolves lambda/layer.txt for (its wheels are built for this Python).
 DEFAULT_RUNTIME = "python3.11"
 _LAYER_PLATFORM = "manylinux2014_x86_64"
 #: Parts of the `mlops` package a Lambda never imports.
@@ -102,34 +103,41 @@ def build_packages(root: Path, out_dir: Path) -> dict[str, Path]:
         target = out_dir / f"{function}.zip"
         _write_zip(package_entries(root, function, settings.platform_file, settings.tenants_dir), target)
         built[function] = target
-    built["layer"] = build_layer(out_dir, settings.cache_dir)
+    built["layer"] = build_layer(out_dir, settings.cache_dir, root / LAYER_LOCK)
     return built
 
 
-def layer_requirements() -> list[str]:
-    """`name==version` of every layer distribution, pinned to this environment's versions."""
-    pins = []
-    for name in LAYER_DISTRIBUTIONS:
-        try:
-            pins.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            raise MlopsError(f"{name} is not installed in this environment", "install the project: make venv") from None
+def layer_pins(lock_file: Path) -> dict[str, str]:
+    """Distribution name (lower case) -> version pinned by the layer's lock."""
+    try:
+        text = lock_file.read_text(encoding="utf-8")
+    except OSError:
+        raise MlopsError(f"{lock_file}: the Lambda layer's lock is missing", "restore it from git or run `make lock`") from None
+    pins = {}
+    for line in text.splitlines():
+        requirement = line.split(";", 1)[0].strip().rstrip("\\").strip()
+        if requirement and not requirement.startswith(("#", "--")) and "==" in requirement:
+            name, version = requirement.split("==", 1)
+            pins[name.strip().lower()] = version.strip()
+    if not pins:
+        raise MlopsError(f"{lock_file}: no pinned requirement in the Lambda layer's lock", "run `make lock`")
     return pins
 
 
-def cached_layer(cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
-    """The layer zip for `runtime` in `cache_dir`, built with pip first if it is not there yet."""
-    python_version = runtime.removeprefix("python")
-    requirements = layer_requirements()
-    key = hashlib.sha256("\n".join([runtime, _LAYER_PLATFORM, *requirements]).encode()).hexdigest()[:16]
+def cached_layer(cache_dir: Path, lock_file: Path) -> Path:
+    """The layer zip built from `lock_file`, from `cache_dir` or installed with pip first."""
+    python_version = DEFAULT_RUNTIME.removeprefix("python")
+    layer_pins(lock_file)  # a missing or empty lock is the user's to fix, not pip's to report
+    key = hashlib.sha256("\n".join([DEFAULT_RUNTIME, _LAYER_PLATFORM, lock_file.read_text(encoding="utf-8")]).encode()).hexdigest()[:16]
     cached = cache_dir / f"lambda-layer-{key}.zip"
     if cached.is_file():
         return cached
     with tempfile.TemporaryDirectory(prefix="mlops-layer-") as work:
         target = Path(work) / "python"
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-                   "--only-binary=:all:", "--platform", _LAYER_PLATFORM, "--implementation", "cp",
-                   "--python-version", python_version, "--target", str(target), *requirements]
+                   "--require-hashes", "--no-deps", "--only-binary=:all:", "--platform", _LAYER_PLATFORM,
+                   "--implementation", "cp", "--python-version", python_version, "--target", str(target),
+                   "--requirement", str(lock_file)]
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
         if done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
@@ -141,12 +149,12 @@ def cached_layer(cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
     return cached
 
 
-def build_layer(out_dir: Path, cache_dir: Path, runtime: str = DEFAULT_RUNTIME) -> Path:
-    """`<out_dir>/layer.zip` (+ `layer.runtime`): the layer for `runtime`, from the cache or built with pip."""
-    cached = cached_layer(cache_dir, runtime)
+def build_layer(out_dir: Path, cache_dir: Path, lock_file: Path) -> Path:
+    """`<out_dir>/layer.zip` (+ `layer.runtime`): the layer of `lock_file`, from the cache or built with pip."""
+    cached = cached_layer(cache_dir, lock_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(cached, out_dir / LAYER_ZIP)
-    (out_dir / LAYER_RUNTIME_FILE).write_text(runtime + "\n", encoding="utf-8")
+    (out_dir / LAYER_RUNTIME_FILE).write_text(DEFAULT_RUNTIME + "\n", encoding="utf-8")
     return out_dir / LAYER_ZIP
 
 
@@ -157,6 +165,7 @@ def sha256_of(path: Path) -> str:
 
 if __name__ == "__main__":  # `python -m mlops.packaging`: build the layer into the cache (make venv does)
     try:
-        print(f"Lambda dependencies layer: {cached_layer(Settings.from_env().cache_dir)}")
+        _settings = Settings.from_env()
+        print(f"Lambda dependencies layer: {cached_layer(_settings.cache_dir, _settings.root / LAYER_LOCK)}")
     except MlopsError as error:
         sys.exit(f"error: {error.one_line()}")

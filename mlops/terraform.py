@@ -3,10 +3,12 @@
 For an environment (`local`, `test-…`, later a real account) everything Terraform writes lives under
 `$MLOPS_STATE_DIR/<environment>/terraform/`: a copy of the repository's `terraform/` configuration (so the
 provider lock file and `.terraform/` never land in the checkout and two environments never race on them),
-`TF_DATA_DIR`, the state file, a CLI configuration and the log of the last command. When
-`MLOPS_TF_PLUGIN_DIR` names a provider mirror, the CLI configuration installs `hashicorp/aws` from it
-(`filesystem_mirror`), so nothing is downloaded. Failures become `MlopsError` with Terraform's last
-meaningful error line and the log's path.
+`TF_DATA_DIR`, the state file, a CLI configuration and the log of the last command. The committed
+`.terraform.lock.hcl` travels with the copy and `init` reads it only (`-lockfile=readonly`): the lock, not
+the registry, decides the provider. `find_aws_provider` looks for `hashicorp/aws` where Terraform does
+(`MLOPS_TF_PLUGIN_DIR` first); the CLI configuration installs it from there (`filesystem_mirror`), so
+nothing is downloaded. Without one, Terraform downloads into one shared plugin cache. Failures become
+`MlopsError` with Terraform's last meaningful error line and the log's path.
 
 python-terraform passes the process environment to Terraform; `_environment` adds ours for one call. A
 local endpoint (the `aws_endpoint_url` variable) also goes to Terraform as `AWS_ENDPOINT_URL`, which the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import re
 import shutil
 import warnings
@@ -75,6 +78,77 @@ def cli_config(plugin_dir: Path) -> str:
     )
 
 
+_AWS_PROVIDER = Path("registry.terraform.io", "hashicorp", "aws")
+_CLI_CONFIG_PATH = re.compile(r'^\s*(?:plugin_cache_dir|path)\s*=\s*"([^"]+)"', re.MULTILINE)
+#: Where machine images put a provider mirror that Terraform's own search does not reach (/opt/<folder>).
+_MACHINE_MIRRORS = Path("/opt")
+PLUGIN_DIR_HINT = ("set MLOPS_TF_PLUGIN_DIR to a folder holding registry.terraform.io/hashicorp/aws "
+                   "(`terraform providers mirror DIR` makes one on a machine with internet)")
+
+
+def terraform_platform() -> str:
+    """Terraform's name for this machine's platform, e.g. `linux_amd64`."""
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return f"{platform.system().lower()}_{arch}"
+
+
+def holds_aws_provider(folder: Path) -> bool:
+    """True when `folder` is a provider mirror or plugin cache holding hashicorp/aws for this platform.
+
+    Both of Terraform's layouts count: unpacked (`<version>/<os_arch>/`) and packed
+    (`terraform-provider-aws_<version>_<os_arch>.zip`).
+    """
+    provider = folder / _AWS_PROVIDER
+    plat = terraform_platform()
+    return any(provider.glob(f"*/{plat}")) or any(provider.glob(f"terraform-provider-aws_*_{plat}.zip"))
+
+
+def provider_search_path(env: dict[str, str] | None = None) -> list[Path]:
+    """Every folder `find_aws_provider` looks in, in order.
+
+    Terraform's own places (its CLI configuration documentation): the plugin cache (`TF_PLUGIN_CACHE_DIR`,
+    `plugin_cache_dir`) and the `filesystem_mirror` paths of the CLI configuration (`TF_CLI_CONFIG_FILE`,
+    else `~/.terraformrc`), then the implied local mirror directories (`terraform.d/plugins` in the working
+    folder, `~/.terraform.d/plugins`, `$XDG_DATA_HOME/terraform/plugins`, each `$XDG_DATA_DIRS` entry's
+    `terraform/plugins`); last, the folders directly under /opt, where machine images keep mirrors.
+    """
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("HOME") or Path.home())
+    folders: list[Path] = []
+    if env.get("TF_PLUGIN_CACHE_DIR"):
+        folders.append(Path(env["TF_PLUGIN_CACHE_DIR"]))
+    config = Path(env["TF_CLI_CONFIG_FILE"]) if env.get("TF_CLI_CONFIG_FILE") else home / ".terraformrc"
+    try:
+        text = config.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    folders += [Path(os.path.expandvars(m.replace("$HOME", str(home)))).expanduser() for m in _CLI_CONFIG_PATH.findall(text)]
+    data_home = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    data_dirs = [Path(d) for d in (env.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if d]
+    folders += [Path("terraform.d", "plugins").resolve(), home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins"]
+    folders += [d / "terraform" / "plugins" for d in data_dirs]
+    if _MACHINE_MIRRORS.is_dir():
+        folders += sorted(p for p in _MACHINE_MIRRORS.iterdir() if p.is_dir())
+    return folders
+
+
+def find_aws_provider(env: dict[str, str] | None = None) -> Path | None:
+    """The folder to install hashicorp/aws from: `MLOPS_TF_PLUGIN_DIR`, else the first of `provider_search_path`.
+
+    None means Terraform downloads the provider from the registry. A `MLOPS_TF_PLUGIN_DIR` that holds no
+    provider is an error, not a fallback: the user asked for that folder.
+    """
+    env = dict(os.environ if env is None else env)
+    if env.get("MLOPS_TF_PLUGIN_DIR"):
+        chosen = Path(env["MLOPS_TF_PLUGIN_DIR"])
+        if not holds_aws_provider(chosen):
+            raise MlopsError(f"MLOPS_TF_PLUGIN_DIR={chosen} holds no hashicorp/aws provider for {terraform_platform()}",
+                             PLUGIN_DIR_HINT)
+        return chosen
+    return next((folder for folder in provider_search_path(env) if holds_aws_provider(folder)), None)
+
+
 class Workspace:
     """Terraform for one environment: init, validate, plan, apply, output and show, through python-terraform."""
 
@@ -91,14 +165,21 @@ class Workspace:
         self.state_file = self.config_dir / "terraform.tfstate"
         self.log_dir = self.home / "logs"
         self._initialised = False
+        self._provider_dir: Path | None = None
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _env(self, endpoint: str = "") -> dict[str, str]:
         env = {"TF_DATA_DIR": str(self.data_dir), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
-        if self.settings.tf_plugin_dir is not None:
+        if self._provider_dir is None:
+            self._provider_dir = find_aws_provider({**os.environ, "MLOPS_TF_PLUGIN_DIR": str(self.settings.tf_plugin_dir or "")})
+        if self._provider_dir is not None:
             rc_file = self.home / "cli.tfrc"
-            rc_file.write_text(cli_config(self.settings.tf_plugin_dir), encoding="utf-8")
+            rc_file.write_text(cli_config(self._provider_dir), encoding="utf-8")
             env["TF_CLI_CONFIG_FILE"] = str(rc_file)
+        else:  # downloaded once into a cache every environment shares
+            cache = self.settings.cache_dir / "terraform-plugins"
+            cache.mkdir(parents=True, exist_ok=True)
+            env["TF_PLUGIN_CACHE_DIR"] = str(cache)
         if endpoint:
             env["AWS_ENDPOINT_URL"] = endpoint
         return env
@@ -111,13 +192,14 @@ class Workspace:
         for item in self.config_dir.iterdir():  # drop files removed from the source since the last copy
             if item.is_dir():
                 shutil.rmtree(item)
-            elif not item.name.startswith((".", "terraform.tfstate")):
+            elif not item.name.startswith((".", "terraform.tfstate")) or item.name == ".terraform.lock.hcl":
                 item.unlink()
         shutil.copytree(
             self.source_dir,
             self.config_dir,
             dirs_exist_ok=True,
-            ignore=lambda folder, names: [n for n in names if n.startswith((".", "terraform.tfstate"))],
+            ignore=lambda folder, names: [n for n in names
+                                          if n.startswith((".", "terraform.tfstate")) and n != ".terraform.lock.hcl"],
         )
 
     def _terraform(self):  # type: ignore[no-untyped-def]
@@ -151,7 +233,15 @@ class Workspace:
     def init(self) -> None:
         """Copy the configuration and install the provider (from the mirror when one is set)."""
         self._sync_config()
-        self.run("init", input=False, backend="true", what="init")
+        # A committed lock decides the provider and is never rewritten; a configuration without one (a test's
+        # own root) gets a lock in its working copy.
+        locked = {"lockfile": "readonly"} if (self.source_dir / ".terraform.lock.hcl").is_file() else {}
+        try:
+            self.run("init", input=False, backend="true", what="init", **locked)
+        except MlopsError as error:
+            if self._provider_dir is None and "hashicorp/aws" in error.message:
+                raise MlopsError(f"{error.message} (no local copy of the provider was found either)", PLUGIN_DIR_HINT) from None
+            raise
         self._initialised = True
 
     def _ensure_init(self) -> None:
@@ -181,12 +271,33 @@ class Workspace:
         self.run("plan", out=str(plan_file), endpoint=variables.get("aws_endpoint_url", ""), **self._var_options(variables))
         return json.loads(self.run("show", str(plan_file), json=_flag(), what="show plan"))
 
-    def apply(self, variables: dict[str, Any], parallelism: int = 20) -> dict[str, Any]:
-        """`terraform apply -auto-approve`; return the outputs as plain values."""
+    def apply(self, variables: dict[str, Any], parallelism: int = 20, events: Path | None = None) -> dict[str, Any]:
+        """`terraform apply -auto-approve`; return the outputs as plain values.
+
+        `events`: stream Terraform's machine-readable UI (`-json`, one JSON object a line) into this file
+        while the apply runs, for someone else to follow (`applied_so_far`).
+        """
         self._ensure_init()
         endpoint = variables.get("aws_endpoint_url", "")
-        self.run("apply", auto_approve=_flag(), parallelism=parallelism, endpoint=endpoint, **self._var_options(variables))
+        if events is None:
+            self.run("apply", auto_approve=_flag(), parallelism=parallelism, endpoint=endpoint, **self._var_options(variables))
+            return self.outputs()
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(events, "w", encoding="utf-8") as stream, contextlib.redirect_stdout(stream), \
+                _environment(self._env(endpoint)), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # capture_output=False: python-terraform hands Terraform this process's stdout, the events file
+            code, _, _ = self._terraform().cmd("apply", auto_approve=_flag(), parallelism=parallelism, json=_flag(),
+                                               capture_output=False, **self._var_options(variables))
+        if code != 0:
+            errors = applied_so_far(events.read_text(encoding="utf-8"))["errors"]
+            raise MlopsError(f"terraform apply failed: {errors[-1] if errors else 'no error reported'}", f"full output in {events}")
         return self.outputs()
+
+    def graph(self) -> str:
+        """`terraform graph`: the configuration's resources and their dependencies, in DOT (no AWS call)."""
+        self._ensure_init()
+        return self.run("graph", what="graph")
 
     def outputs(self) -> dict[str, Any]:
         """Every root output as its plain value (empty when nothing was applied).
@@ -224,6 +335,65 @@ def _flag():  # type: ignore[no-untyped-def]
     from python_terraform import IsFlagged
 
     return IsFlagged
+
+
+_GRAPH_EDGE = re.compile(r'^\s*"([^"]+)"\s*->\s*"([^"]+)"', re.MULTILINE)
+_GRAPH_NODE = re.compile(r'^\s*"([^"]+)"\s*\[label=', re.MULTILINE)
+_INSTANCE_KEY = re.compile(r'\[[^\]]*\]')
+
+
+def graph_resources(dot: str) -> tuple[set[str], dict[str, set[str]]]:
+    """The managed resources of `terraform graph`'s summary and, for each, the resources it depends on."""
+    def managed(address: str) -> bool:
+        return not (address.startswith("data.") or ".data." in address)
+
+    nodes = {node for node in _GRAPH_NODE.findall(dot) if managed(node)}
+    needs: dict[str, set[str]] = {node: set() for node in nodes}
+    for source, target in _GRAPH_EDGE.findall(dot):
+        if source in needs and managed(target):
+            needs[source].add(target)
+    return nodes, needs
+
+
+def split_by_wait(dot: str, slow_types: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(first, later): the graph's resources split so that `later` holds every resource of `slow_types` and
+    everything that depends on one, and `first` the rest, which needs nothing from `later`."""
+    nodes, needs = graph_resources(dot)
+    later = {node for node in nodes if node.rsplit(".", 2)[-2] in slow_types}
+    grown = True
+    while grown:
+        grown = False
+        for node in nodes - later:
+            if needs[node] & later:
+                later.add(node)
+                grown = True
+    return sorted(nodes - later), sorted(later)
+
+
+def config_address(instance: str) -> str:
+    """The configuration address of a resource instance: `module.tenant["a"].aws_s3_bucket.x["y"]` ->
+    `module.tenant.aws_s3_bucket.x`."""
+    return _INSTANCE_KEY.sub("", instance)
+
+
+def applied_so_far(events: str) -> dict[str, Any]:
+    """What an apply's `-json` event stream says so far: instances planned and created, and errors."""
+    planned, done, errors = set(), set(), []
+    for line in events.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        kind = event.get("type")
+        if kind == "planned_change" and event["change"]["action"] != "noop":
+            planned.add(event["change"]["resource"]["addr"])
+        elif kind == "apply_complete":
+            done.add(event["hook"]["resource"]["addr"])
+        elif kind == "diagnostic" and event.get("@level") == "error":
+            diagnostic = event.get("diagnostic", {})
+            detail = (diagnostic.get("detail") or "").strip().splitlines()
+            errors.append(f"Error: {diagnostic.get('summary', '')}" + (f": {detail[0]}" if detail else ""))
+    return {"planned": planned, "done": done, "errors": errors}
 
 
 def resource_changes(plan: dict[str, Any]) -> list[tuple[str, tuple[str, ...]]]:

@@ -6,6 +6,7 @@ lives here.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -14,6 +15,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:  # pylint: disable=unused-argument  # pytest's hook signature
+    """Name the provider mirror once for every test that runs Terraform outside `mlops` (CI jobs, module tests).
+
+    `mlops` finds it by itself (mlops.terraform.find_aws_provider); the end-to-end demo test runs without
+    the setting to prove it.
+    """
+    from mlops.terraform import find_aws_provider
+
+    found = find_aws_provider()
+    if found is not None:
+        os.environ["MLOPS_TF_PLUGIN_DIR"] = str(found)
 
 _AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

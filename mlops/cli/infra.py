@@ -40,6 +40,7 @@ def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict
         state = stack.read_state()
         if not stack.is_running(state):
             raise MlopsError("the local AWS is not running", "start it with `mlops local up`")
+        state = stack.wait(progress=info)  # the background part of `up` owns the Terraform state until it ends
         variables.update(aws_endpoint_url=state["endpoint"], force_destroy=True)
     build_packages(settings.root, build_dir)
     if var_file:

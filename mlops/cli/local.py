@@ -1,4 +1,4 @@
-"""`mlops local up|status|down`: the embedded local AWS (a moto server provisioned by the Terraform root).
+"""`mlops local up|wait|status|down`: the embedded local AWS (a moto server provisioned by the Terraform root).
 
 Only click and light modules are imported here; moto, boto3 and Terraform are reached inside the commands.
 """
@@ -24,21 +24,46 @@ def local() -> None:
 
 
 @local.command()
+@click.option("--wait", "wait", is_flag=True,
+              help="Return only when everything is applied and the local Lambda runtime runs (about 65 s from the "
+                   "start), instead of as soon as the flow can run.")
 @json_option
-def up(as_json: bool) -> None:
-    """Start a moto server on loopback and apply the Terraform root to it; a running one is left alone."""
-    state = _stack().up(progress=info)
+def up(wait: bool, as_json: bool) -> None:
+    """Start a moto server on loopback and apply the Terraform root to it; a running one is left alone.
+
+    Returns as soon as the flow can run (buckets, keys, ECR repositories, tables, roles, model package
+    groups: about 20 s). One full `terraform apply` goes on in the background: the resources whose creation
+    only waits for AWS to confirm it (SQS queues, S3 lifecycle rules, Lambda functions), then the local
+    Lambda runtime. `mlops local wait` (or `--wait`) waits for them, `mlops local status` shows where they
+    are. Uploads start builds once they are there.
+    """
+    state = _stack().up(progress=info, wait=wait)
 
     def render(data: dict[str, Any]) -> None:
         if data["already_running"]:
-            click.echo(f"the local AWS already runs at {data['endpoint']} (pid {data['pid']}); nothing changed")
+            click.echo(f"the local AWS already runs at {data['endpoint']} (pid {data['pid']}, {data['status']}); nothing changed")
             click.echo("stop it with `mlops local down`")
             return
-        click.echo(f"local AWS ready at {data['endpoint']} in {data['timings']['total']:.1f} s "
-                   f"(tenants: {', '.join(data['tenants']) or 'none'})")
+        timings = data["timings"]
+        if data["status"] == "ready":
+            click.echo(f"local AWS ready at {data['endpoint']} in {timings['total']:.1f} s (usable after {timings['usable']:.1f} s; "
+                       f"tenants: {', '.join(data['tenants']) or 'none'})")
+        else:
+            click.echo(f"local AWS usable at {data['endpoint']} in {timings['usable']:.1f} s "
+                       f"(tenants: {', '.join(data['tenants']) or 'none'}); queues, lifecycle rules and functions follow "
+                       "in the background (`mlops local wait`)")
         click.echo(f"use it from a shell: . {data['env_file']}")
 
     emit(state, as_json, render)
+
+
+@local.command()
+@json_option
+def wait(as_json: bool) -> None:
+    """Wait until the background apply of `mlops local up` is done (queues, lifecycle rules, functions, runtime)."""
+    state = _stack().wait(progress=info)
+    emit(state, as_json, lambda data: click.echo(f"local AWS ready at {data['endpoint']} "
+                                                 f"(everything applied {data['timings'].get('total', 0):.1f} s after `up` started)"))
 
 
 @local.command()
@@ -52,6 +77,10 @@ def status(as_json: bool) -> None:
             click.echo(data.get("message") or f"the local AWS is not running (stale state of pid {data.get('pid')})")
             return
         click.echo(f"local AWS {data['status']} at {data['endpoint']} (pid {data['pid']}, since {data['started']})")
+        if data.get("finishing"):
+            click.echo("queues, lifecycle rules and functions are being applied in the background (`mlops local wait`)")
+        if data.get("error"):
+            click.echo(f"the background apply failed: {data['error']}")
         live = data["provisioned"]
         rows = [[tid, t["bucket"] or "(missing)", ", ".join(t["model_package_groups"])] for tid, t in sorted(live["tenants"].items())]
         table("Tenants", ["tenant", "bucket", "model package groups"], rows)
@@ -65,5 +94,5 @@ def status(as_json: bool) -> None:
 @json_option
 def down(as_json: bool) -> None:
     """Stop the local AWS and remove its state (says so when nothing runs)."""
-    result = _stack().down()
+    result = _stack().down(progress=info)
     emit(result, as_json, lambda data: click.echo(data["message"]))

@@ -2,11 +2,21 @@
 
 Everything lives in `$MLOPS_STATE_DIR/local/`:
 
-- `state.json`: the server's pid, host, port, start time, `status` (`provisioning`, then `ready`), the
-  Terraform outputs and the timings of the last `up`;
+- `state.json`: the server's pid, host, port, start time, `status` (`provisioning`, `usable`, `ready` or
+  `failed`), the Terraform outputs and the timings of the last `up`;
 - `env`: `export` lines (endpoint, fake credentials, region, `MLOPS_LOCAL=1`) that other commands and
   people source;
 - `server.log`, `build/` (Lambda zips), `terraform/` (working copy, state, logs; see mlops.terraform).
+
+`up` starts one full `terraform apply` in a detached process (`python -m mlops.local.stack --finish`) that
+streams Terraform's machine-readable events into `apply.jsonl`, and returns as soon as those events show
+that everything the flow calls first exists (`usable`). What it does not wait for is the resources whose
+creation only waits for AWS to confirm what it set (`LATER_TYPES`: SQS queues, about 25 s each behind their
+dead-letter queues; S3 lifecycle rules, 55 s; Lambda functions, 5 s each, one after another) and what needs
+them (EventBridge targets, event source mappings, permissions); `terraform graph` tells which those are. When the apply ends, the background process
+starts the local Lambda runtime and records `ready`. It holds `.provision.lock` from before `up` starts it
+until it ends, so `wait`, `down` and `mlops infra` wait for it instead of racing it. The final state is a
+single full apply's, because it is one.
 
 A second `up` while the server answers changes nothing. A `state.json` whose server is gone, or whose
 `up` died before `ready`, is stale: `up` clears it (and stops a leftover server of ours) and starts fresh.
@@ -35,6 +45,10 @@ from typing import Any
 from mlops.errors import MlopsError
 from mlops.settings import Settings
 
+#: Resource types whose creation, after the call that creates them, only waits for AWS to confirm it (the
+#: AWS provider's waiters: queue attributes read back six times 5 s apart, lifecycle rules ten times, a
+#: function polled until Active, one function at a time): `up` does not wait for them.
+LATER_TYPES = frozenset({"aws_sqs_queue", "aws_s3_bucket_lifecycle_configuration", "aws_lambda_function"})
 FAKE_KEY = "testing"
 SERVER_MODULE = "mlops.local.server"
 RUNTIME_MODULE = "mlops.local.runtime_process"
@@ -89,6 +103,7 @@ class LocalStack:
         self.log_file = self.home / "server.log"
         self.runtime_log = self.home / "runtime.log"
         self.build_dir = self.home / "build"
+        self.events_file = self.home / "apply.jsonl"
 
     # -- state ---------------------------------------------------------------------------------------
     def read_state(self) -> dict[str, Any] | None:
@@ -106,6 +121,47 @@ class LocalStack:
     def is_running(self, state: dict[str, Any] | None) -> bool:
         """True when the recorded server process lives and answers."""
         return bool(state) and _pid_alive(int(state.get("pid", 0) or 0)) and endpoint_answers(state["endpoint"])
+
+    def _open_provision_lock(self) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return os.open(self.home / ".provision.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+    def finishing(self) -> bool:
+        """True while the background part of `up` holds the provision lock."""
+        if not (self.home / ".provision.lock").exists():
+            return False
+        fd = self._open_provision_lock()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock taken here
+        return False
+
+    def wait(self, progress: Progress = lambda _: None) -> dict[str, Any]:
+        """Wait until the background part of `up` has ended; the state. A failed one is an error."""
+        if self.finishing():
+            progress("waiting for the rest of the local AWS (SQS queues, S3 lifecycle rules, Lambda functions, "
+                     "the local Lambda runtime)")
+            started = time.monotonic()
+            fd = self._open_provision_lock()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            finally:
+                os.close(fd)
+            progress(f"waited {time.monotonic() - started:.1f} s")
+        state = self.read_state()
+        if not state:
+            raise MlopsError("the local AWS is not running", "start it with `mlops local up`")
+        if state.get("status") == "failed":
+            raise MlopsError(f"the background part of `mlops local up` failed: {state.get('error', 'no message')}",
+                             "run `mlops local down` and `mlops local up` again; Terraform's log is under "
+                             f"{self.home / 'terraform' / 'logs'}")
+        if state.get("status") != "ready":
+            raise MlopsError(f"the local AWS is {state.get('status')}, not ready (its background apply ended early)",
+                             "run `mlops local down` and `mlops local up` again")
+        return state
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -164,6 +220,35 @@ class LocalStack:
         _stop_pid(process.pid)
         raise MlopsError(f"the local AWS server did not answer within {_START_TIMEOUT:.0f} s", f"see {self.log_file}")
 
+    def _spawn_finisher(self, lock_fd: int) -> None:
+        """The background part of `up`, detached; it inherits the held provision lock and keeps it to the end."""
+        with open(self.home / "finish.log", "ab") as log:
+            subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
+                [sys.executable, "-m", __name__, "--finish", "--lock-fd", str(lock_fd)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, pass_fds=(lock_fd,),
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "MLOPS_ROOT": str(self.settings.root),
+                     "MLOPS_STATE_DIR": str(self.settings.state_dir)},
+            )
+
+    def finish(self) -> int:
+        """The background apply: a full `terraform apply`, then the local Lambda runtime and `ready`. Exit code."""
+        from mlops.terraform import Workspace  # pylint: disable=import-outside-toplevel
+
+        state = self.read_state() or {}
+        try:
+            outputs = Workspace("local", self.settings).apply(state["apply_variables"], events=self.events_file)
+        except (MlopsError, KeyError) as error:
+            message = error.one_line() if isinstance(error, MlopsError) else f"no {error} in {self.state_file}"
+            self._update_state(lambda s: {**s, "status": "failed", "error": message})
+            print(f"error: {message}", file=sys.stderr)
+            return 1
+        runtime_pid = self._start_runtime()
+        total = round(time.time() - float(state.get("started_epoch", time.time())), 2)
+        self._update_state(lambda s: {**s, "status": "ready", "outputs": outputs, "runtime_pid": runtime_pid,
+                                      "timings": {**s.get("timings", {}), "total": total}, "ready": _now()})
+        print(f"local AWS ready in {total:.1f} s", file=sys.stderr)
+        return 0
+
     def _start_runtime(self) -> int:
         """The local Lambda runtime (mlops.local.runtime_process), detached like the server; its pid."""
         with open(self.runtime_log, "ab") as log:
@@ -188,7 +273,7 @@ class LocalStack:
         if state and state.get("pid") and _is_our_server(int(state["pid"])):
             _stop_pid(int(state["pid"]))
         for item in self.home.iterdir() if self.home.exists() else []:
-            if item.name == ".lock":
+            if item.name in (".lock", ".provision.lock", ".state.lock"):
                 continue
             if item.is_dir() and not item.is_symlink():
                 shutil.rmtree(item, ignore_errors=True)
@@ -196,17 +281,28 @@ class LocalStack:
                 item.unlink(missing_ok=True)
 
     # -- commands ------------------------------------------------------------------------------------
-    def up(self, progress: Progress = lambda _: None) -> dict[str, Any]:
-        """Start and provision the local AWS; a running one is left alone. Returns the state."""
+    def up(self, progress: Progress = lambda _: None, wait: bool = False) -> dict[str, Any]:
+        """Start and provision the local AWS; a running one is left alone. Returns the state.
+
+        Returns once the flow can run (`usable`); the rest is applied in the background (see the module
+        docstring). `wait`: return only when everything is applied (`ready`).
+        """
+        state = self._up(progress)
+        if wait and state.get("status") != "ready":
+            return {**self.wait(progress), "already_running": state["already_running"]}
+        return state
+
+    def _up(self, progress: Progress) -> dict[str, Any]:
         from mlops.config.tenants import load_from_settings
         from mlops.packaging import build_packages
-        from mlops.terraform import Workspace
+        from mlops.terraform import Workspace, split_by_wait
 
-        started = time.monotonic()
+        started, started_epoch = time.monotonic(), time.time()
         with self._lock():
             state = self.read_state()
-            if state and state.get("status") == "ready" and self.is_running(state):
-                if not self.runtime_running(state):  # the runtime died (or predates it): start it again
+            if state and state.get("status") in ("usable", "ready") and self.is_running(state) and \
+                    (state["status"] == "ready" or self.finishing()):
+                if state["status"] == "ready" and not self.runtime_running(state):  # the runtime died: start it again
                     state["runtime_pid"] = self._start_runtime()
                     self._write_state(state)
                     progress(f"local Lambda runtime restarted (pid {state['runtime_pid']})")
@@ -217,14 +313,15 @@ class LocalStack:
             registry = load_from_settings(self.settings)  # fail on a bad registry before starting anything
             timings: dict[str, float] = {}
 
-            # The server (~1 s to import moto and bind), the Lambda zips and `terraform init` need nothing
-            # of each other: the zips are built and Terraform initialised while the server starts.
+            # The server (~1 s to import moto and bind), the Lambda zips, `terraform init` and `graph` need
+            # nothing of each other: they run while the server starts.
             process = self._spawn_server()
             workspace = Workspace("local", self.settings)
             try:
                 build_packages(self.settings.root, self.build_dir)
                 progress("terraform init")
                 workspace.init()
+                first, _ = split_by_wait(workspace.graph(), LATER_TYPES)
                 timings["init"] = round(time.monotonic() - started, 2)
                 server = self._await_server(process, started)
             except BaseException:
@@ -233,29 +330,69 @@ class LocalStack:
             timings["server"] = round(time.monotonic() - started, 2)
             progress(f"moto server on {server['endpoint']} (pid {server['pid']}), zips built and terraform initialised "
                      f"in {timings['server']:.1f} s")
-            state = {**server, "started": _now(), "status": "provisioning", "tenants": sorted(registry.tenants)}
+            variables = {"lambda_package_dir": str(self.build_dir), "aws_endpoint_url": server["endpoint"], "force_destroy": True}
+            self.env_file.write_text("\n".join(self.env_lines(server["endpoint"], registry.platform.region)) + "\n", encoding="utf-8")
+            state = {**server, "started": _now(), "started_epoch": started_epoch, "status": "provisioning", "timings": timings,
+                     "tenants": sorted(registry.tenants), "apply_variables": variables, "env_file": str(self.env_file)}
             self._write_state(state)
-
-            enabled = [t for t in registry.tenants.values() if t.enabled]
-            progress(f"terraform apply: platform and {len(enabled)} tenant(s); SQS queues take ~25 s each, in parallel")
+            enabled = sum(1 for t in registry.tenants.values() if t.enabled)
+            progress(f"terraform apply: platform and {enabled} tenant(s), in the background; this returns once what the "
+                     "flow calls first exists (queues, lifecycle rules and functions only wait for AWS to confirm them)")
+            self._start_apply()
             try:
-                outputs = workspace.apply(
-                    {"lambda_package_dir": str(self.build_dir), "aws_endpoint_url": server["endpoint"], "force_destroy": True}
-                )
+                self._await_usable(set(first), progress)
             except MlopsError:
                 progress("apply failed: stopping the local AWS (Terraform logs kept under the state folder)")
                 _stop_pid(server["pid"])
                 self.state_file.unlink(missing_ok=True)
                 raise
-            timings["total"] = round(time.monotonic() - started, 2)
-            self.env_file.write_text("\n".join(self.env_lines(server["endpoint"], registry.platform.region)) + "\n", encoding="utf-8")
-            state["runtime_pid"] = self._start_runtime()
-            progress(f"local Lambda runtime (pid {state['runtime_pid']}): uploads and status queues, dispatcher every 2 s; "
-                     f"log {self.runtime_log}")
-            state.update(status="ready", outputs=outputs, timings=timings, env_file=str(self.env_file), ready=_now())
-            self._write_state(state)
-            progress(f"local AWS ready in {timings['total']:.1f} s: source {self.env_file}")
+            timings["usable"] = round(time.monotonic() - started, 2)
+            state = self._update_state(lambda s: {**s, "timings": {**s.get("timings", {}), **timings},
+                                                  "status": "usable" if s["status"] == "provisioning" else s["status"],
+                                                  "usable": _now()})
+            progress(f"local AWS usable in {timings['usable']:.1f} s: source {self.env_file}; the SQS queues, lifecycle "
+                     f"rules, Lambda functions and the local Lambda runtime follow (`mlops local wait`, "
+                     f"log {self.home / 'finish.log'})")
             return {**state, "already_running": False}
+
+    def _start_apply(self) -> None:
+        """Start the background apply with the provision lock taken first, so nobody sees it unlocked."""
+        self.events_file.write_text("", encoding="utf-8")
+        lock_fd = self._open_provision_lock()
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)  # held from here by the background apply, until it ends
+            self._spawn_finisher(lock_fd)
+        finally:
+            os.close(lock_fd)
+
+    def _await_usable(self, first: set[str], progress: Progress) -> None:
+        """Follow the background apply's events until every planned instance of `first` exists."""
+        from mlops.terraform import applied_so_far, config_address  # pylint: disable=import-outside-toplevel
+
+        said = time.monotonic()
+        while True:
+            seen = applied_so_far(self.events_file.read_text(encoding="utf-8"))
+            wanted = {addr for addr in seen["planned"] if config_address(addr) in first}
+            if wanted and wanted <= seen["done"]:
+                return
+            if not self.finishing():  # the apply ended: ready, or failed before the flow could run
+                state = self.read_state() or {}
+                if state.get("status") == "ready":
+                    return
+                raise MlopsError(f"terraform apply failed: {state.get('error') or 'see the log'}",
+                                 f"full output in {self.events_file} and {self.home / 'finish.log'}")
+            if time.monotonic() - said >= 10:
+                progress(f"{len(seen['done'])} of {len(seen['planned'])} resources created")
+                said = time.monotonic()
+            time.sleep(0.25)
+
+    def _update_state(self, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Read, change and write state.json under its own lock (`up` and the background apply both write it)."""
+        with open(self.home / ".state.lock", "w", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            state = change(self.read_state() or {})
+            self._write_state(state)
+            return state
 
     def record_outputs(self, outputs: dict[str, Any]) -> None:
         """Keep the outputs of a later apply (`mlops infra apply`) so `status` knows every tenant."""
@@ -265,8 +402,15 @@ class LocalStack:
                 tenants = sorted((outputs.get("names", {}).get("tenants") or {}))
                 self._write_state({**state, "outputs": outputs, "tenants": tenants})
 
-    def down(self) -> dict[str, Any]:
-        """Stop the local AWS and remove its state; says so when nothing runs."""
+    def down(self, progress: Progress = lambda _: None) -> dict[str, Any]:
+        """Stop the local AWS and remove its state; says so when nothing runs.
+
+        A background apply still running is waited for first: stopping the server under it would leave
+        Terraform failing against a closed port.
+        """
+        if self.finishing():
+            with contextlib.suppress(MlopsError):
+                self.wait(progress)
         with self._lock():
             state = self.read_state()
             running = self.is_running(state)
@@ -289,6 +433,8 @@ class LocalStack:
         result: dict[str, Any] = {
             "running": running,
             "status": state.get("status") if running else "stale",
+            "finishing": running and state.get("status") == "usable" and self.finishing(),
+            "error": state.get("error"),
             "endpoint": state.get("endpoint"),
             "pid": state.get("pid"),
             "started": state.get("started"),
@@ -355,3 +501,21 @@ def inventory(endpoint: str, outputs: dict[str, Any]) -> dict[str, Any]:
         "functions": functions,
         "topics": topics,
     }
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m mlops.local.stack --finish --lock-fd N`: the background part of `mlops local up`."""
+    import argparse  # pylint: disable=import-outside-toplevel
+
+    parser = argparse.ArgumentParser(description=_main.__doc__)
+    parser.add_argument("--finish", action="store_true", required=True, help="run the full apply, then mark ready")
+    parser.add_argument("--lock-fd", type=int, required=True, help="the provision lock, held until this process ends")
+    args = parser.parse_args(argv)
+    try:
+        return LocalStack().finish()
+    finally:
+        os.close(args.lock_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -217,7 +217,7 @@ def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.skip("`mlops local` does not exist yet")
     state = tmp_path_factory.mktemp("ci-state")
     env = {**os.environ, "MLOPS_STATE_DIR": str(state), "MLOPS_ROOT": str(ROOT)}
-    up = subprocess.run([str(MLOPS), "local", "up"], env=env, capture_output=True, text=True, check=False, timeout=900)
+    up = subprocess.run([str(MLOPS), "local", "up", "--wait"], env=env, capture_output=True, text=True, check=False, timeout=900)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert (state / "local" / "env").is_file()

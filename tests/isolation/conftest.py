@@ -6,6 +6,12 @@ against "*", so a policy naming SageMaker ARNs would deny everything. `sagemaker
 the resource of the SageMaker calls the tests make, exactly as the IAM Service Authorization Reference
 defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>, pipeline/<name>/execution/<id>).
 Policy evaluation itself stays moto's.
+
+moto authorises an S3 request by its API operation (`s3:ListObjectsV2`, `s3:HeadObject`) where IAM uses the
+action the Service Authorization Reference lists for it (`s3:ListBucket`, `s3:GetObject`). Policies are
+written for AWS, so `s3_iam_actions` translates the operations these tests call into their IAM actions
+before moto evaluates them; without it a tenant is denied listing its own bucket and a cross-tenant "list
+denied" passes whatever the policy says.
 """
 
 from __future__ import annotations
@@ -49,6 +55,44 @@ def sagemaker_resources() -> Iterator[None]:
         yield
     finally:
         delattr(SageMakerResponse, "_determine_resource")
+
+
+#: S3 API operation -> the IAM action that authorises it (Service Authorization Reference, Amazon S3).
+S3_IAM_ACTIONS = {
+    "ListObjects": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "ListObjectVersions": "ListBucketVersions",
+    "HeadBucket": "ListBucket",
+    "HeadObject": "GetObject",
+    "GetObject": "GetObject",
+    "PutObject": "PutObject",
+    "CopyObject": "PutObject",
+    "DeleteObject": "DeleteObject",
+    "DeleteObjects": "DeleteObject",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+}
+
+
+@pytest.fixture(scope="module")
+def s3_iam_actions() -> Iterator[None]:
+    """Authorise S3 requests in the in-process moto server by IAM action (see the module docstring)."""
+    from moto.iam.access_control import S3IAMRequest
+
+    original = S3IAMRequest.__init__
+
+    def init(self: Any, *args: Any, action: Any = None, **kwargs: Any) -> None:
+        name = action[0] if isinstance(action, list) else action
+        if name not in S3_IAM_ACTIONS:
+            raise AssertionError(f"S3 operation {name} has no IAM action in S3_IAM_ACTIONS: add it from the reference")
+        original(self, *args, action=S3_IAM_ACTIONS[name], **kwargs)
+
+    setattr(S3IAMRequest, "__init__", init)
+    try:
+        yield
+    finally:
+        setattr(S3IAMRequest, "__init__", original)
 
 
 class EnforcedMoto:

@@ -183,7 +183,7 @@ def _seed(world: World, admin: boto3.Session) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(enforced_moto: Any, sagemaker_resources: None,  # pylint: disable=unused-argument
+def world(enforced_moto: Any, sagemaker_resources: None, s3_iam_actions: None,  # pylint: disable=unused-argument
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Five tenants applied, seeded, then IAM enforcement on and one session per tenant role."""
     if shutil.which("terraform") is None:
@@ -284,6 +284,26 @@ def test_a_tenant_role_is_denied_everything_of_another_tenant(world: World, acto
     attempts = {**_attempts(world, actor, owner), **_denial_only(world, actor, owner)}
     outcomes = {name: _outcome(call) for name, call in attempts.items()}
     assert outcomes == dict.fromkeys(outcomes, "denied")
+
+
+def test_the_s3_denials_come_from_the_policy_not_from_the_action_name(world: World, enforced_moto: Any) -> None:
+    """Granting alpha `s3:ListBucket` (the IAM action, not the API name) on bravo's bucket lets it list."""
+    role = world.roles["alpha"].rsplit("/", 1)[1]
+    grant = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                                     "Resource": f"arn:aws:s3:::{World.bucket('bravo')}"}]}
+    listing = _attempts(world, "alpha", "bravo")["list bucket"]
+    assert _outcome(listing) == "denied"
+    iam = boto3.client("iam", endpoint_url=world.endpoint, region_name=REGION)
+    enforced_moto.enforce(False)
+    iam.put_role_policy(RoleName=role, PolicyName="grant-list", PolicyDocument=json.dumps(grant))
+    enforced_moto.enforce(True)
+    try:
+        assert _outcome(listing) == "allowed"
+    finally:
+        enforced_moto.enforce(False)
+        iam.delete_role_policy(RoleName=role, PolicyName="grant-list")
+        enforced_moto.enforce(True)
+    assert _outcome(listing) == "denied"
 
 
 @pytest.mark.parametrize("tenant", TENANTS)

@@ -22,7 +22,7 @@ import pytest
 from mlops.config.tenants import load_registry
 from mlops.local.stack import LocalStack, endpoint_answers
 from mlops.settings import Settings
-from mlops.terraform import Workspace
+from mlops.terraform import Workspace, summarise
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,22 +74,31 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
 
     code, first, stderr = _mlops(local_env, "local", "up")
     assert code == 0, stderr
-    assert first["already_running"] is False and first["status"] == "ready"
+    assert first["already_running"] is False and first["status"] == "usable"
     assert first["endpoint"].startswith("http://127.0.0.1:")
     print(f"\nmlops local up (2 tenants): {first['timings']}")
-    assert "local AWS ready in" in stderr
+    assert "local AWS usable in" in stderr
     env_file = (state_dir / "env").read_text(encoding="utf-8")
     assert f"export AWS_ENDPOINT_URL={first['endpoint']}\n" in env_file and "export MLOPS_LOCAL=1\n" in env_file
-    for tenant_id, tenant in registry.tenants.items():
-        assert first["outputs"]["names"]["tenants"][tenant_id] == names.tenant_names(tenant_id, tenant.models)
-    # the outputs `up` read from the state file are what `terraform output -json` prints
-    workspace = Workspace("local", Settings.from_env(local_env))
-    assert first["outputs"] == workspace.outputs() == workspace.terraform_outputs()
+    # usable: what the flow calls first is there (ECR, buckets, tables), the queues may not be yet
+    s3 = boto3.client("s3", endpoint_url=first["endpoint"], region_name="us-east-1")
+    s3.head_bucket(Bucket=names.tenant_bucket("acme"))
 
-    # a second up changes nothing
+    # a second up while the rest is applied changes nothing
     code, second, stderr = _mlops(local_env, "local", "up")
     assert code == 0, stderr
     assert second["already_running"] is True and second["pid"] == first["pid"] and second["endpoint"] == first["endpoint"]
+
+    code, ready, stderr = _mlops(local_env, "local", "wait")
+    assert code == 0, stderr
+    assert ready["status"] == "ready" and ready["timings"]["total"] > ready["timings"]["usable"]
+    print(f"mlops local wait: {ready['timings']}")
+    for tenant_id, tenant in registry.tenants.items():
+        assert ready["outputs"]["names"]["tenants"][tenant_id] == names.tenant_names(tenant_id, tenant.models)
+    # the outputs `up` read from the state file are what `terraform output -json` prints
+    workspace = Workspace("local", Settings.from_env(local_env))
+    assert ready["outputs"] == workspace.outputs() == workspace.terraform_outputs()
+    _assert_equals_one_full_apply(workspace, ready["apply_variables"])
 
     # status reads the live local AWS
     code, status, _ = _mlops(local_env, "local", "status")
@@ -100,9 +109,6 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     assert sorted(live["tenants"]) == sorted(registry.tenants)
     assert live["model_package_groups"] == sorted(names.model_package_group(t, m) for t, x in registry.tenants.items() for m in x.models)
     assert names.tier_queue("gold") in live["queues"] and names.dead_letter_queue(names.events_queue("uploads")) in live["queues"]
-    # the env file's endpoint answers boto3
-    s3 = boto3.client("s3", endpoint_url=first["endpoint"], region_name="us-east-1")
-    s3.head_bucket(Bucket=names.tenant_bucket("acme"))
 
     # crash: the server dies, its state stays behind
     os.kill(first["pid"], signal.SIGKILL)
@@ -110,8 +116,9 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     code, status, _ = _mlops(local_env, "local", "status")
     assert code == 0 and status["running"] is False and status["status"] == "stale"
 
-    code, third, stderr = _mlops(local_env, "local", "up")
+    code, third, stderr = _mlops(local_env, "local", "up", "--wait")
     assert code == 0, stderr
+    assert third["status"] == "ready"
     assert "clearing stale local AWS state" in stderr
     assert third["already_running"] is False and third["pid"] != first["pid"]
     assert endpoint_answers(third["endpoint"])
@@ -122,6 +129,25 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     assert not (state_dir / "state.json").exists() and not (state_dir / "env").exists()
     code, data, _ = _mlops(local_env, "local", "down")
     assert code == 0 and data["stopped"] is False
+
+
+def _assert_equals_one_full_apply(workspace: Workspace, variables: dict[str, Any]) -> None:
+    """`up`, though it returns early, leaves exactly what one full apply leaves: the resources of a plan from
+    nothing, and nothing left to do but moto's known read-back drift."""
+    applied = {r["address"] for r in _state_resources(workspace.show_state()["values"]["root_module"])}
+    one_phase = Workspace("one-phase", workspace.settings).plan(variables)
+    planned = {c["address"] for c in one_phase["resource_changes"] if c["mode"] == "managed"}
+    assert applied == planned and len(applied) > 60
+    again = summarise(workspace.plan(variables), local=True)
+    assert not again["changes"], again
+
+
+def _state_resources(module: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every managed resource of `terraform show -json`'s state values, child modules included."""
+    found = [r for r in module.get("resources", []) if r["mode"] == "managed"]
+    for child in module.get("child_modules", []):
+        found += _state_resources(child)
+    return found
 
 
 def test_stale_provisioning_state_of_a_dead_process_is_not_running(tmp_path: Path) -> None:

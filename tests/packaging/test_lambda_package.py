@@ -143,3 +143,24 @@ def test_the_isolated_interpreter_really_lacks_this_environment(unpacked: dict[s
     with_layer = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(unpacked["opt"] / "python")], capture_output=True,
                                 text=True, check=False, timeout=60)
     assert with_layer.stdout.strip().startswith(str(unpacked["opt"]))
+
+
+def test_the_layer_lock_pins_the_versions_the_tests_run_with() -> None:
+    """lambda/layer.txt (resolved for the Lambda platform) and uv.lock (this environment) agree on every pin."""
+    import importlib.metadata
+
+    from mlops.packaging import LAYER_LOCK, layer_pins
+
+    pins = layer_pins(ROOT / LAYER_LOCK)
+    assert {"pydantic", "pyyaml", "semver", "aws-lambda-powertools"} <= set(pins)
+    installed = {name: importlib.metadata.version(name) for name in pins}
+    assert installed == pins, "run `make lock`: lambda/layer.txt no longer matches uv.lock"
+
+
+def test_a_missing_layer_lock_is_one_clear_error(tmp_path: Path) -> None:
+    from mlops.errors import MlopsError
+    from mlops.packaging import cached_layer
+
+    with pytest.raises(MlopsError, match="layer's lock is missing"):
+        cached_layer(tmp_path / "cache", tmp_path / "layer.txt")
+    assert not (tmp_path / "cache").exists()

@@ -143,3 +143,68 @@ def test_infra_var_file_is_read_as_json_and_hcl_is_refused(tmp_path: Path) -> No
     assert _read_var_file(str(good)) == {"gitlab": {"project_path": "acme/ml-ops"}, "ci_infra_policy_arns": []}
     with pytest.raises(MlopsError, match="only .tfvars.json"):
         _read_var_file(str(tmp_path / "prod.tfvars"))
+
+
+def _mirror(folder: Path, version: str = "5.100.0") -> Path:
+    """A provider mirror in Terraform's unpacked layout (an empty plugin file is enough to be found)."""
+    from mlops.terraform import terraform_platform
+
+    plugin = folder / "registry.terraform.io" / "hashicorp" / "aws" / version / terraform_platform()
+    plugin.mkdir(parents=True)
+    (plugin / f"terraform-provider-aws_v{version}_x5").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("where", [
+    pytest.param(lambda home, env: home / ".terraform.d" / "plugins", id="implied-home-terraform.d"),
+    pytest.param(lambda home, env: home / ".local" / "share" / "terraform" / "plugins", id="implied-xdg-data-home"),
+    pytest.param(lambda home, env: Path(env["XDG_DATA_DIRS"].split(":")[1]) / "terraform" / "plugins", id="implied-xdg-data-dirs"),
+    pytest.param(lambda home, env: Path(env["TF_PLUGIN_CACHE_DIR"]), id="plugin-cache-variable"),
+])
+def test_the_provider_is_found_where_terraform_looks(tmp_path: Path, where) -> None:  # type: ignore[no-untyped-def]
+    from mlops.terraform import find_aws_provider
+
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "XDG_DATA_DIRS": f"{tmp_path / 'a'}:{tmp_path / 'b'}", "TF_PLUGIN_CACHE_DIR": str(tmp_path / "cache"),
+           "TF_CLI_CONFIG_FILE": str(tmp_path / "missing.tfrc")}
+    folder = _mirror(where(home, env))
+    assert find_aws_provider(env) == folder
+
+
+def test_the_cli_configuration_plugin_cache_and_mirror_paths_count(tmp_path: Path) -> None:
+    from mlops.terraform import find_aws_provider
+
+    cache, mirror = tmp_path / "cache", tmp_path / "mirror"
+    rc = tmp_path / "cli.tfrc"
+    rc.write_text(f'plugin_cache_dir = "{cache}"\nprovider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n  }}\n}}\n',
+                  encoding="utf-8")
+    env = {"HOME": str(tmp_path / "home"), "TF_CLI_CONFIG_FILE": str(rc), "XDG_DATA_DIRS": str(tmp_path / "none")}
+    _mirror(mirror)
+    assert find_aws_provider(env) == mirror
+    _mirror(cache)
+    assert find_aws_provider(env) == cache  # the plugin cache comes first, as in Terraform
+
+
+def test_a_provider_setting_that_holds_no_provider_names_itself(tmp_path: Path) -> None:
+    from mlops.terraform import find_aws_provider
+
+    with pytest.raises(MlopsError, match=r"MLOPS_TF_PLUGIN_DIR=.*holds no hashicorp/aws provider") as error:
+        find_aws_provider({"MLOPS_TF_PLUGIN_DIR": str(tmp_path), "HOME": str(tmp_path)})
+    assert "terraform providers mirror" in error.value.one_line()
+    assert find_aws_provider({"MLOPS_TF_PLUGIN_DIR": str(_mirror(tmp_path / "m")), "HOME": str(tmp_path)}) == tmp_path / "m"
+
+
+@pytest.mark.terraform
+def test_offline_without_a_provider_the_error_names_the_setting(terraform_bin: str, tmp_path: Path,  # pylint: disable=unused-argument
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No copy anywhere Terraform looks and no registry: `init` fails with the fix in the same line."""
+    import mlops.terraform
+
+    monkeypatch.setattr(mlops.terraform, "find_aws_provider", lambda env=None: None)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # the registry is unreachable, as offline
+    settings = Settings.from_env({"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(tmp_path)})
+    with pytest.raises(MlopsError) as error:
+        Workspace("offline", settings).init()
+    line = error.value.one_line()
+    assert "terraform init failed" in line and "hashicorp/aws" in line
+    assert "no local copy of the provider was found" in line and "MLOPS_TF_PLUGIN_DIR" in line

@@ -74,7 +74,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     env.update(MLOPS_ROOT=str(ROOT), MLOPS_STATE_DIR=str(state_dir))
     if os.environ.get("MLOPS_TF_PLUGIN_DIR"):
         env["MLOPS_TF_PLUGIN_DIR"] = os.environ["MLOPS_TF_PLUGIN_DIR"]
-    up = _mlops(env, "local", "up", "--json")
+    up = _mlops(env, "local", "up", "--wait", "--json")
     try:
         assert up.returncode == 0, up.stderr
         state = json.loads(up.stdout)
