@@ -7,7 +7,8 @@
 #   MLOPS_TF_PLUGIN_DIR    a Terraform provider mirror holding registry.terraform.io/hashicorp/aws; when
 #                          unset, `mlops` looks where Terraform looks (docs/local-aws.md)
 #   PYTEST_ARGS            extra arguments for pytest (e.g. -m "not slow" -x)
-#   PYTEST_WORKERS         parallel pytest workers (pytest-xdist; default 3 — the slow tests mostly wait)
+#   PYTEST_WORKERS         parallel pytest workers (pytest-xdist, one test file per worker at a time; default 3:
+#                          the slow tests mostly wait on Terraform and moto)
 #
 # Every dependency set installs from a lock (docs/dependencies.md); `make lock` upgrades them on purpose.
 
@@ -65,12 +66,12 @@ system-deps: ## Install the Debian packages the tests use (buildah, rsync), when
 
 test: venv system-deps fmt-check pylint hadolint checkov ## Run every check and every test.
 	@started=$$($(NOW)); status=0; \
-	$(VENV_BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	$(VENV_BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || status=$$?; \
 	awk -v s="$$started" -v e="$$($(NOW))" 'BEGIN {printf "pytest: %.0f s with $(PYTEST_WORKERS) workers\n", e - s}'; \
 	exit $$status
 
 unit: venv ## Run the fast tests only.
-	$(VENV_BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(VENV_BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: venv ## Run the whole story on the embedded local AWS and print a summary.
 	$(VENV_BIN)/python -m mlops.demo
