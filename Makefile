@@ -32,6 +32,13 @@ export UV_COMPILE_BYTECODE := 1
 export PIP_EXTRA_INDEX_URL :=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
+# A TF_CLI_CONFIG_FILE naming a file that does not exist makes every Terraform run print a warning box:
+# such a setting means "none", so it is dropped (mlops writes its own CLI configuration when it needs one).
+ifneq ($(TF_CLI_CONFIG_FILE),)
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
+unexport TF_CLI_CONFIG_FILE
+endif
+endif
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 3
 # Seconds since the epoch, with a fraction: the set-up figures each target prints.
@@ -45,7 +52,8 @@ help: ## List the targets.
 # uv itself, from its hashed lock, into the clone (pip is the one installer every Python brings).
 $(UV): .ci/locks/uv.txt
 	@rm -rf $(UV_DIR)
-	@$(PYTHON) -m pip install --quiet --no-deps --require-hashes --target $(UV_DIR) -r .ci/locks/uv.txt
+	@$(PYTHON) -m pip install --quiet --no-deps --require-hashes --root-user-action=ignore --target $(UV_DIR) \
+	  -r .ci/locks/uv.txt 2> >(grep -v '^WARNING: Location' >&2)
 	@touch $(UV)
 
 $(STAMP): pyproject.toml uv.lock lambda/layer.txt $(UV)
@@ -66,12 +74,12 @@ system-deps: ## Install the Debian packages the tests use (buildah, rsync), when
 
 test: venv system-deps fmt-check pylint hadolint checkov ## Run every check and every test.
 	@started=$$($(NOW)); status=0; \
-	$(VENV_BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS) || status=$$?; \
+	$(VENV_BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) || status=$$?; \
 	awk -v s="$$started" -v e="$$($(NOW))" 'BEGIN {printf "pytest: %.0f s with $(PYTEST_WORKERS) workers\n", e - s}'; \
 	exit $$status
 
 unit: venv ## Run the fast tests only.
-	$(VENV_BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(VENV_BIN)/python -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 demo: venv ## Run the whole story on the embedded local AWS and print a summary.
 	$(VENV_BIN)/python -m mlops.demo

@@ -6,7 +6,7 @@
 | `MLOPS_PLATFORM_FILE` | `$MLOPS_ROOT/platform.yaml` | project name, region, models and tiers |
 | `MLOPS_TENANTS_DIR` | `$MLOPS_ROOT/tenants` | the tenant registry, one YAML file per tenant |
 | `MLOPS_STATE_DIR` | `$MLOPS_ROOT/.mlops` | local state: the local AWS, its Terraform state, demo output |
-| `MLOPS_TF_PLUGIN_DIR` | looked for where Terraform looks (`mlops.terraform.find_aws_provider`) | a Terraform provider mirror (`registry.terraform.io/hashicorp/aws/...`) |
+| `MLOPS_TF_PLUGIN_DIR` | where Terraform looks (`terraform.find_aws_provider`) | a provider mirror |
 | `MLOPS_CACHE_DIR` | `$MLOPS_ROOT/.mlops/cache` | built once, reused by every state folder: the Lambda dependencies layer |
 
 Nothing here imports boto3: `mlops --help` must stay fast.

@@ -17,6 +17,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The longest test files (`pytest --durations`), longest first: `make test` runs one file per worker at a
+#: time, so starting these first keeps one long file from running alone at the end. Order only, never a skip.
+LONGEST_FIRST = (
+    "tests/e2e/test_demo.py",
+    "tests/ci/test_ci_local.py",
+    "tests/terraform/test_apply.py",
+    "tests/wiring/test_wiring.py",
+    "tests/local/test_local_stack.py",
+    "tests/isolation/test_tenant_isolation.py",
+    "tests/examples/test_examples_pipelines.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest files first (see LONGEST_FIRST); the rest keep their order."""
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> int:
+        return rank.get(Path(str(item.path)).relative_to(ROOT).as_posix(), len(rank))
+
+    items.sort(key=order)  # stable: tests keep their order within a file and among the rest
+
+
 def pytest_configure(config: pytest.Config) -> None:  # pylint: disable=unused-argument  # pytest's hook signature
     """Name the provider mirror once for every test that runs Terraform outside `mlops` (CI jobs, module tests).
 

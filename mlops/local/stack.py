@@ -13,10 +13,10 @@ streams Terraform's machine-readable events into `apply.jsonl`, and returns as s
 that everything the flow calls first exists (`usable`). What it does not wait for is the resources whose
 creation only waits for AWS to confirm what it set (`LATER_TYPES`: SQS queues, about 25 s each behind their
 dead-letter queues; S3 lifecycle rules, 55 s; Lambda functions, 5 s each, one after another) and what needs
-them (EventBridge targets, event source mappings, permissions); `terraform graph` tells which those are. When the apply ends, the background process
-starts the local Lambda runtime and records `ready`. It holds `.provision.lock` from before `up` starts it
-until it ends, so `wait`, `down` and `mlops infra` wait for it instead of racing it. The final state is a
-single full apply's, because it is one.
+them (EventBridge targets, event source mappings, permissions); `terraform graph` tells which those are.
+When the apply ends, the background process starts the local Lambda runtime and records `ready`. It holds
+`.provision.lock` from before `up` starts it until it ends, so `wait`, `down` and `mlops infra` wait for it
+instead of racing it. The final state is a single full apply's, because it is one.
 
 A second `up` while the server answers changes nothing. A `state.json` whose server is gone, or whose
 `up` died before `ready`, is stale: `up` clears it (and stops a leftover server of ours) and starts fresh.
