@@ -161,10 +161,12 @@ def resolve_pipeline(path: Path, root: Path = ROOT) -> dict[str, Any]:
     """
     config = Template.read(path).jobs()
     merged: dict[str, Any] = {}
+    # GitLab merges included files and the including file like `extends`: a job defined again in the
+    # including file overrides only the keys it names (docs: "Override included configuration values").
     for part in (*_includes(config, root), config):
         for key, value in part.items():
             if key != "include":
-                merged[key] = value
+                merged[key] = _merge(merged[key], value) if key in merged else value
     jobs = {k: v for k, v in merged.items() if k not in GLOBAL_KEYWORDS}
 
     def expand(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:

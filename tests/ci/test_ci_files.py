@@ -249,3 +249,15 @@ def test_the_inputs_table_names_variable_fallbacks() -> None:
     table = CITEMPLATES.inputs_table()
     assert "| `lint-fail-under` / `MLOPS_LINT_FAIL_UNDER` |" in table
     assert "| `tenants` / `MLOPS_TENANTS` |" in table
+
+
+def test_the_upgrade_schedule_runs_make_lock_and_make_test_and_never_the_retraining_check(pipeline) -> None:
+    """`make lock && make test` on a schedule of its own (MLOPS_SELF_UPGRADE=true), which starts no retraining."""
+    upgrade = pipeline["self-upgrade"]
+    assert upgrade["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $MLOPS_SELF_UPGRADE == "true"'}]
+    assert upgrade["script"][0] == "make lock" and any(line.startswith("make test") for line in upgrade["script"])
+    assert upgrade["allow_failure"] is True and "lock-diff.patch" in upgrade["artifacts"]["paths"]
+    # the override keeps the included job whole and only narrows when it runs
+    retrain = pipeline["mlops-retrain-check"]
+    assert retrain["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $MLOPS_SELF_UPGRADE != "true"'}]
+    assert "mlops retrain-check" in " ".join(retrain["script"]) and retrain["stage"] == "retrain"

@@ -211,7 +211,7 @@ def _upload_tenant_data(state: Path, tenant: str, model: str, *extra: str) -> No
 def local_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One embedded local AWS (`mlops local up`) for this module, with acme's churn data; yields MLOPS_STATE_DIR.
 
-    Terraform installs hashicorp/aws from MLOPS_TF_PLUGIN_DIR (set by the Makefile) on these machines.
+    Terraform installs hashicorp/aws from MLOPS_TF_PLUGIN_DIR (named by tests/conftest.py) on these machines.
     """
     if not _has_command("local"):
         pytest.skip("`mlops local` does not exist yet")

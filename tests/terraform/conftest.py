@@ -1,7 +1,7 @@
 """Fixtures for Terraform tests: a Terraform binary, a fresh moto server per test module.
 
-Terraform installs `hashicorp/aws` from the mirror named by MLOPS_TF_PLUGIN_DIR when it is set (the
-Makefile finds it); otherwise it downloads the provider as usual. Without a `terraform` binary these
+Terraform installs `hashicorp/aws` from where `mlops.terraform.find_aws_provider` finds it (tests/conftest.py
+names it in MLOPS_TF_PLUGIN_DIR); otherwise it downloads the provider as usual. Without a `terraform` binary these
 tests are skipped. Helpers shared by the test modules live in tf_helpers.py.
 """
 
