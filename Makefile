@@ -67,7 +67,7 @@ venv: $(STAMP) ## Create the virtual environment from uv.lock (and the Lambda la
 	@echo "venv: $(MLOPS_VENV) matches uv.lock"
 
 lock: $(UV) ## Resolve every dependency set again and rewrite the locks (an upgrade, on purpose).
-	@bash .ci/lock.sh
+	@MLOPS_VENV=$(MLOPS_VENV) bash .ci/lock.sh
 
 system-deps: ## Install the Debian packages the tests use (buildah, rsync), when running as root with apt.
 	@bash .ci/system-deps.sh

@@ -11,7 +11,8 @@
 #   terraform/**/.terraform.lock.hcl the hashicorp/aws provider, for every configuration Terraform inits
 #
 # Settings: UV (the uv binary; make passes its own), LOCK_ONLY (space-separated subset of
-# "python layer checkov node terraform"), MLOPS_TF_PLUGIN_DIR (a provider mirror to lock from, offline).
+# "uv python layer checkov node terraform"), MLOPS_TF_PLUGIN_DIR (a provider mirror to lock from; by default
+# the one `mlops` finds, else the registry), MLOPS_VENV (the project's environment, for that look-up).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 uv="${UV:-uv}"
@@ -30,7 +31,8 @@ if want layer; then
   constraints="$(mktemp)"
   trap 'rm -f "$constraints"' EXIT
   "$uv" export --frozen --quiet --all-extras --no-hashes --no-emit-project --format requirements-txt -o "$constraints"
-  compile --python-platform x86_64-manylinux2014 --python-version 3.11 --only-binary :all: \
+  # --no-annotate: the annotations would name the temporary constraints file, a path of this machine.
+  compile --python-platform x86_64-manylinux2014 --python-version 3.11 --only-binary :all: --no-annotate \
     --constraints "$constraints" lambda/layer.in -o lambda/layer.txt
 fi
 if want checkov; then
@@ -41,7 +43,9 @@ if want node; then
     node@22 gitlab-ci-local@latest
 fi
 if want terraform; then
-  mirror="${MLOPS_TF_PLUGIN_DIR:-}"
+  # The provider from where `mlops` finds it (MLOPS_TF_PLUGIN_DIR, else where Terraform looks), else the registry.
+  mirror="${MLOPS_TF_PLUGIN_DIR:-$("${MLOPS_VENV:-.venv}/bin/python" -c \
+    'from mlops.terraform import find_aws_provider; print(find_aws_provider() or "")' 2>/dev/null || true)}"
   # Offline, only the mirror's own platform can be hashed; with the registry, the common ones.
   if [ -n "$mirror" ]; then from=(-fs-mirror="$mirror" -platform=linux_amd64)
   else from=(-platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64); fi
