@@ -66,7 +66,7 @@ $(STAMP): pyproject.toml uv.lock lambda/layer.txt $(UV)
 venv: $(STAMP) ## Create the virtual environment from uv.lock (and the Lambda layer from lambda/layer.txt).
 	@echo "venv: $(MLOPS_VENV) matches uv.lock"
 
-lock: $(UV) ## Resolve every dependency set again and rewrite the locks (an upgrade, on purpose).
+lock: venv ## Resolve every dependency set again and rewrite the locks (an upgrade, on purpose).
 	@MLOPS_VENV=$(MLOPS_VENV) bash .ci/lock.sh
 
 system-deps: ## Install the Debian packages the tests use (buildah, rsync), when running as root with apt.
