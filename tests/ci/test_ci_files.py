@@ -261,3 +261,12 @@ def test_the_upgrade_schedule_runs_make_lock_and_make_test_and_never_the_retrain
     retrain = pipeline["mlops-retrain-check"]
     assert retrain["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule" && $MLOPS_SELF_UPGRADE != "true"'}]
     assert "mlops retrain-check" in " ".join(retrain["script"]) and retrain["stage"] == "retrain"
+
+
+def test_jobs_install_ml_ops_from_its_locks_only(pipeline) -> None:
+    """Without a prepared environment a job installs exactly uv.lock, as `make venv` does (docs/dependencies.md)."""
+    script = "\n".join(pipeline[".mlops-python"]["before_script"])
+    assert "--require-hashes" in script and ".ci/locks/uv.txt" in script
+    assert "uv\" sync --locked" in script and "--extra examples --extra dev" in script
+    for path in CI_FILES:
+        assert "$CI_PROJECT_DIR[" not in path.read_text(encoding="utf-8"), f"{path}: installs ml-ops from ranges"
