@@ -238,7 +238,7 @@ class LocalStack:
         try:
             outputs = Workspace("local", self.settings).apply(state["apply_variables"], events=self.events_file)
         except (MlopsError, KeyError) as error:
-            message = error.one_line() if isinstance(error, MlopsError) else f"no {error} in {self.state_file}"
+            message = error.message if isinstance(error, MlopsError) else f"no {error} in {self.state_file}"
             self._update_state(lambda s: {**s, "status": "failed", "error": message})
             print(f"error: {message}", file=sys.stderr)
             return 1
@@ -338,9 +338,8 @@ class LocalStack:
             enabled = sum(1 for t in registry.tenants.values() if t.enabled)
             progress(f"terraform apply: platform and {enabled} tenant(s), in the background; this returns once what the "
                      "flow calls first exists (queues, lifecycle rules and functions only wait for AWS to confirm them)")
-            self._start_apply()
             try:
-                self._await_usable(set(first), progress)
+                self._apply_until_usable(workspace, state, set(first), progress)
             except MlopsError:
                 progress("apply failed: stopping the local AWS (Terraform logs kept under the state folder)")
                 _stop_pid(server["pid"])
@@ -354,6 +353,29 @@ class LocalStack:
                      f"rules, Lambda functions and the local Lambda runtime follow (`mlops local wait`, "
                      f"log {self.home / 'finish.log'})")
             return {**state, "already_running": False}
+
+    def _apply_until_usable(self, workspace: Any, state: dict[str, Any], first: set[str], progress: Progress) -> None:
+        """Start the background apply and return once `first` exists; a create sent twice starts it over once."""
+        self._start_apply()
+        try:
+            self._await_usable(first, progress)
+        except MlopsError as error:
+            if not _created_twice(error.message):
+                raise
+            # Nothing can exist twice in a fresh local AWS: the AWS SDK sent the create again after moto had
+            # done it (a retry on a dropped answer). Nothing of the user's exists yet: start over, once.
+            progress(f"{error.message}: a create was sent twice; resetting the local AWS and applying again")
+            self._reset_and_restart(workspace, state)
+            self._await_usable(first, progress)
+
+    def _reset_and_restart(self, workspace: Any, state: dict[str, Any]) -> None:
+        """Empty the local AWS (moto's reset), forget Terraform's state of it, and start the apply again."""
+        request = urllib.request.Request(f"{state['endpoint']}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=30):  # nosec B310 - loopback
+            pass
+        workspace.state_file.unlink(missing_ok=True)
+        self._write_state(state)  # `provisioning` again, without the failed attempt's error
+        self._start_apply()
 
     def _start_apply(self) -> None:
         """Start the background apply with the provision lock taken first, so nobody sees it unlocked."""
@@ -379,7 +401,7 @@ class LocalStack:
                 state = self.read_state() or {}
                 if state.get("status") == "ready":
                     return
-                raise MlopsError(f"terraform apply failed: {state.get('error') or 'see the log'}",
+                raise MlopsError(state.get("error") or "terraform apply failed (no error reported)",
                                  f"full output in {self.events_file} and {self.home / 'finish.log'}")
             if time.monotonic() - said >= 10:
                 progress(f"{len(seen['done'])} of {len(seen['planned'])} resources created")
@@ -445,6 +467,16 @@ class LocalStack:
         if running:
             result["provisioned"] = inventory(state["endpoint"], state.get("outputs", {}))
         return result
+
+
+#: What AWS answers a create whose resource already exists (IAM, Lambda, most services, S3).
+_ALREADY_EXISTS = ("EntityAlreadyExists", "ResourceConflictException", "ResourceAlreadyExists", "AlreadyExists",
+                   "already exists", "already exist")
+
+
+def _created_twice(message: str) -> bool:
+    """True when a failed apply's error is a create refused because the resource exists."""
+    return any(marker in message for marker in _ALREADY_EXISTS)
 
 
 def _stop_pid(pid: int) -> None:
