@@ -138,6 +138,17 @@ def parse_json(body: str) -> Any:
         raise RejectedRequest(f"message body is not JSON: {exc}", "send a JSON build request or an EventBridge event") from exc
 
 
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """`value` when it is a JSON object ({} when absent); a rejection naming `what` otherwise, so one malformed
+    record is that record's permanent failure and never an error of the whole batch."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RejectedRequest(f"malformed event: {what} is a {type(value).__name__}, not an object",
+                              "check the EventBridge rule's input")
+    return value
+
+
 def tenant_of_bucket(names: Names, tenants: list[str], bucket: str) -> str | None:
     """Which tenant owns a bucket, from the naming scheme (never from anything the event claims)."""
     for tenant in tenants:
@@ -153,12 +164,12 @@ def parse_upload_event(event: dict[str, Any], project: str, region: str, tenants
             f"unexpected event {event.get('source')!r} / {event.get('detail-type')!r}",
             "the uploads queue only takes S3 'Object Created' events",
         )
-    detail = event.get("detail") or {}
-    bucket = (detail.get("bucket") or {}).get("name")
-    obj = detail.get("object") or {}
+    detail = _object(event.get("detail"), "detail")
+    bucket = _object(detail.get("bucket"), "detail.bucket").get("name")
+    obj = _object(detail.get("object"), "detail.object")
     key = obj.get("key")
     account = str(event.get("account") or "")
-    if not bucket or not key:
+    if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
         raise RejectedRequest("S3 event without bucket name or object key", "check the EventBridge rule's input")
     try:
         names = Names(project=project, account_id=account, region=event.get("region") or region)
@@ -262,7 +273,7 @@ def parse_status_event(body: str) -> PipelineStatusEvent:
         kind = event.get("detail-type") if isinstance(event, dict) else type(event).__name__
         raise RejectedRequest(f"not a pipeline status-change event: {kind!r}",
                               f"the status queue only takes '{PIPELINE_STATUS_CHANGE}' events")
-    detail = event.get("detail") or {}
+    detail = _object(event.get("detail"), "detail")
     try:
         return PipelineStatusEvent(
             execution_id=detail.get("pipelineExecutionDisplayName") or "",

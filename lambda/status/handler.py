@@ -17,7 +17,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
-from mlops.errors import MlopsError
 from mlops.requests import PipelineStatusEvent, parse_status_event
 
 logger = Logger(service="mlops-status")
@@ -47,7 +46,7 @@ def _terminal_first(event: dict[str, Any]) -> tuple[dict[str, Any], list[Pipelin
     for record in event.get("Records") or []:
         try:
             parsed.append((record, parse_status_event(record.get("body") or "")))
-        except MlopsError:
+        except Exception:  # pylint: disable=broad-exception-caught  # any record that does not parse is answered on its own
             parsed.append((record, None))
     parsed.sort(key=lambda pair: pair[1] is not None and pair[1].status == "Executing")
     return {**event, "Records": [r for r, _ in parsed]}, [e for _, e in parsed if e is not None]

@@ -3,6 +3,8 @@
 `python -m mlops.local.server --port 0 --ready-file F` binds a free port itself (no race between picking
 a port and binding it), then writes `{"pid", "host", "port"}` to F atomically so the parent knows where it
 listens. It serves until SIGTERM or SIGINT. Request logging is off: the log would grow with every call.
+moto's application is served as moto's own threaded server serves it, behind one middleware: an SDK's retry
+of a call that already succeeded gets that call's answer again (mlops.local.retried_requests).
 """
 
 from __future__ import annotations
@@ -24,18 +26,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, required=True, help="where to write the pid, host and port once listening")
     args = parser.parse_args(argv)
 
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     from mlops.local.lambda_runtime import make_moto_dynamodb_atomic, make_moto_reads_linear
+    from mlops.local.retried_requests import RetriedRequests
 
     # moto checks a DynamoDB condition and writes in separate steps, and walks SQS queues without a lock;
     # real AWS is atomic per call, and tier admission (`inflight < limit`) depends on it under concurrency.
     make_moto_dynamodb_atomic()
     make_moto_reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    # As moto.server.ThreadedMotoServer serves it: threaded, moto's request handler.
+    app = RetriedRequests(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, True, request_handler=MotoRequestHandler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    host, port = server.server_address[:2]
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -46,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, args.ready_file)
     print(f"moto server listening on http://{host}:{port} (pid {os.getpid()})", flush=True)
     stop.wait()
-    server.stop()
+    server.shutdown()
+    serving.join()
     print("moto server stopped", flush=True)
     return 0
 

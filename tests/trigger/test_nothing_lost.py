@@ -129,3 +129,54 @@ def test_the_real_pipeline_port_loads_without_sagemaker() -> None:
             "print(start.__module__, bad); sys.exit(1 if bad or start.__module__ != 'mlops.pipeline.ports' else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("poison, reason", [
+    pytest.param({"detail-type": "SageMaker Model Building Pipeline Execution Status Change", "detail": "Succeeded"},
+                 "malformed event: detail is a str, not an object", id="detail-is-a-string"),
+    pytest.param({"detail-type": "SageMaker Model Building Pipeline Execution Status Change", "detail": ["x"]},
+                 "malformed event: detail is a list, not an object", id="detail-is-a-list"),
+    pytest.param(["not", "an", "event"], "not a pipeline status-change event: 'list'", id="body-is-a-list"),
+])
+def test_a_malformed_status_record_loses_none_of_the_good_ones_in_its_batch(stack: Stack, poison: Any, reason: str) -> None:
+    """The poison record goes to the DLQ with its reason at once; the batch's good events are all applied."""
+    from mlops.aws.ledger import SUCCEEDED
+    from mlops.local.lambda_runtime import LambdaContext, sqs_event
+    from mlops.requests import status_event
+
+    service = stack.service()
+    use_service(lambda: (service, HandlerConfig(max_receives=5)))
+    try:
+        handler = load_handler(LAMBDA_DIR, "status")
+        started = [service.submit(request("acme", n)) for n in (1, 2)]
+        queue = stack.names.events_queue("status")
+        records = [{"MessageId": f"good-{n}", "ReceiptHandle": f"r{n}",
+                    "Body": json.dumps(status_event(s.execution_id, "Succeeded", s.pipeline_execution_arn))}
+                   for n, s in enumerate(started)]
+        records.insert(1, {"MessageId": "poison", "ReceiptHandle": "rp", "Body": json.dumps(poison)})
+        response = handler(sqs_event(records, f"arn:aws:sqs:us-east-1:123456789012:{queue}"), LambdaContext("status"))
+    finally:
+        use_service(None)
+    assert response == {"batchItemFailures": []}
+    assert [service.ledger.get(s.execution_id)["status"] for s in started] == [SUCCEEDED, SUCCEEDED]
+    dead = stack.dlq_messages(queue)
+    assert [m["Body"] for m in dead] == [json.dumps(poison)]
+    assert dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"].startswith(reason)
+
+
+@pytest.mark.parametrize("detail", [
+    pytest.param("a string", id="detail-is-a-string"),
+    pytest.param({"bucket": "b", "object": {"key": "data/churn/x.csv"}}, id="bucket-is-a-string"),
+    pytest.param({"bucket": {"name": "b"}, "object": {"key": 7}}, id="key-is-a-number"),
+])
+def test_a_malformed_upload_event_is_rejected_at_once(stack: Stack, uploads: Any, detail: Any) -> None:
+    """Parsing errors are permanent: to the DLQ with the reason on the first delivery, not retried."""
+    queue = stack.names.events_queue("uploads")
+    body = json.dumps({"detail-type": "Object Created", "source": "aws.s3", "account": "123456789012", "detail": detail})
+    _send(stack, queue, body)
+    assert uploads.poll_once() == 1
+    assert uploads.poll_once() == 0
+    dead = stack.dlq_messages(queue)
+    assert [m["Body"] for m in dead] == [body]
+    reason = dead[0]["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+    assert reason.startswith(("malformed event:", "S3 event without bucket name or object key")), reason
