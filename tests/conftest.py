@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LONGEST_FIRST = (
     "tests/e2e/test_demo.py",
     "tests/ci/test_ci_local.py",
+    "tests/local/test_local_stack.py",
     "tests/terraform/test_apply.py",
     "tests/wiring/test_wiring.py",
-    "tests/local/test_local_stack.py",
     "tests/isolation/test_tenant_isolation.py",
     "tests/examples/test_examples_pipelines.py",
 )
