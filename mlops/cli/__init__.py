@@ -101,3 +101,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # only botocore's own errors are answered here
+        if not _is_aws_sdk_error(exc):
+            raise
+        click.echo(f"error: AWS did not answer as expected: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                   "(check the endpoint and credentials: AWS_ENDPOINT_URL, AWS_PROFILE or the role, or "
+                   "`. .mlops/local/env` for the local AWS)", err=True)
+        sys.exit(1)
+
+
+def _is_aws_sdk_error(exc: BaseException) -> bool:
+    """True for the AWS SDK's own errors (no credentials, no connection, a refused call) that no adapter turned
+    into an MlopsError. botocore is looked up only when it is already imported: `mlops --help` never loads it."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    return exceptions is not None and isinstance(exc, (exceptions.BotoCoreError, exceptions.ClientError))
