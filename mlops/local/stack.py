@@ -465,8 +465,18 @@ class LocalStack:
             "runtime": {"pid": state.get("runtime_pid"), "running": self.runtime_running(state), "log": str(self.runtime_log)},
         }
         if running:
-            result["provisioned"] = inventory(state["endpoint"], state.get("outputs", {}))
+            result["provisioned"] = inventory(state["endpoint"], state.get("outputs") or self._expected_outputs())
         return result
+
+    def _expected_outputs(self) -> dict[str, Any]:
+        """Before the apply has written its outputs (`usable`): the tenants' names from the naming module, the
+        same that Terraform's `names` output holds (tests/local/test_local_stack.py compares them)."""
+        from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+
+        registry = load_from_settings(self.settings)
+        names = registry.names()
+        tenants = {tid: names.tenant_names(tid, tenant.models) for tid, tenant in registry.tenants.items() if tenant.enabled}
+        return {"region": registry.platform.region, "names": {"tenants": tenants}}
 
 
 #: What AWS answers a create whose resource already exists (IAM, Lambda, most services, S3).

@@ -83,6 +83,7 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     # usable: what the flow calls first is there (ECR, buckets, tables), the queues may not be yet
     s3 = boto3.client("s3", endpoint_url=first["endpoint"], region_name="us-east-1")
     s3.head_bucket(Bucket=names.tenant_bucket("acme"))
+    _assert_status_lists_every_tenant(local_env, sorted(registry.tenants))
 
     # a second up while the rest is applied changes nothing
     code, second, stderr = _mlops(local_env, "local", "up")
@@ -129,6 +130,14 @@ def test_up_twice_crash_up_again_down_twice(local_env: dict[str, str]) -> None:
     assert not (state_dir / "state.json").exists() and not (state_dir / "env").exists()
     code, data, _ = _mlops(local_env, "local", "down")
     assert code == 0 and data["stopped"] is False
+
+
+def _assert_status_lists_every_tenant(local_env: dict[str, str], tenants: list[str]) -> None:
+    """`status` knows every tenant and its bucket as soon as the flow can run (before the outputs exist)."""
+    code, early, _ = _mlops(local_env, "local", "status")
+    assert code == 0 and early["status"] in ("usable", "ready")
+    assert sorted(early["provisioned"]["tenants"]) == tenants
+    assert all(t["bucket"] for t in early["provisioned"]["tenants"].values())
 
 
 def _assert_equals_one_full_apply(workspace: Workspace, variables: dict[str, Any]) -> None:

@@ -32,19 +32,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     """The local AWS server process (`python -m mlops.local.server`): its endpoint and its log."""
     folder = tmp_path_factory.mktemp("server")
     ready, log = folder / "ready.json", folder / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "mlops.local.server", "--port", "0", "--ready-file", str(ready)],
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
-            time.sleep(0.05)
-        info = json.loads(ready.read_text(encoding="utf-8"))
-        yield f"http://{info['host']}:{info['port']}", log
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+    with open(log, "wb") as output, subprocess.Popen(
+            [sys.executable, "-m", "mlops.local.server", "--port", "0", "--ready-file", str(ready)],
+            stdout=output, stderr=subprocess.STDOUT) as process:
+        try:
+            deadline = time.monotonic() + 30
+            while not ready.exists():
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.05)
+            info = json.loads(ready.read_text(encoding="utf-8"))
+            yield f"http://{info['host']}:{info['port']}", log
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
 
 
 def _create_role(endpoint: str, name: str, invocation: str, attempt: int) -> tuple[int, str]:
