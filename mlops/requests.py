@@ -37,6 +37,11 @@ class RejectedRequest(MlopsError):
     exit_code = 2
 
 
+#: A version as images are tagged: semver, with an optional pre-release and no build metadata (an ECR tag
+#: has no `+`). Anything else, `../x` included, is refused before it reaches a ledger or a pipeline.
+SEMVER_TAG = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+
+
 class BuildRequest(BaseModel):
     """A request to run one tenant's training pipeline for one model."""
 
@@ -45,7 +50,8 @@ class BuildRequest(BaseModel):
     source: Source
     tenant: str = Field(min_length=2, max_length=TENANT_MAX, pattern=SLUG.pattern)
     model: str = Field(min_length=2, max_length=MODEL_MAX, pattern=SLUG.pattern)
-    version: str | None = Field(default=None, max_length=128, description="image version; None = the latest published")
+    version: str | None = Field(default=None, max_length=128, pattern=SEMVER_TAG.pattern,
+                                description="image version (semver, as tagged in ECR); None = the latest published")
     git_commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
     image_uri: str | None = Field(default=None, max_length=512)
     image_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")

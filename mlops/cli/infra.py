@@ -52,11 +52,20 @@ def _read_var_file(path: str) -> dict[str, Any]:
     """The variables of a .tfvars.json file (merged into the -var-file python-terraform writes)."""
     import json
 
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as handle:
-            return dict(json.load(handle))
     from mlops.errors import MlopsError
 
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except OSError as exc:
+            raise MlopsError(f"{path}: cannot read the variables file: {exc.strerror}") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MlopsError(f"{path}: not a JSON variables file: {exc}", "write the variables as a JSON object") from exc
+        if not isinstance(data, dict):
+            raise MlopsError(f"{path}: the variables file holds a {type(data).__name__}, not an object",
+                             "write the variables as a JSON object")
+        return data
     raise MlopsError(f"{path}: only .tfvars.json files are read", "write the environment's variables as JSON")
 
 

@@ -7,6 +7,7 @@ embedded AWS (`mlops local up` writes the endpoint into the environment).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def executions() -> None:
 @click.option("--model", help="Only this model.")
 @click.option("--status", type=click.Choice(["QUEUED", "STARTING", "EXECUTING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED"]),
               help="Only executions in this status.")
-@click.option("--limit", type=int, default=50, show_default=True, help="Newest first, at most this many.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest first, at most this many.")
 @json_option
 def list_executions(tenant: str | None, model: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """List executions, newest request first."""
@@ -83,7 +84,7 @@ def cost() -> None:
 
 
 @cost.command("report")
-@click.option("--month", help="Only this month (YYYY-MM).")
+@click.option("--month", callback=lambda ctx, param, value: _month(value), help="Only this month (YYYY-MM).")
 @click.option("--tenant", help="Only this tenant.")
 @click.option("--prices", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML or JSON mapping of instance type to USD per hour, overriding the built-in table.")
@@ -107,13 +108,17 @@ def cost_report_command(month: str | None, tenant: str | None, prices: Path | No
     emit(report.as_dict(), as_json, render)
 
 
-def _read_prices(path: Path) -> dict[str, float]:
-    import yaml
+def _month(value: str | None) -> str | None:
+    """`--month` as YYYY-MM with a month from 01 to 12."""
+    if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise click.BadParameter(f"{value!r} is not a month: use YYYY-MM, e.g. 2026-12")
+    return value
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise MlopsError(f"{path}: not YAML or JSON: {exc}", "a mapping like {ml.m5.large: 0.115}") from exc
+
+def _read_prices(path: Path) -> dict[str, float]:
+    from mlops.config._yaml import read_yaml  # pylint: disable=import-outside-toplevel
+
+    data = read_yaml(path, "price table")
     if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
         raise MlopsError(f"{path}: expected a mapping of instance type to price per hour", "e.g. ml.m5.large: 0.115")
     return {str(k): float(v) for k, v in data.items()}

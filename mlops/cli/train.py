@@ -306,6 +306,10 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
         tenant: str | None, model: str | None, repo: Path | None, version: str | None, approval_status: str,
         wait: bool, follow_arn: str | None, timeout: float, how: str, as_json: bool) -> None:
     """Ask the trigger for a tenant's training build (and with --wait, follow it to its model package)."""
+    from mlops.requests import SEMVER_TAG
+
+    if version is not None and not SEMVER_TAG.fullmatch(version):  # before any AWS call
+        raise MlopsError(f"--version {version!r} is not a version as images are tagged", "use semver, e.g. 0.3.0 or 0.3.0-mr.4")
     import boto3
 
     from mlops.aws.ledger import Ledger
