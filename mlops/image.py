@@ -498,13 +498,13 @@ def publish(client: Any, *, model: str, repository: str, version: str, image: Oc
     from mlops.aws import ecr
 
     rng = rng or random.Random()
+    candidate: Version = versioning.parse_version(version)  # a bad version is refused before any AWS call
+    versioning.check_tag(candidate)
     repo = ecr.describe_repository(client, repository)
     if not repo.immutable:
         raise MlopsError(f"ECR repository {repository} has mutable tags: publishing could overwrite a version",
                          "set image_tag_mutability = IMMUTABLE on the repository (Terraform platform module)")
     uploaded = upload_image(client, repository, image)
-    candidate: Version = versioning.parse_version(version)
-    versioning.check_tag(candidate)
     collisions: list[str] = []
     turn_started = time.monotonic()
     for attempt in range(1, max_attempts + 1):

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from mlops import image
 from mlops.cli import cli, main
+from mlops.errors import MlopsError
 
 REPO = "mlops-demo/churn"
 
@@ -171,3 +172,13 @@ def test_without_tag_or_revision_only_the_last_commit_counts(project, git_repo: 
     plan = version_next(git_repo, "--branch", "main")
     assert (plan["version"], plan["commits"]) == ("1.0.1", 1)
     assert "only the last commit" in plan["bump_source"]
+
+
+@pytest.mark.parametrize("version", ["latest", "../x", "1.0"])
+def test_publish_refuses_a_bad_version_before_any_aws_call(project, tmp_path: Path, version: str) -> None:  # type: ignore[no-untyped-def]
+    calls: list[str] = []
+    project.meta.events.register("before-call.ecr.*", lambda model, **_: calls.append(model.name))
+    built = image.write_oci_archive(tmp_path / "a.tar", {"a": b"a"})
+    with pytest.raises(MlopsError, match="is not a semantic version"):
+        image.publish(project, model="churn", repository=REPO, version=version, image=built)
+    assert not calls  # no upload, not even a look at the repository
