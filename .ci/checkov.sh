@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # checkov on terraform/ in a virtual environment of its own: checkov pins an old boto3 that the project's
-# environment must not get. The venv lives in .ci/checkov-venv (git-ignored) and is made once.
+# environment must not get. The venv lives in .ci/checkov-venv (git-ignored).
 # The venv is installed from .ci/locks/checkov.txt (hashes required) with uv, and made again when the lock
 # changes; `make lock` upgrades it. Settings: PYTHON (interpreter for the venv), UV (the uv binary; make
 # passes its own).

@@ -107,28 +107,35 @@ def build_packages(root: Path, out_dir: Path) -> dict[str, Path]:
     return built
 
 
-def layer_pins(lock_file: Path) -> dict[str, str]:
-    """Distribution name (lower case) -> version pinned by the layer's lock."""
+def _lock_text(lock_file: Path) -> str:
     try:
-        text = lock_file.read_text(encoding="utf-8")
+        return lock_file.read_text(encoding="utf-8")
     except OSError:
         raise MlopsError(f"{lock_file}: the Lambda layer's lock is missing", "restore it from git or run `make lock`") from None
+
+
+def _pins_of(text: str) -> dict[str, str]:
     pins = {}
     for line in text.splitlines():
         requirement = line.split(";", 1)[0].strip().rstrip("\\").strip()
         if requirement and not requirement.startswith(("#", "--")) and "==" in requirement:
             name, version = requirement.split("==", 1)
             pins[name.strip().lower()] = version.strip()
-    if not pins:
-        raise MlopsError(f"{lock_file}: no pinned requirement in the Lambda layer's lock", "run `make lock`")
     return pins
+
+
+def layer_pins(lock_file: Path) -> dict[str, str]:
+    """Distribution name (lower case) -> version pinned by the layer's lock."""
+    return _pins_of(_lock_text(lock_file))
 
 
 def cached_layer(cache_dir: Path, lock_file: Path) -> Path:
     """The layer zip built from `lock_file`, from `cache_dir` or installed with pip first."""
     python_version = DEFAULT_RUNTIME.removeprefix("python")
-    layer_pins(lock_file)  # a missing or empty lock is the user's to fix, not pip's to report
-    key = hashlib.sha256("\n".join([DEFAULT_RUNTIME, _LAYER_PLATFORM, lock_file.read_text(encoding="utf-8")]).encode()).hexdigest()[:16]
+    text = _lock_text(lock_file)
+    if not _pins_of(text):  # an empty lock is the user's to fix, not pip's to report
+        raise MlopsError(f"{lock_file}: no pinned requirement in the Lambda layer's lock", "run `make lock`")
+    key = hashlib.sha256("\n".join([DEFAULT_RUNTIME, _LAYER_PLATFORM, text]).encode()).hexdigest()[:16]
     cached = cache_dir / f"lambda-layer-{key}.zip"
     if cached.is_file():
         return cached

@@ -339,7 +339,8 @@ class LocalStack:
             progress(f"terraform apply: platform and {enabled} tenant(s), in the background; this returns once what the "
                      "flow calls first exists (queues, lifecycle rules and functions only wait for AWS to confirm them)")
             try:
-                self._apply_until_usable(workspace, state, set(first), progress)
+                self._start_apply()
+                self._await_usable(set(first), progress)
             except MlopsError:
                 progress("apply failed: stopping the local AWS (Terraform logs kept under the state folder)")
                 _stop_pid(server["pid"])
@@ -353,29 +354,6 @@ class LocalStack:
                      f"rules, Lambda functions and the local Lambda runtime follow (`mlops local wait`, "
                      f"log {self.home / 'finish.log'})")
             return {**state, "already_running": False}
-
-    def _apply_until_usable(self, workspace: Any, state: dict[str, Any], first: set[str], progress: Progress) -> None:
-        """Start the background apply and return once `first` exists; a create sent twice starts it over once."""
-        self._start_apply()
-        try:
-            self._await_usable(first, progress)
-        except MlopsError as error:
-            if not _created_twice(error.message):
-                raise
-            # Nothing can exist twice in a fresh local AWS: the AWS SDK sent the create again after moto had
-            # done it (a retry on a dropped answer). Nothing of the user's exists yet: start over, once.
-            progress(f"{error.message}: a create was sent twice; resetting the local AWS and applying again")
-            self._reset_and_restart(workspace, state)
-            self._await_usable(first, progress)
-
-    def _reset_and_restart(self, workspace: Any, state: dict[str, Any]) -> None:
-        """Empty the local AWS (moto's reset), forget Terraform's state of it, and start the apply again."""
-        request = urllib.request.Request(f"{state['endpoint']}/moto-api/reset", data=b"", method="POST")
-        with urllib.request.urlopen(request, timeout=30):  # nosec B310 - loopback
-            pass
-        workspace.state_file.unlink(missing_ok=True)
-        self._write_state(state)  # `provisioning` again, without the failed attempt's error
-        self._start_apply()
 
     def _start_apply(self) -> None:
         """Start the background apply with the provision lock taken first, so nobody sees it unlocked."""
@@ -391,11 +369,20 @@ class LocalStack:
         """Follow the background apply's events until every planned instance of `first` exists."""
         from mlops.terraform import applied_so_far, config_address  # pylint: disable=import-outside-toplevel
 
-        said = time.monotonic()
+        planned: set[str] = set()
+        done: set[str] = set()
+        said, offset = time.monotonic(), 0
         while True:
-            seen = applied_so_far(self.events_file.read_text(encoding="utf-8"))
-            wanted = {addr for addr in seen["planned"] if config_address(addr) in first}
-            if wanted and wanted <= seen["done"]:
+            with open(self.events_file, "rb") as events:  # only what was added since, up to the last whole line
+                events.seek(offset)
+                chunk = events.read()
+            whole = chunk[:chunk.rfind(b"\n") + 1]
+            offset += len(whole)
+            seen = applied_so_far(whole.decode("utf-8", errors="replace"))
+            planned |= seen["planned"]
+            done |= seen["done"]
+            wanted = {addr for addr in planned if config_address(addr) in first}
+            if wanted and wanted <= done:
                 return
             if not self.finishing():  # the apply ended: ready, or failed before the flow could run
                 state = self.read_state() or {}
@@ -404,7 +391,7 @@ class LocalStack:
                 raise MlopsError(state.get("error") or "terraform apply failed (no error reported)",
                                  f"full output in {self.events_file} and {self.home / 'finish.log'}")
             if time.monotonic() - said >= 10:
-                progress(f"{len(seen['done'])} of {len(seen['planned'])} resources created")
+                progress(f"{len(done)} of {len(planned)} resources created")
                 said = time.monotonic()
             time.sleep(0.25)
 
@@ -477,16 +464,6 @@ class LocalStack:
         names = registry.names()
         tenants = {tid: names.tenant_names(tid, tenant.models) for tid, tenant in registry.tenants.items() if tenant.enabled}
         return {"region": registry.platform.region, "names": {"tenants": tenants}}
-
-
-#: What AWS answers a create whose resource already exists (IAM, Lambda, most services, S3).
-_ALREADY_EXISTS = ("EntityAlreadyExists", "ResourceConflictException", "ResourceAlreadyExists", "AlreadyExists",
-                   "already exists", "already exist")
-
-
-def _created_twice(message: str) -> bool:
-    """True when a failed apply's error is a create refused because the resource exists."""
-    return any(marker in message for marker in _ALREADY_EXISTS)
 
 
 def _stop_pid(pid: int) -> None:

@@ -226,19 +226,3 @@ def test_terraform_gets_a_local_endpoint_as_aws_endpoint_url_and_a_real_account_
     workspace.home.mkdir(parents=True)
     assert workspace._env("http://127.0.0.1:1234")["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1234"  # pylint: disable=protected-access
     assert "AWS_ENDPOINT_URL" not in workspace._env("")  # pylint: disable=protected-access
-
-
-@pytest.mark.parametrize("message,twice", [
-    pytest.param("terraform apply failed: Error: creating IAM Role (mlops-demo-tenant-acme): operation error IAM: "
-                 "CreateRole, https response error StatusCode: 409, RequestID: x, EntityAlreadyExists: Role with name "
-                 "mlops-demo-tenant-acme already exists.", True, id="iam-role-409"),
-    pytest.param("terraform apply failed: Error: creating Lambda Function (mlops-demo-trigger): operation error Lambda: "
-                 "CreateFunction, https response error StatusCode: 409, ResourceConflictException: Function already exist",
-                 True, id="lambda-409"),
-    pytest.param("terraform apply failed: Error: creating S3 Bucket (x): AccessDenied", False, id="denied"),
-    pytest.param("terraform apply failed: Error: Invalid function argument", False, id="configuration"),
-])
-def test_only_a_create_refused_as_existing_counts_as_sent_twice(message: str, twice: bool) -> None:
-    from mlops.local.stack import _created_twice  # pylint: disable=import-outside-toplevel,protected-access
-
-    assert _created_twice(message) is twice
