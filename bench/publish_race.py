@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
+from mlops.local.server import ThreadedServer
 
 from mlops import image
 
@@ -78,7 +78,7 @@ def one_round(endpoint: str, racers: int, workdir: Path, slots: float) -> tuple[
 def start_server(port: int, how: str) -> object:
     """A moto server on loopback, in its own process or in a thread of this one."""
     if how == "thread":
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = ThreadedServer(port=port)
         server.start()
         return server
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]

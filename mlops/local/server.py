@@ -16,6 +16,56 @@ import os
 import signal
 import threading
 from pathlib import Path
+from types import TracebackType
+
+
+class ThreadedServer:
+    """moto's application on loopback in a thread of this process, served as `mlops local up` serves it.
+
+    What moto.server.ThreadedMotoServer does, plus the answer kept for an SDK's retry
+    (mlops.local.retried_requests): Terraform's provider retries a create whose answer a busy machine lost,
+    and without it gets a 409 "already exists" that real AWS would not produce. Tests and benches that need a
+    server outside their own process use this one. `with ThreadedServer() as url:` yields the endpoint URL.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        from mlops.local.retried_requests import RetriedRequests
+
+        self.app = RetriedRequests(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, self.app, True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        """Where the server listens (the port it bound when asked for port 0)."""
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL for boto3 and Terraform."""
+        host, port = self.host_and_port
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        """Serve in a daemon thread; returns the endpoint URL."""
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", type=Path, required=True, help="where to write the pid, host and port once listening")
     args = parser.parse_args(argv)
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
-
     from mlops.local.lambda_runtime import make_moto_dynamodb_atomic, make_moto_reads_linear
-    from mlops.local.retried_requests import RetriedRequests
 
     # moto checks a DynamoDB condition and writes in separate steps, and walks SQS queues without a lock;
     # real AWS is atomic per call, and tier admission (`inflight < limit`) depends on it under concurrency.
@@ -38,12 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     make_moto_reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    # As moto.server.ThreadedMotoServer serves it: threaded, moto's request handler.
-    app = RetriedRequests(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, True, request_handler=MotoRequestHandler)
-    serving = threading.Thread(target=server.serve_forever, daemon=True)
-    serving.start()
-    host, port = server.server_address[:2]
+    server = ThreadedServer(args.host, args.port)
+    server.start()
+    host, port = server.host_and_port
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -54,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, args.ready_file)
     print(f"moto server listening on http://{host}:{port} (pid {os.getpid()})", flush=True)
     stop.wait()
-    server.shutdown()
-    serving.join()
+    server.stop()
     print("moto server stopped", flush=True)
     return 0
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import tarfile
 import textwrap
 import urllib.request
@@ -158,13 +157,6 @@ class Packages:
         return arn
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def registry() -> Any:
     """The repository's own registry: project mlops-demo, tenants acme (gold) and globex (bronze)."""
@@ -182,15 +174,10 @@ def packages(aws: None, registry: Any) -> Packages:  # pylint: disable=unused-ar
 @pytest.fixture(scope="module")
 def deploy_moto() -> Iterator[str]:
     """A moto server of this module's own (reset per test), so resets never touch other areas' state."""
-    from moto.server import ThreadedMotoServer
+    from mlops.local.server import ThreadedServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with ThreadedServer() as url:
+        yield url
 
 
 @pytest.fixture

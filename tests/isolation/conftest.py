@@ -112,18 +112,15 @@ def enforced_moto() -> Iterator[EnforcedMoto]:
 
     moto keeps the setting process-wide, so leaving it on would break every later in-process moto test.
     """
-    from moto.server import ThreadedMotoServer
+    from mlops.local.server import ThreadedServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    moto = EnforcedMoto(f"http://{host}:{port}")
-    try:
-        yield moto
-    finally:
-        moto.enforce(False)
-        server.stop()
+    with ThreadedServer() as url:
+        moto = EnforcedMoto(url)
+        try:
+            yield moto
+        finally:
+            moto.enforce(False)
 
 
 def _set_auth(endpoint: str, free_requests: str) -> None:

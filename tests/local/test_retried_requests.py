@@ -2,7 +2,8 @@
 
 Against the real local AWS server process: an IAM `CreateRole` (query protocol) sent as the AWS SDKs send
 it, with `amz-sdk-invocation-id` and `amz-sdk-request: attempt=N`. Attempt 2 of the same invocation gets
-attempt 1's answer; a new invocation with the same body gets AWS's `EntityAlreadyExists`.
+attempt 1's answer; a new invocation with the same body gets AWS's `EntityAlreadyExists`. The same holds for
+the server tests start in a thread of their own process (mlops.local.server.ThreadedServer).
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def test_a_retried_create_gets_its_answer_again_and_a_new_one_gets_409(server: t
     assert status == 409 and "EntityAlreadyExists" in body
     assert "attempt 2 of invocation inv-1 (POST /) already succeeded: its answer is given again" in \
         log.read_text(encoding="utf-8")
+
+
+def test_the_server_tests_run_in_a_thread_answers_a_retry_the_same_way() -> None:
+    """The in-process server the Terraform and isolation tests use behaves as the local AWS process does."""
+    from mlops.local.server import ThreadedServer
+
+    with ThreadedServer() as endpoint:
+        first = _create_role(endpoint, "lost-answer", "inv-1", 1)
+        assert first[0] == 200
+        assert _create_role(endpoint, "lost-answer", "inv-1", 2) == first
+        assert _create_role(endpoint, "lost-answer", "inv-2", 1)[0] == 409
 
 
 def _app(calls: list[str], status: str = "200 OK") -> Any:

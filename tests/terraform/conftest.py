@@ -30,13 +30,8 @@ def fresh_moto() -> Iterator[str]:
     """A moto server of this test module only (Terraform state and moto state start empty together)."""
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from mlops.local.server import ThreadedServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request is noise here
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with ThreadedServer() as url:
+        yield url
