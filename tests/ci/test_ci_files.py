@@ -33,7 +33,7 @@ def _script(job: dict) -> str:
 
 def test_every_ci_file_is_found() -> None:
     names = {str(p.relative_to(ROOT)) for p in CI_FILES}
-    assert {".gitlab-ci.yml", "ci-templates/model-repo.yml", "ci-templates/mlops-pipeline.yml",
+    assert {".gitlab-ci.yml", "templates/model-repo.yml", "ci-templates/mlops-pipeline.yml", "ci-templates/mlops-tenants.yml",
             "ci-templates/mlops-retrain.yml", "ci-templates/mlops-base.yml", "examples/churn/.gitlab-ci.yml"} <= names
 
 
@@ -57,7 +57,9 @@ def test_every_input_is_typed_described_and_has_a_default(template) -> None:
     for name, spec in template.inputs.items():
         assert spec.get("type") in {"string", "boolean", "number", "array"}, f"{name}: type"
         assert len(str(spec.get("description", ""))) >= 15, f"{name}: description"
-        assert "default" in spec, f"{name}: default"
+        if "default" not in spec:  # required: only the model a repository builds has no sensible default
+            assert (template.path.name, name) == ("model-repo.yml", "model"), f"{name}: default"
+            continue
         default = spec["default"]
         expected = {"string": str, "boolean": bool, "number": (int, float), "array": list}[spec["type"]]
         assert isinstance(default, expected), f"{name}: default {default!r} is not a {spec['type']}"
@@ -68,8 +70,8 @@ def test_constrained_inputs_have_options_or_a_regex_their_default_matches(templa
     for name, spec in template.inputs.items():
         if spec["type"] == "string" and not FREE_TEXT_INPUT.match(name):
             assert "options" in spec or "regex" in spec, f"{name}: needs options or regex"
-        if "regex" in spec:
-            assert re.search(spec["regex"], spec["default"]), f"{name}: default does not match its regex"
+        if "regex" in spec and "default" in spec:
+            assert re.fullmatch(spec["regex"], spec["default"]), f"{name}: default does not match its regex"
         if "options" in spec:
             assert spec["default"] in spec["options"], f"{name}: default is not one of the options"
         if spec["type"] == "boolean":
@@ -81,15 +83,26 @@ def test_every_input_is_used_and_every_use_is_declared(template) -> None:
     assert template.used_inputs() == set(template.inputs)
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=TEMPLATE_IDS)
+# Hidden jobs that `!reference` points at: fixed names, since GitLab does not interpolate inputs inside a
+# `!reference` tag. They hold no input, so two includes with two prefixes define them identically.
+FIXED_HIDDEN_JOBS = {".mlops-python-setup", ".mlops-aws-login", ".mlops-tenant-guard"}
+PREFIXED_TEMPLATES = [t for t in TEMPLATES if t.path.name != ".gitlab-ci.yml"]
+
+
+@pytest.mark.parametrize("template", PREFIXED_TEMPLATES, ids=[t.path.name for t in PREFIXED_TEMPLATES])
 def test_templates_have_a_job_prefix_and_stage_inputs_and_no_global_keywords(template) -> None:
     assert "job-prefix" in template.inputs
     jobs = template.jobs({"job-prefix": "zz"})
     assert not set(jobs) & (CITEMPLATES.GLOBAL_KEYWORDS - {"include"}), "no global keywords in a template"
-    for name in jobs:
-        if name != "include":
+    for name, job in jobs.items():
+        if name != "include" and name not in FIXED_HIDDEN_JOBS:
             assert name.startswith(("zz-", ".zz-")), f"job {name} ignores the job-prefix input"
+        if name in FIXED_HIDDEN_JOBS:
+            assert "$[[" not in yaml.safe_dump(job), f"{name} has a fixed name, so it may hold no input"
     for name, job in _visible_jobs(jobs).items():
+        if "stage" not in job:  # a generated per-tenant job: its stage comes from the hidden job it extends
+            assert str(job.get("extends", "")).startswith(".zz-"), f"{name}: no stage"
+            continue
         stage = str(job.get("stage", ""))
         assert re.fullmatch(r"\$\[\[ inputs\.stage(-[a-z]+)? \]\]", _raw_stage(template, name)), f"{name}: stage {stage}"
 
@@ -111,7 +124,10 @@ def test_no_latest_or_untagged_image_anywhere(pipeline) -> None:
         for name, spec in template.inputs.items():
             if name.endswith("image"):
                 assert re.fullmatch(r"[^\s:]+(:\d+)?/?[^\s:]*:[^\s:]*\d[^\s:]*", spec["default"]), spec["default"]
-    images = {job["image"] for job in pipeline.values() if isinstance(job, dict) and "image" in job}
+                assert re.fullmatch(spec["regex"], "registry.example.com/ci/python@sha256:" + "0" * 64), \
+                    f"{name}: an image pinned by digest is accepted"
+    images = {job["image"]["name"] if isinstance(job["image"], dict) else job["image"]
+              for job in pipeline.values() if isinstance(job, dict) and "image" in job}
     assert images
     for image in images:
         assert re.search(r":[^:/]*\d[^:/]*$", image), f"image {image} is not pinned by version"
@@ -119,8 +135,8 @@ def test_no_latest_or_untagged_image_anywhere(pipeline) -> None:
 
 def test_every_job_that_calls_aws_has_an_oidc_token_and_a_role_of_its_purpose(pipeline) -> None:
     aws_jobs = {name: job for name, job in _visible_jobs(pipeline).items() if AWS_COMMAND.search(_script(job))}
-    assert {"mlops-version", "mlops-image", "mlops-pipeline", "mlops-train", "mlops-deploy-staging", "mlops-deploy-production",
-            "mlops-retrain-check", "infra-plan", "infra-apply"} <= set(aws_jobs)
+    assert {"mlops-version", "mlops-image", "mlops-pipeline", "mlops-train-acme", "mlops-deploy-staging-acme",
+            "mlops-deploy-production-globex", "mlops-retrain-check", "infra-plan", "infra-apply"} <= set(aws_jobs)
     audiences = {}
     for name, job in aws_jobs.items():
         token = (job.get("id_tokens") or {}).get("MLOPS_ID_TOKEN")
@@ -130,9 +146,9 @@ def test_every_job_that_calls_aws_has_an_oidc_token_and_a_role_of_its_purpose(pi
         assert role == f"$MLOPS_AWS_ROLE_ARN_{purpose.upper()}", f"{name}: audience {token['aud']} but role {role}"
         assert "MLOPS_LOCAL" in _script(job), f"{name}: no local (MLOPS_LOCAL=1) path"
         audiences[name] = purpose
-    assert audiences["mlops-deploy-production"] == "deploy"
+    assert audiences["mlops-deploy-production-acme"] == "deploy"
     assert audiences["infra-apply"] == "infra"
-    assert audiences["mlops-train"] == "train"
+    assert audiences["mlops-train-globex"] == "train"
 
 
 def test_no_aws_key_or_personal_token_anywhere() -> None:
@@ -149,79 +165,98 @@ def test_no_aws_key_or_personal_token_anywhere() -> None:
 
 def test_workflow_separates_the_three_modes(pipeline) -> None:
     modes = {rule.get("variables", {}).get("MLOPS_MODE") for rule in pipeline["workflow"]["rules"]}
-    assert modes == {"model", "schedule", "self", None}
-    model_rule = pipeline["workflow"]["rules"][0]
-    assert '$CI_PIPELINE_SOURCE == "pipeline"' in model_rule["if"]
-    for variable in ("MLOPS_UPSTREAM_PROJECT_ID", "MLOPS_MODEL", "MLOPS_TENANTS"):
-        assert f"${variable} =~ /" in model_rule["if"], f"{variable} is not checked"
+    assert modes == {"model", "schedule", "self", "release", None}
+    model_rule = CITEMPLATES.Template.read(ROOT / ".gitlab-ci.yml").jobs({"model": "churn"})["workflow"]["rules"][0]
+    # Model mode comes from the trigger's input, never from a variable another project could set.
+    assert model_rule["if"] == '$CI_PIPELINE_SOURCE == "pipeline" && "churn" != ""'
+    assert model_rule["auto_cancel"] == {"on_new_commit": "none"}, "a push to ml-ops never cancels a model build"
 
 
 def test_model_jobs_have_needs_and_are_interruptible_except_deployments(pipeline) -> None:
     for name, job in _visible_jobs(pipeline).items():
         if not name.startswith("mlops-") or name == "mlops-retrain-check":
             continue
-        assert any("$MLOPS_TENANTS =~ /" in rule.get("if", "") for rule in job["rules"]), f"{name}: unchecked input"
-        deploy = "environment" in job
+        assert all('$CI_PIPELINE_SOURCE == "pipeline" && "" != ""' in rule["if"] for rule in job["rules"]), name
+        assert job["variables"]["MLOPS_MODEL"] == "" and job["variables"]["MLOPS_TENANTS"] == "all", name
+        deploy = "-deploy-" in name
         assert job.get("interruptible") is (not deploy), name
-        if name != "mlops-source":
+        if name not in ("mlops-source", "mlops-report"):  # the report waits for the train stage as a whole
             assert job.get("needs"), f"{name} has no needs"
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
 def test_deployments_are_manual_per_tenant_with_a_resource_group_per_tenant_and_model(pipeline, environment) -> None:
-    job = pipeline[f"mlops-deploy-{environment}"]
-    assert [rule.get("when") for rule in job["rules"]][-1] == "manual"
-    assert {rule.get("when") for rule in job["rules"][:-1]} <= {"never"}
-    assert "$MLOPS_MODEL =~ /" in job["rules"][-1]["if"], "untrusted upstream variables are checked"
-    assert job["environment"]["deployment_tier"] == environment
-    assert job["environment"]["name"].startswith(f"{environment}/")
-    assert "$MLOPS_TENANT" in job["resource_group"] and "$MLOPS_MODEL" in job["resource_group"]
-    assert job["parallel"]["matrix"][0]["MLOPS_TENANT"]
-    assert "mlops deploy" in _script(job), "deploy runs the gate first"
-    assert '${MLOPS_GATE_FORCE:+--force --reason "$MLOPS_GATE_FORCE"}' in _script(job)
-    if environment == "production":
-        # Promotion per tenant: the same tenant's staging job (a matrix expression), not every tenant's.
-        staging = [need for need in job["needs"] if isinstance(need, dict) and need["job"] == "mlops-deploy-staging"]
-        assert staging == [{"job": "mlops-deploy-staging", "artifacts": False,
-                            "parallel": {"matrix": [{"MLOPS_TENANT": "$[[ matrix.MLOPS_TENANT ]]"}]}}]
-        assert "$MLOPS_MODEL_BRANCH != $MLOPS_MODEL_DEFAULT_BRANCH" in job["rules"][0]["if"]
+    for tenant in ("acme", "globex"):
+        job = pipeline[f"mlops-deploy-{environment}-{tenant}"]
+        assert job["variables"]["MLOPS_TENANT"] == tenant
+        assert [rule.get("when") for rule in job["rules"]] == ["manual"]
+        assert job["environment"]["deployment_tier"] == environment
+        assert job["environment"]["name"] == f"{environment}/$MLOPS_TENANT-$MLOPS_MODEL"
+        assert "$MLOPS_TENANT" in job["resource_group"] and "$MLOPS_MODEL" in job["resource_group"]
+        assert "parallel" not in job
+        assert "mlops deploy" in _script(job), "deploy runs the gate first"
+        assert '${MLOPS_GATE_FORCE:+--force --reason "$MLOPS_GATE_FORCE"}' in _script(job)
+        needed = {need["job"] if isinstance(need, dict) else need: need for need in job["needs"]}
+        if environment == "staging":
+            # This tenant's training only, not every tenant's.
+            assert [n for n in needed if "-train" in n] == [f"mlops-train-{tenant}"]
+            assert job["artifacts"]["reports"]["dotenv"] == "staged.env"
+            assert 'MLOPS_STAGED_VERSION=$MODEL_VERSION' in "\n".join(job["after_script"])
+        else:
+            # This tenant's staging only, with its result (a failed allow_failure job counts as passed for needs).
+            assert needed[f"mlops-deploy-staging-{tenant}"] == {"job": f"mlops-deploy-staging-{tenant}", "artifacts": True}
+            assert [n for n in needed if "-staging" in n] == [f"mlops-deploy-staging-{tenant}"]
+            assert '"${MLOPS_STAGED_VERSION:-}" != "$MODEL_VERSION"' in _script(job)
+            assert '"${MLOPS_MODEL_BRANCH:-}" != "${MLOPS_MODEL_DEFAULT_BRANCH:-}"' in _script(job), "releases only"
 
 
 def test_training_keeps_each_tenants_result_and_the_report_job_reports_them_all(pipeline) -> None:
-    train, report = pipeline["mlops-train"], pipeline["mlops-report"]
+    train, report = pipeline["mlops-train-acme"], pipeline["mlops-report"]
     assert train["artifacts"]["when"] == "always" and train["artifacts"]["paths"] == ["evaluation/"]
     assert '--wait --json > "evaluation/$MLOPS_TENANT.json"' in _script(train)
     assert "mlops report evaluation" in _script(train), "the evaluation shows in the train job's log"
-    # The report runs after a failed training too, needs no AWS, and publishes GitLab's metrics report.
+    # The report runs after every training (its stage comes after theirs; no `needs`, so any number of
+    # tenants), also after a failed one, needs no AWS, and publishes GitLab's metrics report.
     assert report["rules"][-1]["when"] == "always"
-    assert {"job": "mlops-train", "artifacts": True} in report["needs"]
+    assert "needs" not in report
+    stages = pipeline["stages"]
+    assert stages.index(report["stage"]) == stages.index(train["stage"]) + 1
     assert "id_tokens" not in report
+    assert report["environment"] == {"name": "mlops/mr-note", "action": "access"}, "the MR-note token's scope"
     assert report["artifacts"]["reports"]["metrics"] == "metrics.txt"
     assert "--metrics metrics.txt" in _script(report) and "--mr-note" in _script(report)
     assert "MLOPS_MR_NOTE_TOKEN" not in _script(report), "the token is read from the environment, never passed"
 
 
-def test_the_tenant_matrix_lists_every_tenant_of_the_registry(pipeline) -> None:
-    registry = sorted(yaml.safe_load(p.read_text(encoding="utf-8"))["id"] for p in (ROOT / "tenants").glob("*.yaml"))
-    for name in ("mlops-train", "mlops-deploy-staging", "mlops-deploy-production"):
-        assert sorted(pipeline[name]["parallel"]["matrix"][0]["MLOPS_TENANT"]) == registry, (
-            f"{name}: update the `tenants` input in .gitlab-ci.yml to {registry}")
+def test_the_per_tenant_jobs_are_generated_from_the_registry(pipeline) -> None:
+    registry = CITEMPLATES.registry_tenants()
+    committed = (ROOT / "ci-templates" / "mlops-tenants.yml").read_text(encoding="utf-8")
+    assert committed == CITEMPLATES.tenant_jobs(registry), "run: python ci-templates/tools/citemplates.py tenants"
+    for tenant in registry:
+        for kind in ("train", "deploy-staging", "deploy-production"):
+            assert f"mlops-{kind}-{tenant}" in pipeline
+    assert max(len(job.get("needs") or []) for job in _visible_jobs(pipeline).values()) <= 50
 
 
-def test_model_repo_template_packages_and_triggers_with_strategy_depend() -> None:
+def test_model_repo_template_packages_and_triggers_with_inputs_only() -> None:
     template = next(t for t in TEMPLATES if t.path.name == "model-repo.yml")
-    jobs = template.jobs()
+    jobs = template.jobs({"model": "churn"})
     trigger = jobs["mlops-trigger"]
     assert trigger["trigger"]["strategy"] == "depend"
     assert trigger["trigger"]["project"] == template.inputs["mlops-project"]["default"]
-    assert trigger["needs"] == [{"job": "mlops-package", "artifacts": True}]
-    forwarded = set(trigger["variables"])
-    used_downstream = set(re.findall(r"\$\{?(MLOPS_(?:UPSTREAM|MODEL)_[A-Z_]+|MLOPS_MODEL|MLOPS_TENANTS)\b",
-                                     (ROOT / "ci-templates" / "mlops-pipeline.yml").read_text(encoding="utf-8")))
-    assert used_downstream - {"MLOPS_UPSTREAM_SOURCE_DIR"} <= forwarded
+    assert trigger["trigger"]["inputs"] == {"model": "churn", "tenants": "all"}
+    assert "variables" not in trigger and trigger["inherit"] == {"variables": False}
+    # ml-ops declares exactly these inputs
+    assert set(trigger["trigger"]["inputs"]) == set(CITEMPLATES.Template.read(ROOT / ".gitlab-ci.yml").inputs)
     package = jobs["mlops-package"]
-    assert package["artifacts"]["paths"] == [".mlops/model-source.tar.gz"]
     assert package["variables"]["GIT_DEPTH"] == "0"
+    assert package["image"]["entrypoint"] == [""]
+    script = _script(package)
+    assert "packages/generic/mlops-model-source/$CI_PIPELINE_ID" in script
+    # every line the package's request file holds is a line ml-ops' source job accepts
+    source = _script(CITEMPLATES.resolve_pipeline(ROOT / ".gitlab-ci.yml")["mlops-source"])
+    for key in re.findall(r'echo "(MLOPS_[A-Z_]+)=', script):
+        assert f"{key}=" in source, key
 
 
 def test_the_example_model_repo_needs_at_most_ten_lines() -> None:
@@ -230,11 +265,11 @@ def test_the_example_model_repo_needs_at_most_ten_lines() -> None:
              if line.strip() and not line.strip().startswith("#")]
     assert len(lines) <= 10
     include = yaml.safe_load(path.read_text(encoding="utf-8"))["include"][0]
-    assert include["file"] == "ci-templates/model-repo.yml"
+    assert include["file"] == "templates/model-repo.yml"
     template = next(t for t in TEMPLATES if t.path.name == "model-repo.yml")
     assert set(include["inputs"]) <= set(template.inputs)
     for name, value in include["inputs"].items():
-        assert re.search(template.inputs[name]["regex"], str(value)), name
+        assert re.fullmatch(template.inputs[name]["regex"], str(value)), name
 
 
 def test_the_generated_inputs_table_is_up_to_date() -> None:
@@ -248,7 +283,7 @@ def test_the_generated_inputs_table_is_up_to_date() -> None:
 def test_the_inputs_table_names_variable_fallbacks() -> None:
     table = CITEMPLATES.inputs_table()
     assert "| `lint-fail-under` / `MLOPS_LINT_FAIL_UNDER` |" in table
-    assert "| `tenants` / `MLOPS_TENANTS` |" in table
+    assert "| `source-dir` / `MLOPS_SOURCE_DIR` |" in table
 
 
 def test_the_upgrade_schedule_runs_make_lock_and_make_test_and_never_the_retraining_check(pipeline) -> None:
