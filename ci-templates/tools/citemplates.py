@@ -310,8 +310,7 @@ def tenant_jobs(tenants: list[str]) -> str:
             f"  extends: .{prefix}-train",
             "  needs:",
             f"    - {prefix}-source",
-            f"    - {prefix}-version",
-            f"    - {prefix}-image",
+            f"    - {prefix}-image",  # its dotenv report holds MODEL_VERSION
             f"    - job: {prefix}-pipeline",
             "      artifacts: false",
             "  variables:",
