@@ -85,7 +85,8 @@ def test_every_input_is_used_and_every_use_is_declared(template) -> None:
 
 # Hidden jobs that `!reference` points at: fixed names, since GitLab does not interpolate inputs inside a
 # `!reference` tag. They hold no input, so two includes with two prefixes define them identically.
-FIXED_HIDDEN_JOBS = {".mlops-python-setup", ".mlops-aws-login", ".mlops-tenant-guard", ".mlops-deploy-script"}
+FIXED_HIDDEN_JOBS = {".mlops-python-setup", ".mlops-aws-login", ".mlops-tenant-guard", ".mlops-deploy-script",
+                     ".mlops-source-fetch"}
 PREFIXED_TEMPLATES = [t for t in TEMPLATES if t.path.name != ".gitlab-ci.yml"]
 
 

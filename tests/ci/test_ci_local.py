@@ -6,9 +6,10 @@ runs never touch the checkout. The jobs reuse the project's virtual environment 
 MLOPS_LOCAL=1, the local AWS that `mlops local up` starts, instead of an OIDC login.
 
 The model mode is started the way a model repository's trigger would start it (a multi-project trigger
-is a no-op under gitlab-ci-local): CI_PIPELINE_SOURCE=pipeline, the trigger's inputs (`--input`), and the
-upstream project and pipeline GitLab names (CI_UPSTREAM_*), with the model repository's package (the two
-files its package job uploads) in a local folder (MLOPS_UPSTREAM_PACKAGE_DIR).
+is a no-op under gitlab-ci-local): the component's package job runs in a copy of the example model
+repository and uploads to a stand-in of GitLab's generic package API (tests/gitlab_stub.py); then ml-ops
+runs with CI_PIPELINE_SOURCE=pipeline, the trigger's inputs (`--input`) and the upstream project and
+pipeline GitLab names (CI_UPSTREAM_*), and its source job downloads that package.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ pytestmark = pytest.mark.slow
 SCRIPT = ROOT / ".ci" / "gitlab-ci-local.sh"
 VENV = Path(sys.executable).parent.parent
 MLOPS = Path(sys.executable).with_name("mlops")
-COMMON = ["--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source", "--no-color",
-          "--ignore-predefined-vars",
-          "CI_PIPELINE_SOURCE,CI_COMMIT_BRANCH,CI_API_V4_URL,CI_UPSTREAM_PROJECT_ID,CI_UPSTREAM_PIPELINE_ID"]
+COMMON = ["--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source", "--no-color"]
+# Predefined variables a test may set (gitlab-ci-local takes the list once).
+IGNORED = ["CI_PIPELINE_SOURCE", "CI_COMMIT_BRANCH", "CI_API_V4_URL", "CI_UPSTREAM_PROJECT_ID", "CI_UPSTREAM_PIPELINE_ID",
+           "CI_JOB_TOKEN"]
 CHECKOV = ROOT / ".ci" / "checkov-venv" / "bin" / "checkov"
 SNAPSHOT_EXCLUDES = [".git", ".venv", ".mlops", ".ci/node", ".gitlab-ci-local", "__pycache__", ".pytest_cache",
                      "*.egg-info", "/build", "/dist", ".terraform"]
@@ -79,7 +81,8 @@ def run_gcl(launcher: Path, cwd: Path, *args: str, variables: dict[str, str] | N
             inputs: dict[str, str] | None = None, timeout: int = 900,
             extra_path: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run gitlab-ci-local in `cwd` with the shell executor, the given pipeline variables and inputs."""
-    command = [str(launcher), *COMMON]
+    ignored = IGNORED + [k for k in (variables or {}) if k.startswith("CI_") and k not in IGNORED]
+    command = [str(launcher), *COMMON, "--ignore-predefined-vars", ",".join(ignored)]
     for key, value in (variables or {}).items():
         command += ["--variable", f"{key}={value}"]
     for key, value in (inputs or {}).items():
@@ -104,27 +107,59 @@ def listed_jobs(launcher: Path, cwd: Path, variables: dict[str, str],
 # What a model repository's trigger gives ml-ops: its inputs, and the upstream GitLab itself names.
 TRIGGER_INPUTS = {"model": "churn", "tenants": "all"}
 TRIGGER_VARIABLES = {"CI_PIPELINE_SOURCE": "pipeline", "CI_UPSTREAM_PROJECT_ID": "42", "CI_UPSTREAM_PIPELINE_ID": "7"}
+JOB_TOKEN = "job-token-for-the-test"
 
 
-def _package(repo: Path, folder: Path, branch: str = "main", mr_iid: str = "") -> Path:
-    """The two files templates/model-repo.yml's package job uploads, made from `repo` as that job makes them."""
+def _package(launcher: Path, repo: Path, api_url: str, branch: str = "main", mr_iid: str = "") -> dict[str, str]:
+    """Run the component's package job in the model repository `repo`, uploading to the GitLab stand-in.
+
+    The repository's CI includes templates/model-repo.yml as a local file (gitlab-ci-local cannot fetch a
+    component or a project include from a GitLab it cannot reach); the job itself is the component's.
+    Returns the CI_UPSTREAM_* variables GitLab would give the ml-ops pipeline this package belongs to.
+    """
+    (repo / "ci").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "templates" / "model-repo.yml", repo / "ci" / "model-repo.yml")
+    (repo / ".gitlab-ci.yml").write_text("include:\n  - local: ci/model-repo.yml\n    inputs:\n      model: churn\n",
+                                         encoding="utf-8")
+    _git(repo, "add", "--all")
+    _git(repo, "commit", "--quiet", "--message=ci: include the model-repo component")
+    # The upstream pipeline's number (>= 1 in GitLab; gitlab-ci-local's own CI_PIPELINE_IID starts at 0).
+    variables = {"CI_API_V4_URL": api_url, "CI_JOB_TOKEN": JOB_TOKEN, "CI_PIPELINE_IID": "7"}
+    if mr_iid:
+        variables |= {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_BRANCH": "", "CI_MERGE_REQUEST_IID": mr_iid,
+                      "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": branch}
+    else:
+        variables |= {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": branch}
+    result = run_gcl(launcher, repo, "mlops-package", variables=variables, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    uploads = [r["path"] for r in GitLabNotes.received if r["method"] == "PUT"]
+    assert len(uploads) == 2 and all(r["job_token"] == JOB_TOKEN for r in GitLabNotes.received), GitLabNotes.received
+    project, pipeline = re.fullmatch(r"/api/v4/projects/(\d+)/packages/generic/mlops-model-source/(\d+)/.*",
+                                     uploads[-1]).groups()
+    return {"CI_PIPELINE_SOURCE": "pipeline", "CI_UPSTREAM_PROJECT_ID": project, "CI_UPSTREAM_PIPELINE_ID": pipeline,
+            "CI_API_V4_URL": api_url, "CI_JOB_TOKEN": JOB_TOKEN}
+
+
+def _package_folder(folder: Path) -> Path:
+    """The package the stand-in holds, as files in `folder` (MLOPS_UPSTREAM_PACKAGE_DIR, gitlab-ci-local only)."""
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "--exclude=./.mlops", "-czf", str(folder / "model-source.tar.gz"), "-C", str(repo), "."],
-                   check=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout
-    (folder / "request.env").write_text(
-        f"MLOPS_REQUEST_MODEL=churn\nMLOPS_UPSTREAM_PROJECT_PATH=models/churn\nMLOPS_UPSTREAM_COMMIT_SHA={sha.strip()}\n"
-        f"MLOPS_MODEL_BRANCH={branch}\nMLOPS_MODEL_DEFAULT_BRANCH=main\nMLOPS_MODEL_MR_IID={mr_iid}\n"
-        # The upstream pipeline's number (>= 1 in GitLab; gitlab-ci-local's own CI_PIPELINE_IID starts at 0).
-        "MLOPS_MODEL_PIPELINE_IID=7\n", encoding="utf-8")
+    for (_, _, _, name), content in GitLabNotes.packages.items():
+        (folder / name).write_bytes(content)
     return folder
+
+
+@pytest.fixture
+def gitlab() -> Iterator[str]:
+    """GitLab's generic packages and notes APIs on 127.0.0.1 (tests/gitlab_stub.py); yields its CI_API_V4_URL."""
+    with serve("project-token-for-the-test", job_tokens=frozenset({JOB_TOKEN})) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
     ("variables", "inputs", "expected", "absent"),
     [
         pytest.param({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "feature"}, {},
-                     {"self-unit", "self-ci-files", "self-terraform", "self-checkov"},
+                     {"self-unit", "self-ci-files", "self-terraform", "self-checkov", "self-component"},
                      {"mlops-train-acme", "mlops-retrain-check", "infra-apply"}, id="push-on-a-branch"),
         pytest.param({"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main"}, {}, {"infra-plan", "infra-apply"},
                      {"mlops-source"}, id="push-on-the-default-branch"),
@@ -181,6 +216,50 @@ def test_self_mode_jobs_pass(gitlab_ci_local, snapshot) -> None:
         assert re.search(r"self-checkov.*Failed checks: 0", output), output[-3000:]
 
 
+def test_the_component_test_uploads_and_fetches_a_package(gitlab_ci_local, snapshot, gitlab) -> None:
+    # self-component's child pipeline, as GitLab starts it (CI_PIPELINE_SOURCE=parent_pipeline). Its include
+    # `component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/model-repo@$CI_COMMIT_SHA` is this checkout's component.
+    variables = {"CI_PIPELINE_SOURCE": "parent_pipeline", "CI_API_V4_URL": gitlab, "CI_JOB_TOKEN": JOB_TOKEN}
+    result = run_gcl(gitlab_ci_local, snapshot, "--file", "ci-templates/self-component-test.yml", variables=variables,
+                     timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert re.search(r"PASS +component-test-package", output) and re.search(r"PASS +component-test-fetch", output)
+    assert "component test passed: package mlops-model-source/" in output
+    calls = [(r["method"], r["path"].rsplit("/", 1)[1]) for r in GitLabNotes.received]
+    assert calls == [("PUT", "model-source.tar.gz"), ("PUT", "request.env"),
+                     ("GET", "model-source.tar.gz"), ("GET", "request.env")], calls
+    assert all(r["job_token"] == JOB_TOKEN for r in GitLabNotes.received)
+
+
+@pytest.mark.parametrize(
+    ("request_env", "error"),
+    [
+        pytest.param("MLOPS_REQUEST_MODEL=churn\nMLOPS_UPSTREAM_PROJECT_PATH=models/churn\nMLOPS_LOCAL=1\n",
+                     "request.env has lines ml-ops does not accept: MLOPS_LOCAL=1", id="an-unknown-key"),
+        pytest.param("MLOPS_REQUEST_MODEL=churn\nMLOPS_MODEL_BRANCH=main;curl${IFS}x\n",
+                     "does not accept: MLOPS_MODEL_BRANCH=main;curl", id="a-malformed-value"),
+        pytest.param("MLOPS_REQUEST_MODEL=house-prices\n", "the model package is not for model churn",
+                     id="another-model"),
+    ],
+)
+def test_the_source_job_refuses_a_request_it_does_not_accept(gitlab_ci_local, snapshot, gitlab, tmp_path,
+                                                             request_env, error) -> None:
+    # The package comes from another project: the source job checks every line of its request before any
+    # line reaches a job as a variable.
+    (tmp_path / "mlops.yaml").write_text("model: churn\n", encoding="utf-8")
+    tarball = tmp_path / "model-source.tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(tmp_path), "mlops.yaml"], check=True)
+    for name, content in (("model-source.tar.gz", tarball.read_bytes()), ("request.env", request_env.encode())):
+        GitLabNotes.packages[("42", "mlops-model-source", "7", name)] = content
+    variables = {**TRIGGER_VARIABLES, "CI_API_V4_URL": gitlab, "CI_JOB_TOKEN": JOB_TOKEN}
+    result = run_gcl(gitlab_ci_local, snapshot, "mlops-source", variables=variables, inputs=TRIGGER_INPUTS, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.search(r"FAIL +mlops-source", output), output[-3000:]
+    assert error in output, output[-3000:]
+
+
 def _git_repo(source: Path, target: Path, message: str) -> Path:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc"))
     _git(target, "init", "--quiet", "--initial-branch=main")
@@ -195,10 +274,13 @@ def model_repo(tmp_path: Path) -> Path:
     return _git_repo(ROOT / "examples" / "churn", tmp_path / "churn", "feat: churn model")
 
 
-def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, model_repo) -> None:
+def test_triggered_mode_fails_the_lint_job_on_a_broken_commit(gitlab_ci_local, snapshot, model_repo, gitlab) -> None:
     (model_repo / "src" / "train.py").write_text("def broken(:\n", encoding="utf-8")
     _git(model_repo, "commit", "--quiet", "--all", "--message=fix: break it")
-    package = _package(model_repo, model_repo.parent / "package")
+    _package(gitlab_ci_local, model_repo, gitlab)
+    # The package handed over as a folder (MLOPS_UPSTREAM_PACKAGE_DIR, the gitlab-ci-local shortcut docs/ci.md
+    # shows) instead of downloaded.
+    package = _package_folder(model_repo.parent / "package")
     variables = {**TRIGGER_VARIABLES, "MLOPS_CI_VENV": str(VENV), "MLOPS_UPSTREAM_PACKAGE_DIR": str(package)}
     result = run_gcl(gitlab_ci_local, snapshot, "mlops-lint", "--needs", variables=variables, inputs=TRIGGER_INPUTS,
                      timeout=600)
@@ -283,16 +365,20 @@ def triggered_run(gitlab_ci_local, snapshot, local_aws, tmp_path_factory) -> str
     if missing:
         pytest.skip(f"`mlops {' / '.join(missing)}` does not exist yet")
     repo = _git_repo(ROOT / "examples" / "churn", tmp_path_factory.mktemp("upstream") / "churn", "feat: churn model")
-    # One tenant keeps the run short: globex's jobs end at the tenant guard.
-    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws),
-                 "MLOPS_UPSTREAM_PACKAGE_DIR": str(_package(repo, repo.parent / "package"))}
-    # The manual clicks: acme's staging deployment, then acme's production deployment, which needs acme's
-    # staging job only, not globex's.
-    result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging-acme",
-                     "--manual", "mlops-deploy-production-acme", variables=variables,
-                     inputs={**TRIGGER_INPUTS, "tenants": "acme"}, timeout=1800)
+    with serve(job_tokens=frozenset({JOB_TOKEN})) as api:
+        # The model repository's package job uploads its package; ml-ops' source job downloads it.
+        upstream = _package(gitlab_ci_local, repo, api)
+        # One tenant keeps the run short: globex's jobs end at the tenant guard.
+        variables = {**upstream, **_local_variables(local_aws)}
+        # The manual clicks: acme's staging deployment, then acme's production deployment, which needs acme's
+        # staging job only, not globex's.
+        result = run_gcl(gitlab_ci_local, snapshot, "--manual", "mlops-deploy-staging-acme",
+                         "--manual", "mlops-deploy-production-acme", variables=variables,
+                         inputs={**TRIGGER_INPUTS, "tenants": "acme"}, timeout=1800)
+        downloads = [r["path"].rsplit("/", 1)[1] for r in GitLabNotes.received if r["method"] == "GET"]
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
+    assert downloads == ["model-source.tar.gz", "request.env"], downloads
     return output
 
 
@@ -355,15 +441,8 @@ def test_self_mode_plans_the_infrastructure(gitlab_ci_local, snapshot, local_aws
     assert "terraform plan (local)" in output
 
 
-@pytest.fixture
-def gitlab_notes() -> Iterator[str]:
-    """GitLab's notes API on 127.0.0.1 (tests/gitlab_stub.py); yields its CI_API_V4_URL."""
-    with serve("project-token-for-the-test") as url:
-        yield url
-
-
 def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws, model_repo,
-                                                                     gitlab_notes) -> None:
+                                                                     gitlab) -> None:
     # A merge request that asks more of the model than it can give. The example's own pipeline test would
     # catch it in mlops-test first; a repository without that test reaches the last line of defence: the
     # pipeline's CheckMetric step, which must fail the train job and say why, in the job log and, with a
@@ -373,9 +452,8 @@ def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_lo
                         encoding="utf-8")
     _git(model_repo, "rm", "--quiet", "tests/test_steps.py")
     _git(model_repo, "commit", "--quiet", "--all", "--message=feat: a stricter threshold")
-    package = _package(model_repo, model_repo.parent / "package", branch="stricter", mr_iid="3")
-    variables = {**TRIGGER_VARIABLES, **_local_variables(local_aws), "MLOPS_UPSTREAM_PACKAGE_DIR": str(package),
-                 "MLOPS_MR_NOTE_TOKEN": "project-token-for-the-test", "CI_API_V4_URL": gitlab_notes}
+    upstream = _package(gitlab_ci_local, model_repo, gitlab, branch="stricter", mr_iid="3")
+    variables = {**upstream, **_local_variables(local_aws), "MLOPS_MR_NOTE_TOKEN": "project-token-for-the-test"}
     # The whole pipeline (the report job waits for the train stage, not for named jobs); no manual click.
     result = run_gcl(gitlab_ci_local, snapshot, variables=variables, inputs={**TRIGGER_INPUTS, "tenants": "acme"},
                      timeout=1800)
@@ -387,10 +465,12 @@ def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_lo
     assert re.search(rf"evaluation of churn \S+ for tenant acme: failed: {reason}", output), output[-6000:]
     # The report job runs after the failure and comments on the upstream merge request.
     assert re.search(r"PASS +mlops-report", output), output[-6000:]
-    assert "merge-request note: posted, note 77 on merge request !3 of project 42" in output
-    assert len(GitLabNotes.received) == 1
-    note = GitLabNotes.received[0]
-    assert note["path"] == "/api/v4/projects/42/merge_requests/3/notes"
+    assert f"merge-request note: posted, note 77 on merge request !3 of project {upstream['CI_UPSTREAM_PROJECT_ID']}" \
+        in output
+    notes = [r for r in GitLabNotes.received if r["method"] == "POST"]
+    assert len(notes) == 1
+    note = notes[0]
+    assert note["path"] == f"/api/v4/projects/{upstream['CI_UPSTREAM_PROJECT_ID']}/merge_requests/3/notes"
     assert note["auth"] == "Bearer project-token-for-the-test"
     assert re.search(rf"\| acme \| failed: {reason}", note["body"]["body"])
     assert "project-token-for-the-test" not in output, "the token never shows in a log"

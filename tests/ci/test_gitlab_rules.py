@@ -211,6 +211,41 @@ def local_env_violations(parsed: Any) -> list[str]:
     return found
 
 
+# What a trigger job (GitLab's "bridge") may hold: Entry::Bridge::ALLOWED_KEYS + Processable::PROCESSABLE_ALLOWED_KEYS
+# (gitlabhq lib/gitlab/ci/config/entry/bridge.rb and processable.rb); anything else is "contains unknown keys".
+BRIDGE_KEYS = frozenset({"trigger", "extends", "stage", "only", "except", "rules", "variables", "inherit",
+                         "allow_failure", "when", "needs", "resource_group"})
+COMPONENT_AT_COMMIT = re.compile(r"\$CI_SERVER_FQDN/\$CI_PROJECT_PATH/(?P<name>[a-z0-9-]+)@\$CI_COMMIT_SHA")
+
+
+def bridge_violations(parsed: Any) -> list[str]:
+    """Rule 12: a trigger job holds only the keywords GitLab accepts in a bridge job."""
+    return [f"{name}: {sorted(set(job) - BRIDGE_KEYS)} in a trigger job" for name, job in _jobs(parsed or {}).items()
+            if "trigger" in job and set(job) - BRIDGE_KEYS]
+
+
+def component_test_violations(root: Path = ROOT) -> list[str]:
+    """Rule 13: every component under templates/ is included at this commit by a child pipeline of ml-ops' own CI."""
+    own = _jobs(body(root / ".gitlab-ci.yml"))
+    children = {name: job["trigger"]["include"] for name, job in own.items()
+                if isinstance(job.get("trigger"), dict) and "include" in job["trigger"]}
+    found = [] if children else ["no job of .gitlab-ci.yml starts a child pipeline"]
+    tested: set[str] = set()
+    for name, include in children.items():
+        if own[name]["trigger"].get("strategy") != "depend":
+            found.append(f"{name}: no strategy: depend (a failing component test would not fail the pipeline)")
+        child = body(root / str(include).lstrip("/"))
+        rules = [r for r in ((child.get("workflow") or {}).get("rules") or []) if r.get("when") != "never"]
+        if not any("parent_pipeline" in str(r.get("if")) for r in rules):
+            found.append(f"{include}: no workflow rule for CI_PIPELINE_SOURCE == parent_pipeline")
+        for entry in child.get("include") or []:
+            match = COMPONENT_AT_COMMIT.fullmatch(str(entry.get("component", ""))) if isinstance(entry, dict) else None
+            tested |= {match["name"]} if match else set()
+    components = {path.stem for path in (root / "templates").glob("*.yml")}
+    found += [f"component {name} is not included at $CI_COMMIT_SHA by a child pipeline" for name in sorted(components - tested)]
+    return found
+
+
 @pytest.fixture(scope="module")
 def model_repo(tmp_path_factory: pytest.TempPathFactory) -> Jobs:
     """The component as a model repository includes it, with `model: churn`."""
@@ -275,3 +310,15 @@ def test_model_builds_are_not_auto_cancelled_by_a_push_to_ml_ops() -> None:
 def test_mlops_local_never_swaps_the_role_for_a_file_on_gitlab(path: Path) -> None:
     """https://docs.gitlab.com/ci/variables/predefined_variables/ (GITLAB_CI is true on GitLab's runners)."""
     assert not local_env_violations(body(path))
+
+
+@pytest.mark.parametrize("path", CI_FILES, ids=CI_FILE_IDS)
+def test_trigger_jobs_hold_only_the_keywords_of_a_bridge(path: Path) -> None:
+    """https://docs.gitlab.com/ci/yaml/#trigger ("jobs with trigger can only use a limited set of keywords")."""
+    assert not bridge_violations(body(path))
+
+
+def test_every_component_is_tested_at_the_commit_in_a_child_pipeline() -> None:
+    """https://docs.gitlab.com/ci/components/#test-the-component and
+    https://docs.gitlab.com/ci/pipelines/downstream_pipelines/#parent-child-pipelines"""
+    assert not component_test_violations()
