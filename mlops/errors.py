@@ -1,8 +1,8 @@
 """Errors that reach the user as one line: what is wrong and what to do.
 
 Every failure the user can fix raises `MlopsError` (or a subclass) with a message and a hint. The CLI
-prints `error: <message> (<hint>)` on one line and exits non-zero; nothing else prints tracebacks for
-expected failures.
+prints `error: <message> (<hint>)` on one line (with --json also `{"error": ...}` on stdout) and exits
+non-zero; nothing else prints tracebacks for expected failures.
 """
 
 from __future__ import annotations

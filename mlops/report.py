@@ -69,8 +69,8 @@ class Evaluation:  # pylint: disable=too-many-instance-attributes  # one flat re
 def parse_evaluation(text: str, *, tenant: str, model: str, version: str | None = None) -> Evaluation:
     """An `Evaluation` from the JSON of `mlops train --json`; values found in it win over the arguments.
 
-    An empty text means the train command ended before printing a result (its own error is in the job
-    log); text that is not that JSON raises ValueError naming what is wrong.
+    An empty text, or the `{"error": ...}` of a failed train command, means the command ended before it had a
+    result; text that is neither raises ValueError naming what is wrong.
     """
     if not text.strip():
         return Evaluation(tenant, model, version, "NoResult",
@@ -79,6 +79,10 @@ def parse_evaluation(text: str, *, tenant: str, model: str, version: str | None 
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and "status" not in data:  # the train command failed and said why (--json)
+        return Evaluation(tenant, model, version, "NoResult",
+                          failure_reason=f"the train command failed: {error.get('message') or 'no reason given'}")
     if not isinstance(data, dict) or "status" not in data:
         raise ValueError("not the output of `mlops train --wait --json` (no `status`)")
     parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}

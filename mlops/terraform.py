@@ -163,6 +163,7 @@ class Workspace:
         self.data_dir = self.home / "data"
         # The working folder's default local state: no backend block and no deprecated -state flag needed.
         self.state_file = self.config_dir / "terraform.tfstate"
+        self.plan_file = self.home / "tfplan"
         self.log_dir = self.home / "logs"
         self._initialised = False
         self._provider_dir: Path | None = None
@@ -265,30 +266,39 @@ class Workspace:
         return {"var": values, "input": False}
 
     def plan(self, variables: dict[str, Any]) -> dict[str, Any]:
-        """`terraform plan` saved and read back with `show -json`: the planned changes as data."""
-        self._ensure_init()
-        plan_file = self.home / "tfplan"
-        self.run("plan", out=str(plan_file), endpoint=variables.get("aws_endpoint_url", ""), **self._var_options(variables))
-        return json.loads(self.run("show", str(plan_file), json=_flag(), what="show plan"))
+        """`terraform plan` saved to `plan_file` and read back with `show -json`: the planned changes as data.
 
-    def apply(self, variables: dict[str, Any], parallelism: int = 20, events: Path | None = None) -> dict[str, Any]:
+        `apply(variables, saved_plan=True)` then applies exactly this plan.
+        """
+        self._ensure_init()
+        self.plan_file.unlink(missing_ok=True)  # a failed plan must not leave an older plan to apply
+        self.run("plan", out=str(self.plan_file), endpoint=variables.get("aws_endpoint_url", ""), **self._var_options(variables))
+        return json.loads(self.run("show", str(self.plan_file), json=_flag(), what="show plan"))
+
+    def apply(self, variables: dict[str, Any], parallelism: int = 20, events: Path | None = None,
+              saved_plan: bool = False) -> dict[str, Any]:
         """`terraform apply -auto-approve`; return the outputs as plain values.
 
+        `saved_plan`: apply the plan the last `plan` call saved, exactly as it was checked, instead of planning
+        again (its variables travel in the plan file; Terraform refuses it once the state has moved on).
         `events`: stream Terraform's machine-readable UI (`-json`, one JSON object a line) into this file
         while the apply runs, for someone else to follow (`applied_so_far`).
         """
         self._ensure_init()
         endpoint = variables.get("aws_endpoint_url", "")
+        if saved_plan and not self.plan_file.is_file():
+            raise MlopsError(f"no saved plan in {self.plan_file}", "run the plan first")
+        args, options = ((str(self.plan_file),), {"input": False}) if saved_plan else ((), self._var_options(variables))
         if events is None:
-            self.run("apply", auto_approve=_flag(), parallelism=parallelism, endpoint=endpoint, **self._var_options(variables))
+            self.run("apply", *args, auto_approve=_flag(), parallelism=parallelism, endpoint=endpoint, **options)
             return self.outputs()
         self.home.mkdir(parents=True, exist_ok=True)
         with open(events, "w", encoding="utf-8") as stream, contextlib.redirect_stdout(stream), \
                 _environment(self._env(endpoint)), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             # capture_output=False: python-terraform hands Terraform this process's stdout, the events file
-            code, _, _ = self._terraform().cmd("apply", auto_approve=_flag(), parallelism=parallelism, json=_flag(),
-                                               capture_output=False, **self._var_options(variables))
+            code, _, _ = self._terraform().cmd("apply", *args, auto_approve=_flag(), parallelism=parallelism, json=_flag(),
+                                               capture_output=False, **options)
         if code != 0:
             errors = applied_so_far(events.read_text(encoding="utf-8"))["errors"]
             raise MlopsError(f"terraform apply failed: {errors[-1] if errors else 'no error reported'}", f"full output in {events}")

@@ -1,5 +1,7 @@
 # The root: reads platform.yaml and the tenant registry (the same files Python reads), builds the shared
-# platform once and one tenant module per enabled tenant.
+# platform once and one tenant module per tenant of the registry. A disabled tenant (`enabled: false`) keeps
+# its module, with its data only (bucket, KMS key, model package groups: modules/tenant says why): a
+# `removed` block cannot name one instance of a `for_each`, and `prevent_destroy` cannot be switched off.
 
 locals {
   platform_file = var.platform_file != "" ? var.platform_file : "${path.root}/../platform.yaml"
@@ -10,7 +12,7 @@ locals {
 
   tenant_files = fileset(local.tenants_dir, "*.{yaml,yml}")
   registry     = [for file in local.tenant_files : yamldecode(file("${local.tenants_dir}/${file}"))]
-  tenants      = { for tenant in local.registry : tenant.id => tenant if try(tenant.enabled, true) }
+  tenants      = { for tenant in local.registry : tenant.id => tenant }
 }
 
 data "aws_caller_identity" "current" {}
@@ -37,6 +39,7 @@ module "tenant" {
   account_id           = data.aws_caller_identity.current.account_id
   region               = local.region
   tenant_id            = each.key
+  enabled              = try(each.value.enabled, true)
   tier                 = each.value.tier
   models               = each.value.models
   tags                 = try(each.value.tags, {})

@@ -12,7 +12,7 @@ output "names" {
   description = "Every resource name: `platform` like Names.platform_names(), `tenants` like Names.tenant_names() by id."
   value = {
     platform = module.platform.names
-    tenants  = { for id, tenant in module.tenant : id => tenant.names }
+    tenants  = { for id, tenant in module.tenant : id => tenant.names if tenant.enabled }
   }
 }
 
@@ -38,7 +38,18 @@ output "tenants" {
       role_arn                 = tenant.role_arn
       model_package_group_arns = tenant.model_package_group_arns
       tags                     = tenant.tags
-    }
+    } if tenant.enabled
+  }
+}
+
+output "disabled_tenants" {
+  description = "Each disabled tenant's kept data: bucket, KMS key and model package group ARNs (no role, no upload rule)."
+  value = {
+    for id, tenant in module.tenant : id => {
+      bucket_arn               = tenant.bucket_arn
+      kms_key_arn              = tenant.kms_key_arn
+      model_package_group_arns = tenant.model_package_group_arns
+    } if !tenant.enabled
   }
 }
 

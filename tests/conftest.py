@@ -23,6 +23,7 @@ LONGEST_FIRST = (
     "tests/ci/test_ci_local.py",
     "tests/local/test_local_stack.py",
     "tests/terraform/test_apply.py",
+    "tests/terraform/test_data_guard.py",
     "tests/wiring/test_wiring.py",
     "tests/isolation/test_tenant_isolation.py",
     "tests/examples/test_examples_pipelines.py",

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import sys
+from typing import NoReturn
 
 import click
 
 from mlops import __version__
-from mlops.errors import ConfigError, MlopsError
+from mlops.cli.output import error_data, wants_json
+from mlops.errors import MlopsError
 
 # name -> (module:attribute, one-sentence help). Order is the order of `mlops --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -73,41 +76,53 @@ class LazyGroup(click.Group):
 def cli() -> None:
     """GitLab CI MLOps for Amazon SageMaker: lint, version, build, train per tenant, gate, deploy, retrain.
 
-    Every command prints readable output by default and JSON with --json. Settings come from
+    Every command prints readable output by default and JSON with --json, errors included. Settings come from
     environment variables (MLOPS_ROOT, MLOPS_TENANTS_DIR, MLOPS_STATE_DIR, ...; see the README) and,
     for the local AWS, from the env file that `mlops local up` writes.
     """
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI, turning expected failures into one-line errors."""
+    """Console entry point: run the CLI, turning expected failures into one-line errors (and JSON with --json)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = wants_json(args)
     try:
-        cli.main(args=argv, prog_name="mlops", standalone_mode=False)
+        cli.main(args=args, prog_name="mlops", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        _fail(as_json, "Aborted", "aborted", None, 130, text="aborted")
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except ConfigError as exc:
-        click.echo(f"error: {exc.one_line()}", err=True)
-        for problem in exc.problems:
-            if problem != exc.message:
-                click.echo(f"  {problem}", err=True)
-        sys.exit(exc.exit_code)
+        if not as_json:
+            exc.show()  # click's own usage block and `Error:` line
+            sys.exit(exc.exit_code)
+        command = getattr(exc, "ctx", None)  # a usage error knows the command it is about
+        _fail(as_json, "UsageError" if isinstance(exc, click.UsageError) else "ClickException", exc.format_message(),
+              f"see `{command.command_path} --help`" if command is not None else None, exc.exit_code)
     except MlopsError as exc:
-        click.echo(f"error: {exc.one_line()}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(as_json, type(exc).__name__, exc.message, exc.hint, exc.exit_code, getattr(exc, "problems", None))
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        _fail(as_json, "Interrupted", "interrupted", None, 130, text="interrupted")
     except Exception as exc:  # pylint: disable=broad-exception-caught  # only botocore's own errors are answered here
         if not _is_aws_sdk_error(exc):
             raise
-        click.echo(f"error: AWS did not answer as expected: {type(exc).__name__}: {' '.join(str(exc).split())} "
-                   "(check the endpoint and credentials: AWS_ENDPOINT_URL, AWS_PROFILE or the role, or "
-                   "`. .mlops/local/env` for the local AWS)", err=True)
-        sys.exit(1)
+        _fail(as_json, "AwsError", f"AWS did not answer as expected: {type(exc).__name__}: {exc}",
+              "check the endpoint and credentials: AWS_ENDPOINT_URL, AWS_PROFILE or the role, or "
+              "`. .mlops/local/env` for the local AWS", 1)
+
+
+def _fail(as_json: bool, kind: str, message: str, hint: str | None, exit_code: int,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the parts of an error
+          problems: list[str] | None = None, text: str | None = None) -> NoReturn:
+    """Answer a failure and exit: `{"error": ...}` on stdout with --json, and one line on stderr either way (the job
+    log shows it when stdout goes to a file); a configuration file's further problems follow, indented."""
+    data = error_data(kind, message, hint, exit_code, problems)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    error = data["error"]
+    line = f"error: {error['message']}" + (f" ({error['hint']})" if error["hint"] else "")
+    click.echo(text or line, err=True)
+    for problem in error["problems"]:
+        if problem != message:
+            click.echo(f"  {problem}", err=True)
+    sys.exit(exit_code)
 
 
 def _is_aws_sdk_error(exc: BaseException) -> bool:

@@ -4,6 +4,10 @@
 working folder and state as `up`: add a tenant file, `mlops infra plan` shows its resources, `mlops infra
 apply` creates them. Any other environment name targets the AWS account of the current credentials
 (state under `$MLOPS_STATE_DIR/<environment>/terraform/`). Only click is imported at the top.
+
+Data is kept unless the user says otherwise: `apply` saves a plan, refuses it when it deletes or replaces a
+data resource (mlops.retention) unless `--allow-destroy-data` is given, and applies exactly that saved plan.
+`plan` shows the same list.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ var_file_option = click.option(
     "--var-file", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
     help="A .tfvars.json file of the environment's variables (e.g. gitlab, ci_infra_policy_arns).",
 )
+allow_destroy_data_option = click.option(
+    "--allow-destroy-data", is_flag=True, default=False,
+    help="Apply even when the plan deletes or replaces a data resource (S3 bucket, KMS key, model package group, "
+         "DynamoDB table, ECR repository); what goes is listed first. Without it such a plan is refused.",
+)
 _ACTIONS = ("create", "update", "replace", "delete")
 
 
@@ -32,7 +41,10 @@ def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict
     from mlops.settings import Settings
     from mlops.terraform import Workspace
 
+    # The environment's name and the variables file are checked before anything is built.
     settings = Settings.from_env()
+    workspace = Workspace(environment, settings)
+    given = _read_var_file(var_file) if var_file else {}
     build_dir = settings.state_dir / environment / "build"
     variables: dict[str, Any] = {"lambda_package_dir": str(build_dir)}
     if environment == "local":
@@ -43,9 +55,8 @@ def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict
         state = stack.wait(progress=info)  # the background part of `up` owns the Terraform state until it ends
         variables.update(aws_endpoint_url=state["endpoint"], force_destroy=True)
     build_packages(settings.root, build_dir)
-    if var_file:
-        variables.update(_read_var_file(var_file))
-    return Workspace(environment, settings), variables
+    variables.update(given)
+    return workspace, variables
 
 
 def _read_var_file(path: str) -> dict[str, Any]:
@@ -79,13 +90,16 @@ def infra() -> None:
 @var_file_option
 @json_option
 def plan(environment: str, var_file: str | None, as_json: bool) -> None:
-    """Show what `apply` would change: a count per tenant, platform and CI, then resource by resource."""
+    """Show what `apply` would change: a count per tenant, platform and CI, then resource by resource, and the
+    data resources it would destroy (which `apply` refuses without --allow-destroy-data)."""
+    from mlops.retention import data_losses
     from mlops.terraform import summarise
 
     workspace, variables = _variables(environment, var_file)
     info(f"terraform plan ({environment})")
-    summary = summarise(workspace.plan(variables), local=environment == "local")
-    result = {"environment": environment, **summary}
+    planned = workspace.plan(variables)
+    summary = summarise(planned, local=environment == "local")
+    result = {"environment": environment, **summary, "data_destroyed": [loss.as_dict() for loss in data_losses(planned)]}
 
     def render(data: dict[str, Any]) -> None:
         if not data["changes"]:
@@ -98,19 +112,40 @@ def plan(environment: str, var_file: str | None, as_json: bool) -> None:
         if data["known_drift"]:
             click.echo(f"{len(data['known_drift'])} in-place updates left out: moto reads them back differently "
                        "(docs/terraform.md, drift)")
+        _render_losses(data["data_destroyed"], "Data this plan destroys")
+        if data["data_destroyed"]:
+            click.echo("`mlops infra apply` refuses this plan without --allow-destroy-data")
 
     emit(result, as_json, render)
+
+
+def _render_losses(losses: list[dict[str, str]], title: str) -> None:
+    if losses:
+        table(title, ["component", "action", "data resource", "name", "with it"],
+              [[loss["component"], loss["action"], loss["kind"], loss["name"], loss["contents"]] for loss in losses])
 
 
 @infra.command()
 @environment_option
 @var_file_option
+@allow_destroy_data_option
 @json_option
-def apply(environment: str, var_file: str | None, as_json: bool) -> None:
-    """Apply the root and print what exists: tenants, platform, and the CI roles to set in GitLab."""
+def apply(environment: str, var_file: str | None, allow_destroy_data: bool, as_json: bool) -> None:
+    """Apply the root and print what exists: tenants, platform, and the CI roles to set in GitLab.
+
+    The plan is saved and checked first: one that deletes or replaces a data resource is refused, with
+    nothing applied, unless --allow-destroy-data is given; then exactly that plan is applied.
+    """
+    from mlops.retention import data_losses, refuse_data_loss
+
     workspace, variables = _variables(environment, var_file)
+    info(f"terraform plan ({environment})")
+    losses = data_losses(workspace.plan(variables))
+    refuse_data_loss(losses, allowed=allow_destroy_data)
+    for loss in losses:
+        info(f"destroying {loss.describe()} (--allow-destroy-data)")
     info(f"terraform apply ({environment})")
-    outputs = workspace.apply(variables)
+    outputs = workspace.apply(variables, saved_plan=True)
     if environment == "local":
         from mlops.local.stack import LocalStack
 
@@ -121,6 +156,9 @@ def apply(environment: str, var_file: str | None, as_json: bool) -> None:
         rows = [[tid, t["bucket"], t["role"], ", ".join(t["model_package_groups"].values())]
                 for tid, t in sorted(names.get("tenants", {}).items())]
         table("Tenants", ["tenant", "bucket", "role", "model package groups"], rows)
+        if data.get("disabled_tenants"):
+            click.echo("disabled tenants (bucket, KMS key and model package groups kept): "
+                       + ", ".join(sorted(data["disabled_tenants"])))
         platform = names.get("platform", {})
         click.echo(f"artifacts bucket {platform.get('artifacts_bucket')}; "
                    f"ECR repositories {', '.join(platform.get('ecr_repositories', {}).values())}")
@@ -129,5 +167,6 @@ def apply(environment: str, var_file: str | None, as_json: bool) -> None:
             table("GitLab CI roles (set as CI/CD variables)", ["variable", "role", "audience"],
                   [[f"MLOPS_AWS_ROLE_ARN_{purpose.upper()}", arn, ci["audiences"][purpose]]
                    for purpose, arn in sorted(ci["role_arns"].items())])
+        _render_losses(data["data_destroyed"], "Data destroyed")
 
-    emit(outputs, as_json, render)
+    emit({**outputs, "data_destroyed": [loss.as_dict() for loss in losses]}, as_json, render)

@@ -2,6 +2,8 @@
 
 Commands build plain data (dicts and lists) and hand it to `emit` with a function that renders it for
 people (rich tables). Scripts get the same data as JSON on stdout; messages for people go to stderr.
+A failed command answers `error_data` on stdout under --json (the CLI's `main` does it for every command)
+and its one `error:` line on stderr either way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,21 @@ from typing import Any
 import click
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether a command line asks for JSON: `--json` among its arguments (before a `--`).
+
+    Read from the arguments rather than from the parsed option, so that errors found while parsing them
+    (a bad option value, a missing argument) are answered in JSON too."""
+    return "--json" in (args[:args.index("--")] if "--" in args else args)
+
+
+def error_data(kind: str, message: str, hint: str | None, exit_code: int,
+               problems: list[str] | None = None) -> dict[str, Any]:
+    """What a failed command prints on stdout under --json: `{"error": {...}}`, as the README documents it."""
+    return {"error": {"type": kind, "message": " ".join(message.split()), "hint": " ".join(hint.split()) if hint else None,
+                      "exit_code": exit_code, "problems": list(problems or [])}}
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mlops.cli.output import emit, info, json_option
+from mlops.cli.output import emit, error_data, info, json_option
 from mlops.errors import MlopsError
 
 TOKEN_VARIABLE = "MLOPS_MR_NOTE_TOKEN"
@@ -117,6 +117,10 @@ def evaluation(  # pylint: disable=too-many-arguments,too-many-positional-argume
     note = _note(body, mr_project, mr_iid, gitlab_api) if mr_note and evaluations else None
     data = {"evaluations": [asdict(e) | {"registered": e.registered} for e in evaluations],
             "metrics_file": str(metrics_path) if metrics_path else None, "merge_request_note": note, "problems": problems}
+    failure = MlopsError(f"{len(problems)} result file(s) unreadable: {problems[0]}",
+                         "pass the files `mlops train --wait --json` wrote") if problems else None
+    if failure is not None and as_json:  # one document on stdout: the evaluations and the error
+        data |= error_data(type(failure).__name__, failure.message, failure.hint, failure.exit_code)
 
     def render(_: dict[str, Any]) -> None:
         click.echo(text_report(evaluations, rule), nl=False)
@@ -126,6 +130,8 @@ def evaluation(  # pylint: disable=too-many-arguments,too-many-positional-argume
             info(f"merge-request note: {'posted, ' if note['posted'] else 'not posted: '}{note['detail']}")
 
     emit(data, as_json, render)
-    if problems:
-        raise MlopsError(f"{len(problems)} result file(s) unreadable: {problems[0]}",
-                         "pass the files `mlops train --wait --json` wrote")
+    if failure is not None and as_json:
+        info(f"error: {failure.one_line()}")
+        raise SystemExit(failure.exit_code)
+    if failure is not None:
+        raise failure

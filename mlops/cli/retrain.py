@@ -158,9 +158,9 @@ def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies
     from mlops.retrain import TenantInfo, check
 
     registry = load_from_settings()
-    if tenant_id:
+    if tenant_id is not None:
         registry.tenant(tenant_id)
-    if model and model not in registry.platform.models:
+    if model is not None and model not in registry.platform.models:
         raise MlopsError(f"unknown model '{model}'", f"platform models: {', '.join(registry.platform.models)}")
     clients, cloudwatch, counter, names = _connect(registry)
     tenants = [TenantInfo.from_registry(t) for t in registry.tenants.values()]

@@ -10,7 +10,6 @@ import click
 from mlops.cli.output import emit, info, json_option, table
 from mlops.config.contract import load_contract
 from mlops.config.tenants import load_from_settings, tenant_schema
-from mlops.errors import ConfigError
 
 
 @click.group()
@@ -22,13 +21,7 @@ def tenants() -> None:
 @json_option
 def validate(as_json: bool) -> None:
     """Check every tenant file against the schema and platform.yaml; one line per problem."""
-    try:
-        registry = load_from_settings()
-    except ConfigError as exc:
-        if as_json:
-            click.echo(json.dumps({"valid": False, "problems": exc.problems or [exc.message]}, indent=2))
-            raise SystemExit(exc.exit_code) from exc
-        raise
+    registry = load_from_settings()
     data = {"valid": True, "tenants": len(registry.tenants), "tiers": sorted(registry.platform.tiers)}
     emit(data, as_json, lambda d: info(f"ok: {d['tenants']} tenant(s) valid, tiers {', '.join(d['tiers'])}"))
 
@@ -82,7 +75,7 @@ def names(tenant_id: str | None, account_id: str, as_json: bool) -> None:
     data: dict = {}
     if tenant_id is None:
         data["platform"] = naming.platform_names(registry.platform.models, list(registry.platform.tiers))
-    selected = [registry.tenant(tenant_id)] if tenant_id else list(registry.tenants.values())
+    selected = [registry.tenant(tenant_id)] if tenant_id is not None else list(registry.tenants.values())
     data["tenants"] = {t.id: naming.tenant_names(t.id, t.models) for t in selected}
 
     def render(d: dict) -> None:

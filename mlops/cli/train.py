@@ -34,7 +34,7 @@ def _contract(repo: Path, model: str | None) -> Any:
     from mlops.config.contract import load_contract
 
     contract = load_contract(repo)
-    if model and model != contract.model:
+    if model is not None and model != contract.model:
         raise MlopsError(f"--model {model} does not match model '{contract.model}' in {repo / 'mlops.yaml'}",
                          "pass the model repository of that model")
     return contract
@@ -56,11 +56,12 @@ def pipeline() -> None:
 @_model_option
 @click.option("--name", "pipeline_name",
               help="Pipeline name given to the SDK; it is not part of the definition (default: <project>-<model>).")
-def definition(repo: Path, model: str | None, pipeline_name: str | None) -> None:
-    """Print the pipeline definition JSON (tenant values are parameters, never baked in)."""
+@json_option
+def definition(repo: Path, model: str | None, pipeline_name: str | None, as_json: bool) -> None:
+    """Print the pipeline definition JSON (tenant values are parameters, never baked in; JSON with or without --json)."""
     contract = _contract(repo, model)
     name = pipeline_name or f"{contract.project}-{contract.model}"
-    click.echo(json.dumps(json.loads(_definition(contract, name)), indent=2))
+    emit(json.loads(_definition(contract, name)), as_json, lambda data: click.echo(json.dumps(data, indent=2)))
 
 
 def upload_sources(session: Any, names: Any, repo: Path, model: str) -> tuple[str, str]:
@@ -191,10 +192,14 @@ def _render(data: dict[str, Any]) -> None:
 
 
 def _dedup_id() -> str:
-    """What makes a CI or manual start distinct: the CI job, else a fresh id (a person asked for a new run)."""
+    """What makes a CI or manual start distinct: the CI pipeline, else a fresh id (a person asked for a new run).
+
+    Not the job: GitLab gives a retried job a new CI_JOB_ID, and a retry must find the build it started, not
+    start a second one. With tenant, model and commit (in the request's identity), the pipeline is enough.
+    """
     import uuid
 
-    return os.environ.get("CI_JOB_ID") or os.environ.get("CI_PIPELINE_ID") or uuid.uuid4().hex
+    return os.environ.get("CI_PIPELINE_ID") or uuid.uuid4().hex
 
 
 def _links() -> dict[str, str]:
@@ -283,7 +288,7 @@ def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, An
         answer = submit_in_process(request)
     else:
         answer = submit_to_lambda(session, pipeline_names(session, registry).lambda_function("trigger"), request)
-    if answer.get("result") in ("rejected", "failed"):
+    if answer.get("result") in ("rejected", "failed", "error"):
         raise MlopsError(f"the trigger {answer['result']} the build request: {answer.get('detail', 'no reason given')}")
     return answer
 
@@ -320,14 +325,19 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
 
     session = boto3.session.Session()
     registry = load_from_settings()
+    if not follow_arn:  # the tenant and model are checked before any AWS call
+        if not tenant or not (model or repo):
+            raise MlopsError("--tenant and --model (or --repo) are required to start an execution", "or pass --follow ARN")
+        if model is not None:
+            registry.check_model(tenant, model)
+        else:
+            registry.tenant(tenant)  # the model comes from --repo's mlops.yaml, checked when it is read
     local = local_engine_enabled()
     names = pipeline_names(session, registry)
     ledger, execution_id, extra = Ledger(session.client("dynamodb"), names.ledger_table()), None, {}
     if follow_arn:
         arn = follow_arn
     else:
-        if not tenant or not (model or repo):
-            raise MlopsError("--tenant and --model (or --repo) are required to start an execution", "or pass --follow ARN")
         request = _build_request(session, registry, tenant, model, repo, version, approval_status)
         execution_id = request.execution_id
         arn, extra = _request_start(session, registry, request, how)
@@ -363,8 +373,6 @@ def _build_request(session: Any, registry: Any, tenant: str, model: str | None, 
     """The CI build request; with --repo, after uploading the sources and upserting the pipeline."""
     from mlops.requests import BuildRequest
 
-    if model:
-        registry.check_model(tenant, model)  # fail before uploading anything
     parameters = {"ModelApprovalStatus": approval_status}
     commit = None
     if repo is not None:

@@ -108,6 +108,14 @@ def test_an_empty_result_is_reported_as_no_result() -> None:
     assert "wrote no result" in evaluation.outcome()
 
 
+def test_the_error_of_a_failed_train_command_is_its_no_result_reason() -> None:
+    text = json.dumps({"error": {"type": "MlopsError", "message": "unknown tenant 'initech'", "hint": None, "exit_code": 1,
+                                 "problems": []}})
+    evaluation = parse_evaluation(text, tenant="initech", model="churn", version="0.1.0")
+    assert evaluation.status == "NoResult" and not evaluation.registered
+    assert evaluation.failure_reason == "the train command failed: unknown tenant 'initech'"
+
+
 def test_openmetrics_report_has_one_gauge_family_per_metric_labelled_by_tenant_and_model() -> None:
     evaluations = [parse_evaluation(train_output("acme"), tenant="acme", model="churn"),
                    Evaluation("glo\"bex", "churn", "0.2.0", "Failed", {"auc": 0.83, "r2-score": 0.5})]
@@ -176,6 +184,16 @@ def test_an_unreadable_result_is_reported_and_fails_the_command_after_writing_th
     assert result.exit_code == 1
     assert "tenant initech: noresult: initech.json is unreadable: not JSON" in result.output
     assert 'tenant="acme"' in metrics.read_text(encoding="utf-8"), "the readable results are still reported"
+
+
+def test_an_unreadable_result_under_json_is_one_document_with_the_evaluations_and_the_error(
+        run: Callable[..., Ran], results: Path) -> None:
+    (results / "initech.json").write_text("Traceback (most recent call last):", encoding="utf-8")
+    result = run("report", "evaluation", str(results), "--model", "churn", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [e["tenant"] for e in data["evaluations"]] == ["acme", "globex", "initech"]
+    assert data["error"]["message"].startswith("1 result file(s) unreadable: ") and data["error"]["exit_code"] == 1
 
 
 def test_a_missing_path_is_one_line(run: Callable[..., Ran], tmp_path: Path) -> None:

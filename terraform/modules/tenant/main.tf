@@ -1,6 +1,11 @@
 # One tenant: its bucket (data/, runs/, models/), the role its pipeline executions run as, a model package
 # group per model it trains, and the EventBridge rule that turns its data uploads into build requests.
 # Everything carries the tenant's cost-allocation tags (mlops.config.tenants.Tenant.cost_tags).
+#
+# A disabled tenant (`enabled = false`) keeps its data: the bucket, its key and its model package groups
+# stay under Terraform's management, while what lets it run (its role and policy, its upload rule) goes.
+# Enabling it again recreates only those. Deleting the data takes removing the tenant's registry file and
+# `mlops infra apply --allow-destroy-data` (docs/terraform.md, "Data is kept").
 
 module "names" {
   source = "../naming"
@@ -14,6 +19,9 @@ module "names" {
 locals {
   names = module.names.tenants[var.tenant_id]
   arn   = "arn:aws:sagemaker:${var.region}:${var.account_id}"
+  # One instance of each access resource (role, policy, upload rule) while the tenant is enabled, none while
+  # it is disabled.
+  access = var.enabled ? 1 : 0
   # Static ARNs (computed from names, not read from resources): the policy is known at plan time and the
   # terraform tests can check it with a mock provider.
   bucket_arn = "arn:aws:s3:::${local.names.bucket}"
@@ -205,6 +213,8 @@ resource "aws_s3_bucket_notification" "tenant" {
 }
 
 resource "aws_cloudwatch_event_rule" "uploads" {
+  count = local.access
+
   name        = local.names.upload_rule
   description = "New training data of tenant ${var.tenant_id} (objects created under data/)."
   tags        = local.tags
@@ -219,7 +229,9 @@ resource "aws_cloudwatch_event_rule" "uploads" {
 }
 
 resource "aws_cloudwatch_event_target" "uploads" {
-  rule      = aws_cloudwatch_event_rule.uploads.name
+  count = local.access
+
+  rule      = aws_cloudwatch_event_rule.uploads[0].name
   target_id = "uploads-queue"
   arn       = var.uploads_queue_arn
 }
@@ -229,9 +241,11 @@ resource "aws_cloudwatch_event_target" "uploads" {
 # evaluation alone (tests/isolation). The same policy is the role's permissions boundary: a policy attached
 # later by a platform role cannot widen what the role may do.
 resource "aws_iam_role" "tenant" {
+  count = local.access
+
   name                 = local.names.role
   description          = "SageMaker jobs and endpoints of tenant ${var.tenant_id}."
-  permissions_boundary = aws_iam_policy.tenant.arn
+  permissions_boundary = aws_iam_policy.tenant[0].arn
   tags                 = local.tags
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -244,6 +258,8 @@ resource "aws_iam_role" "tenant" {
 }
 
 resource "aws_iam_policy" "tenant" {
+  count = local.access
+
   name        = "${local.names.role}-access"
   description = "What tenant ${var.tenant_id}'s jobs may touch: its own bucket, key and model package groups."
   policy      = local.policy
@@ -251,8 +267,10 @@ resource "aws_iam_policy" "tenant" {
 }
 
 resource "aws_iam_role_policy_attachment" "tenant" {
-  role       = aws_iam_role.tenant.name
-  policy_arn = aws_iam_policy.tenant.arn
+  count = local.access
+
+  role       = aws_iam_role.tenant[0].name
+  policy_arn = aws_iam_policy.tenant[0].arn
 }
 
 resource "aws_sagemaker_model_package_group" "model" {
@@ -261,4 +279,30 @@ resource "aws_sagemaker_model_package_group" "model" {
   model_package_group_name        = each.value
   model_package_group_description = "Model versions of ${each.key} trained for tenant ${var.tenant_id}."
   tags                            = merge(local.tags, { "mlops:model" = each.key })
+}
+
+# The access resources gained `count` (a disabled tenant has none): state written before keeps them.
+moved {
+  from = aws_cloudwatch_event_rule.uploads
+  to   = aws_cloudwatch_event_rule.uploads[0]
+}
+
+moved {
+  from = aws_cloudwatch_event_target.uploads
+  to   = aws_cloudwatch_event_target.uploads[0]
+}
+
+moved {
+  from = aws_iam_role.tenant
+  to   = aws_iam_role.tenant[0]
+}
+
+moved {
+  from = aws_iam_policy.tenant
+  to   = aws_iam_policy.tenant[0]
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.tenant
+  to   = aws_iam_role_policy_attachment.tenant[0]
 }

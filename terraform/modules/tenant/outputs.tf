@@ -8,9 +8,14 @@ output "bucket_arn" {
   value       = aws_s3_bucket.tenant.arn
 }
 
+output "enabled" {
+  description = "Whether the tenant is enabled (false: only its data resources exist)."
+  value       = var.enabled
+}
+
 output "role_arn" {
-  description = "ARN of the role the tenant's pipeline executions run as."
-  value       = aws_iam_role.tenant.arn
+  description = "ARN of the role the tenant's pipeline executions run as (null while the tenant is disabled)."
+  value       = try(aws_iam_role.tenant[0].arn, null)
 }
 
 output "model_package_group_arns" {

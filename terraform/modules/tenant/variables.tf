@@ -58,6 +58,12 @@ variable "models" {
   }
 }
 
+variable "enabled" {
+  description = "The registry's `enabled`. false: the tenant's role, policy and upload rule go; its bucket, KMS key and model package groups stay."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "The tenant's own cost-allocation tags from its registry file (merged over the platform's)."
   type        = map(string)

@@ -91,7 +91,7 @@ run "policy_names_only_this_tenants_resources" {
     error_message = "Every resource carries the tenant's cost tags."
   }
   assert {
-    condition     = aws_iam_role.tenant.tags["mlops:tenant"] == "acme"
+    condition     = aws_iam_role.tenant[0].tags["mlops:tenant"] == "acme"
     error_message = "The role carries the tenant tag."
   }
   assert {
@@ -101,6 +101,28 @@ run "policy_names_only_this_tenants_resources" {
   assert {
     condition     = aws_kms_key.tenant.enable_key_rotation
     error_message = "The tenant key rotates."
+  }
+}
+
+run "disabled_tenant_keeps_its_data_and_loses_its_access" {
+  command = plan
+  variables { enabled = false }
+  assert {
+    condition     = aws_s3_bucket.tenant.bucket == "mlops-tenant-acme-123456789012" && aws_kms_key.tenant.enable_key_rotation
+    error_message = "A disabled tenant keeps its bucket and its key."
+  }
+  assert {
+    condition     = toset(keys(aws_sagemaker_model_package_group.model)) == toset(["churn", "house-prices"])
+    error_message = "A disabled tenant keeps a model package group per model."
+  }
+  assert {
+    condition = (length(aws_iam_role.tenant) + length(aws_iam_policy.tenant) + length(aws_iam_role_policy_attachment.tenant)
+    + length(aws_cloudwatch_event_rule.uploads) + length(aws_cloudwatch_event_target.uploads)) == 0
+    error_message = "A disabled tenant has no role, no policy and no upload rule."
+  }
+  assert {
+    condition     = output.role_arn == null && !output.enabled
+    error_message = "A disabled tenant has no role ARN."
   }
 }
 
