@@ -36,7 +36,7 @@ from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
 from mlops.notify import Notifier
-from mlops.requests import (BuildRequest, PipelineStatusEvent, RejectedRequest, StartExecution, StartRejected,
+from mlops.requests import (BuildRequest, NewerRequest, PipelineStatusEvent, RejectedRequest, StartExecution, StartRejected,
                             check_registry, parse_execution_description, parse_json, parse_request, utc_now)
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ LOG = logging.getLogger(__name__)
 FindExecution = Callable[[BuildRequest], "str | None"]
 #: Optional port: the model package a succeeded pipeline execution registered (by execution ARN), if any.
 FindModelPackage = Callable[[str], "str | None"]
+#: Optional port: an execution's status as SageMaker has it now (DescribePipelineExecution), by ARN.
+ExecutionStatus = Callable[[str], "str | None"]
 #: Admissions per round: each takes 3 transaction items (ledger, slot, backlog) plus one per tenant, and a
 #: DynamoDB transaction holds at most 100 items. More free slots are filled by the next runs.
 MAX_ADMISSIONS_PER_ROUND = 24
@@ -61,7 +63,7 @@ class Outcome:
     """What happened to one request or event."""
 
     execution_id: str
-    result: str  # started | queued | duplicate | applied | stale | ignored | failed
+    result: str  # started | delayed | queued | duplicate | applied | stale | ignored | failed | reconciled
     status: str | None = None
     pipeline_execution_arn: str | None = None
     detail: str | None = None
@@ -82,6 +84,10 @@ class DispatchReport:
     duplicates: int = 0
     restarted: int = 0
     released_stale: int = 0
+    #: executions whose missed status event the sweep applied from SageMaker's own answer (execution id -> status)
+    reconciled: dict[str, str] = field(default_factory=dict)
+    #: counts the sweep found drifted and corrected: "<tier>/<item>.<count>" -> [was, now]
+    recounted: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class DispatchSettings:
     sweep_every_seconds: float | None = None
     #: starts that fail with a transient error are retried (after the lease) this many times in all
     max_start_attempts: int = 5
+    #: how often, in seconds, a dispatcher recounts each tier's counts from its slots and backlog (its first
+    #: recount comes one period after it starts)
+    recount_every_seconds: float = 900.0
     #: the status handler hands a finished execution's slot straight to the backlog's head (one query, and the
     #: admission rides on the terminal transaction); off: it only releases, and the dispatcher admits
     handover: bool = True
@@ -121,7 +130,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
     def __init__(self, *, registry: Any, ledger: Ledger, slots: Slots, queues: Queues, start: StartExecution,
                  find: FindExecution | None = None, notifier: Notifier | None = None,
                  settings: DispatchSettings = DispatchSettings(), clock: Callable[[], str] = utc_now,
-                 direct_start: bool = True, model_package: FindModelPackage | None = None):
+                 direct_start: bool = True, model_package: FindModelPackage | None = None,
+                 status_of: ExecutionStatus | None = None):
         self.registry = registry
         self.names = registry.names()
         self.ledger = ledger
@@ -134,15 +144,20 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.clock = clock
         self.direct_start = direct_start
         self.model_package = model_package
+        self.status_of = status_of
         self.owner = uuid.uuid4().hex
         #: when this dispatcher last swept (monotonic seconds), None before its first run
         self._last_sweep: float | None = None
+        #: when this dispatcher last recounted the tiers' counts (its start counts as one)
+        self._last_recount = time.monotonic()
         #: tier -> runs in a row that ended with requests still unfiled on the queue
         self._undrained: dict[str, int] = {}
         #: execution id -> the status rank its ledger item is known to have reached (ranks only grow)
         self._known: OrderedDict[str, int] = OrderedDict()
         #: the status batch this thread is in: its ends per tier, and the backlog heads read for them
         self._batch = threading.local()
+        #: tier -> the `unfiled` count the last recount saw while the tier's queue was empty
+        self._empty_queue_unfiled: dict[str, int] = {}
 
     # -- trigger -------------------------------------------------------------------------------------
     def _tier_of(self, tenant_id: str) -> tuple[str, int, Any]:
@@ -194,23 +209,30 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         """Call the start port for an admitted request and record the result.
 
         A retaken start (attempt > 1) first asks the `find` port whether the execution exists: on AWS the
-        ClientRequestToken already makes the second start a no-op, but moto ignores the token. A start
-        that keeps failing is given up after `max_start_attempts`: FAILED, slot released.
+        ClientRequestToken already makes the second start a no-op, but moto ignores the token. A refusal
+        for good (`StartRejected`: validation, no such pipeline or image) fails the request at once and frees
+        its slot. Any other error is temporary (throttling, a limit, a conflict): the request keeps its slot as
+        STARTING and the sweep starts it again once the lease has passed (the back-off), until
+        `max_start_attempts`; nothing is raised, so one failing start never stops the others.
         """
         eid = request.execution_id
-        arn = None if attempt == 1 or self.find is None else self.find(request)
-        if arn is None:
-            try:
+        try:
+            arn = None if attempt == 1 or self.find is None else self.find(request)
+            if arn is None:
                 arn = self.start(request, request.client_request_token)
-            except StartRejected as exc:
-                self._fail_start(request, tier, exc.one_line())
-                return Outcome(eid, "failed", FAILED, detail=exc.one_line())
-            except Exception as exc:  # pylint: disable=broad-exception-caught  # transient until proven otherwise
-                if attempt < self.settings.max_start_attempts:
-                    raise
-                reason = f"gave up after {attempt} start attempts: {type(exc).__name__}: {exc}"
+        except StartRejected as exc:
+            self._fail_start(request, tier, exc.one_line())
+            return Outcome(eid, "failed", FAILED, detail=exc.one_line())
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # temporary until proven otherwise
+            error = f"{type(exc).__name__}: {exc.one_line() if isinstance(exc, MlopsError) else exc}"
+            if attempt >= self.settings.max_start_attempts:
+                reason = f"gave up after {attempt} start attempts: {error}"
                 self._fail_start(request, tier, reason)
                 return Outcome(eid, "failed", FAILED, detail=reason)
+            LOG.warning("start of %s failed (attempt %d of %d), retried after the lease: %s", eid, attempt,
+                        self.settings.max_start_attempts, error)
+            return Outcome(eid, "delayed", STARTING, detail=f"start attempt {attempt} failed ({error}); "
+                           f"retried in about {self.settings.lease_seconds} s")
         self.ledger.record_started(eid, arn, self.clock())
         return Outcome(eid, "started", STARTING, arn)
 
@@ -230,26 +252,87 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         sweeping = self._last_sweep is None or time.monotonic() - self._last_sweep >= every
         if sweeping:
             self._last_sweep = time.monotonic()
+        recounting = time.monotonic() - self._last_recount >= self.settings.recount_every_seconds
+        if recounting:
+            self._last_recount = time.monotonic()
         for tier in tier_order({name: t.priority for name, t in tiers.items()}):
             if sweeping:
                 self.sweep(tier, report)
+            if recounting:
+                self.recount(tier, report)
             self.dispatch_tier(tier, report, file_anyway=sweeping)
         return report
 
+    def recount(self, tier: str, report: DispatchReport) -> None:
+        """Correct the tier's counts from its slots and backlog (mlops.aws.slots.Slots.recount).
+
+        The count of requests not yet filed is only taken as drifted when the tier's queue was empty at two
+        sweeps in a row while the counter kept the same non-zero value: a request is counted just before its
+        message is sent, so one empty look can be that moment.
+        """
+        limit = self.registry.platform.tiers[tier].max_concurrent_builds
+        unfiled = None
+        if self.queues.depth(self.names.tier_queue(tier)) == 0:
+            counted = self.slots.read_counter(tier, limit).unfiled
+            if counted and self._empty_queue_unfiled.get(tier) == counted:
+                unfiled = 0
+            self._empty_queue_unfiled[tier] = counted
+        else:
+            self._empty_queue_unfiled.pop(tier, None)
+        for name, (was, now) in self.slots.recount(tier, limit, unfiled).items():
+            report.recounted[f"{tier}/{name}"] = [was, now]
+            LOG.warning("recount: %s %s was %d, its items say %d: corrected", tier, name, was, now)
+
     def sweep(self, tier: str, report: DispatchReport) -> None:
-        """Slots held longer than the lease by an execution still STARTING (its starter died and no message
-        will come back, e.g. a direct start from CI) are started again; slots of finished executions
-        (a release that never happened) are released. One query of the tier's old slots; rare extra reads."""
+        """Repair what a lost message or event left behind, for every slot held longer than the lease.
+
+        - an execution that SageMaker has (an ARN) and that the ledger still shows running: its status is
+          asked (the `status_of` port) and, if the ledger missed it (a terminal event that went to the DLQ,
+          an `Executing` event never delivered), applied as the event would have been: status, slot release
+          or handover, notification. So a slot never leaks for longer than one sweep period after its end;
+        - an execution still STARTING without an ARN (its starter died, or its start failed for a while):
+          started again, after asking the `find` port;
+        - a slot of a finished execution (a release that never happened): released.
+        One query of the tier's old slots, one ledger read per old slot, one status call per running one.
+        """
         for slot in self.slots.old_slots(tier, self._stale_before()):
             eid = slot["execution_id"]
             item = self.ledger.get(eid)
             if item is None or item["status"] in TERMINAL:
                 if self.slots.release(tier, slot["tenant"], eid):
                     report.released_stale += 1
-            elif item["status"] == STARTING and self.ledger.claim_restart(
-                    eid, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
-                self._start(parse_request(parse_json(item["request"])), tier, attempt=int(item.get("start_attempt", 1)) + 1)
-                report.restarted += 1
+            elif item.get("pipeline_execution_arn") and self.status_of is not None:
+                self._reconcile(item, report)
+            elif item["status"] == STARTING:
+                try:
+                    request = parse_request(parse_json(item["request"]))
+                except NewerRequest:
+                    continue  # a newer release's sweep restarts it
+                if self.ledger.claim_restart(eid, int(item.get("start_attempt", 1)), self._stale_before(), self.clock()):
+                    self._start(request, tier, attempt=int(item.get("start_attempt", 1)) + 1)
+                    report.restarted += 1
+
+    def _reconcile(self, item: dict[str, Any], report: DispatchReport) -> None:
+        """Compare a running ledger item with SageMaker; apply a status the ledger missed (one log line each)."""
+        eid, arn = item["execution_id"], item["pipeline_execution_arn"]
+        assert self.status_of is not None
+        try:
+            status = self.status_of(arn)
+        except MlopsError as exc:  # asked again at the next sweep
+            LOG.warning("reconcile: cannot read the status of %s: %s", eid, exc.one_line())
+            return
+        if status not in FROM_SAGEMAKER or RANK[FROM_SAGEMAKER[status]] <= RANK[item["status"]]:
+            return
+        try:
+            outcome = self.record_status(PipelineStatusEvent(execution_id=eid, status=status, pipeline_execution_arn=arn,
+                                                             at=self.clock(), started_at=item.get("started_at")))
+        except MlopsError as exc:  # e.g. a transaction conflict: nothing was written, the next sweep tries again
+            LOG.warning("reconcile: %s not applied now: %s", eid, exc.one_line())
+            return
+        if outcome.result == "applied":
+            report.reconciled[eid] = FROM_SAGEMAKER[status]
+            LOG.warning("reconcile: %s was %s in the ledger and %s in SageMaker: applied (%s)", eid, item["status"],
+                        status, outcome.detail or "slot released")
 
     def dispatch_tier(self, tier: str, report: DispatchReport, file_anyway: bool = False) -> None:
         """File what the tier's queue holds into its fair backlog, then admit what fits, in start-tag order.
@@ -370,6 +453,9 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         for message in messages:
             try:
                 request = parse_request(parse_json(message.body))
+            except NewerRequest as exc:  # not handled: visible again after the lease, for a newer dispatcher
+                LOG.info("message left on %s: %s", queue, exc.one_line())
+                continue
             except RejectedRequest as exc:
                 self.queues.dead_letter(queue, message.body, exc.one_line())
                 handled.append(message.receipt)
@@ -408,7 +494,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 eid = request.execution_id
                 if f"ledger:{eid}" in outcome.failed or f"backlog:{eid}" in outcome.failed:
                     self._not_queued(request, tier, outcome.old.get(f"ledger:{eid}"), report)
-                    transact(self.slots.client, [self.slots.unfile_item(tier, sk)])  # no longer waiting here
+                    self._take_out(tier, sk, candidate.tenant)  # no longer waiting here
                     head.remove(candidate)
                 elif f"tenant:{candidate.tenant}" in outcome.failed:
                     skip.add(candidate.tenant)  # at its cap: the others go first
@@ -425,24 +511,50 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         for item in self.slots.backlog_head(tier, count):
             try:
                 request = parse_request(parse_json(item["request"]))
+            except NewerRequest:  # filed by a newer release: its dispatcher admits it
+                continue
             except RejectedRequest as exc:  # it was checked when filed: only a hand-edited item gets here
-                LOG.warning("backlog item %s dropped: %s", item["sk"], exc.one_line())
-                transact(self.slots.client, [self.slots.unfile_item(tier, item["sk"])])
+                self._withdraw(tier, item, exc.one_line())
                 continue
             head.append(Candidate(ref=(item["sk"], request), tenant=item["tenant"], requested_at=request.requested_at,
                                   tag=int(item["tag"])))
         return head
 
+    def _withdraw(self, tier: str, item: dict[str, Any], reason: str) -> None:
+        """A backlog item that no longer parses: its body to the tier queue's DLQ with the reason, its request
+        FAILED in the ledger (the execution id ends its sort key), out of the backlog and the waiting counts."""
+        sk, eid = str(item["sk"]), str(item["sk"]).rsplit("#", 1)[-1]
+        reason = f"backlog item of {eid} cannot be read: {reason}"
+        LOG.error("%s; dead-lettered and marked FAILED", reason)
+        self.queues.dead_letter(self.names.tier_queue(tier), str(item.get("request", "")), reason)
+        now = self.clock()
+        recorded = self.ledger.get(eid)
+        if recorded is not None and recorded["status"] == QUEUED:
+            self.ledger.write(self.ledger.status_item(eid, FAILED, now, "dispatcher", {"failure_reason": reason, "ended_at": now}))
+            self.ledger.write(self.ledger.state_end_item(recorded["tenant"], recorded["model"], eid))
+        self._take_out(tier, sk, str(item.get("tenant", "")))
+
+    def _take_out(self, tier: str, sk: str, tenant: str) -> None:
+        """A backlog item out of the backlog and out of the waiting counts (a count already at zero: only the
+        item; the recount repairs the rest)."""
+        outcome = transact(self.slots.client, self.slots.withdraw_items(tier, sk, tenant))
+        if not outcome.ok and "unfile" not in outcome.failed:
+            transact(self.slots.client, [self.slots.unfile_item(tier, sk)])
+
     def _start_many(self, tier: str, requests: list[BuildRequest]) -> None:
         """Start admitted requests. Their ledger items stay STARTING until the pipeline's `Executing` event,
         which SageMaker sends when an execution starts, records the ARN (no write of our own: it would say
-        the same thing once more). A start that raises leaves the rest to the sweep, which asks the `find`
-        port before starting again."""
+        the same thing once more). A refused start fails its request and frees its slot; a temporary error
+        leaves that request to the sweep (which asks the `find` port before starting again) and the round
+        goes on with the next one."""
         for request in requests:
             try:
                 self.start(request, request.client_request_token)
             except StartRejected as exc:
                 self._fail_start(request, tier, exc.one_line())
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # temporary: the sweep retries it
+                LOG.warning("start of %s failed, retried after the lease: %s: %s", request.execution_id,
+                            type(exc).__name__, exc)
 
     def _not_queued(self, request: BuildRequest, tier: str, item: dict[str, Any] | None, report: DispatchReport) -> None:
         """A backlog entry whose request the ledger no longer has as QUEUED: a copy (counted), or a start whose
@@ -788,18 +900,18 @@ class HandlerConfig:
                    lease_seconds=int(env.get("MLOPS_DISPATCH_LEASE_SECONDS", "180")))
 
 
-def pipeline_ports() -> tuple[StartExecution, FindExecution | None]:
-    """The real pipeline start (mlops.pipeline.ports.start_execution), looked up when first needed."""
+def pipeline_ports() -> tuple[StartExecution, FindExecution | None, ExecutionStatus | None]:
+    """The real pipeline ports (mlops.pipeline.ports: start, find, status), looked up when first needed."""
     import importlib  # pylint: disable=import-outside-toplevel  # the adapter is optional until wired
 
     try:
         module = importlib.import_module("mlops.pipeline.ports")
-        return module.start_execution, getattr(module, "find_execution", None)
+        return module.start_execution, getattr(module, "find_execution", None), getattr(module, "execution_status", None)
     except (ImportError, AttributeError):
         def missing(request: BuildRequest, token: str) -> str:
             raise MlopsError(f"no pipeline start port for {request.execution_id} ({token[:8]}…)",
                              "mlops.pipeline.ports.start_execution(request, client_request_token) is not installed")
-        return missing, None
+        return missing, None, None
 
 
 def service_from_env(env: dict[str, str] | None = None, start: StartExecution | None = None,
@@ -816,8 +928,9 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
     config = HandlerConfig.from_env(env)
     registry = load_from_settings(Settings.from_env(env))
     names = registry.names()
+    status_of = None
     if start is None:
-        start, find = pipeline_ports()
+        start, find, status_of = pipeline_ports()
     dynamodb = boto3.client("dynamodb")
     notifier = Notifier(boto3.client("sns") if config.topic_arn else None, config.topic_arn, config.slack_webhook_url)
     service = BuildService(
@@ -825,7 +938,7 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
         slots=Slots(dynamodb, config.slots_table or names.slots_table(), config.account_quota),
         queues=Queues(boto3.client("sqs")), start=start, find=find, notifier=notifier,
         settings=DispatchSettings(lease_seconds=config.lease_seconds),
-        model_package=model_package_port(names, env))
+        model_package=model_package_port(names, env), status_of=status_of)
     return service, config
 
 

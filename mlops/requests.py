@@ -42,11 +42,24 @@ class RejectedRequest(MlopsError):
 SEMVER_TAG = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 
 
+#: The build request schema this release writes and reads. A release that changes the fields raises it; an
+#: older Lambda that meets a newer request leaves it for a newer one (`NewerRequest`), so the Lambdas of two
+#: releases can run side by side while a deploy rolls out.
+REQUEST_SCHEMA = 1
+
+
+class NewerRequest(MlopsError):
+    """A request written by a newer release: not this release's to read, never rejected for it. Left where it is
+    (a queue message becomes visible again, a backlog item stays) until a Lambda of the newer release takes it."""
+
+
 class BuildRequest(BaseModel):
     """A request to run one tenant's training pipeline for one model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    schema_version: int = Field(default=REQUEST_SCHEMA, ge=1, le=REQUEST_SCHEMA,
+                                description="the request schema (REQUEST_SCHEMA of the release that wrote it)")
     source: Source
     tenant: str = Field(min_length=2, max_length=TENANT_MAX, pattern=SLUG.pattern)
     model: str = Field(min_length=2, max_length=MODEL_MAX, pattern=SLUG.pattern)
@@ -130,6 +143,10 @@ def parse_request(data: Any) -> BuildRequest:
     if not isinstance(data, dict):
         raise RejectedRequest(f"a build request must be a JSON object, got {type(data).__name__}",
                               "send {source, tenant, model, ...}")
+    version = data.get("schema_version", 1)
+    if isinstance(version, int) and not isinstance(version, bool) and version > REQUEST_SCHEMA:
+        raise NewerRequest(f"build request of schema {version}, this release reads up to {REQUEST_SCHEMA}",
+                           "left for a Lambda of the newer release (finish rolling out the deploy)")
     try:
         return BuildRequest.model_validate(data)
     except ValidationError as exc:

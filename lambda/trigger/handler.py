@@ -5,7 +5,8 @@ answered with a partial batch response; every upload is recorded as the tenant x
 daily retraining check reads it), and starts a build now unless the tenant's `retrain_on_upload` is
 `scheduled` (then the check starts it, reason new-data); a malformed or unknown-tenant event goes to the DLQ with its
 reason and is not retried. A direct invocation from CI (`mlops train`) or the retraining check, with
-`{"requests": [...]}` or one request: the answer lists what happened to each, rejections included.
+`{"requests": [...]}` or one request: the answer lists what happened to each, rejections and errors
+included (an error of one request never costs the others their answer).
 The logic is `mlops.builds.BuildService.submit`; this file only wires the event to it.
 """
 
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
+from mlops.errors import MlopsError
 from mlops.requests import RejectedRequest, check_registry, parse_message, parse_request
 
 logger = Logger(service="mlops-trigger")
@@ -57,6 +59,10 @@ def _direct(payload: Any) -> dict[str, Any]:
             results.append(service.submit(parse_request(item)).as_dict())
         except RejectedRequest as exc:
             results.append({"result": "rejected", "detail": exc.one_line()})
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # every request gets its own answer
+            logger.exception("request not recorded")
+            detail = exc.one_line() if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
+            results.append({"result": "error", "detail": f"{detail} (nothing was recorded for it: send it again)"})
     return {"results": results}
 
 

@@ -60,6 +60,13 @@ class Queues:
                 raise MlopsError(f"{len(result['Failed'])} message(s) not sent to {queue}: {result['Failed'][0]}",
                                  "retry; nothing was lost, the senders keep their copy")
 
+    def depth(self, queue: str) -> int:
+        """Messages in a queue, visible, in flight or delayed (SQS's approximate counts)."""
+        attrs = self.client.get_queue_attributes(
+            QueueUrl=self.url(queue), AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                                                      "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(value) for value in attrs.values())
+
     def receive(self, queue: str, count: int, visibility_seconds: int, wait_seconds: int = 0) -> list[Message]:
         """Up to `count` (≤ 10) messages, hidden from other consumers for `visibility_seconds`."""
         result = self.client.receive_message(

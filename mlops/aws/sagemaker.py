@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from mlops.errors import MlopsError
 from mlops.pipeline.parameters import SOURCE_BUNDLE, SOURCE_FOLDER
 from mlops.pipeline.source import SourceBundle
+from mlops.requests import StartRejected
 
 
 def _message(exc: ClientError) -> str:
@@ -63,6 +64,12 @@ def client_request_token(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
 
 
+#: StartPipelineExecution errors that the same call can never get past (SageMaker API reference, "Errors":
+#: ResourceNotFound, plus the common ValidationException and AccessDeniedException): the request fails at once.
+#: Everything else (ThrottlingException, ResourceLimitExceeded, ConflictException, 5xx) is temporary.
+START_REFUSED = frozenset({"ValidationException", "ResourceNotFound", "AccessDeniedException"})
+
+
 def start_pipeline_execution(sm: Any, *, pipeline: str, parameters: dict[str, str], display_name: str, description: str,
                     token: str) -> str:
     """Start one execution of a pipeline with the given parameter values; returns its ARN."""
@@ -72,8 +79,13 @@ def start_pipeline_execution(sm: Any, *, pipeline: str, parameters: dict[str, st
             PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()], ClientRequestToken=token,
         )["PipelineExecutionArn"]
     except ClientError as exc:
-        raise MlopsError(f"cannot start pipeline {pipeline}: {_message(exc)}",
-                         "register it first with `mlops pipeline upsert`") from exc
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in START_REFUSED:
+            hint = ("register it first with `mlops pipeline upsert`" if code == "ResourceNotFound"
+                    else "check the request's parameters and the role's permissions")
+            raise StartRejected(f"SageMaker refused to start pipeline {pipeline}: {_message(exc)}", hint) from exc
+        raise MlopsError(f"cannot start pipeline {pipeline} now: {_message(exc)}",
+                         "a temporary error: the start is retried") from exc
 
 
 def find_execution_by_display_name(sm: Any, *, pipeline: str, display_name: str) -> str | None:

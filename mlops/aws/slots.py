@@ -207,6 +207,74 @@ class Slots:
         return TxItem("unfile", {"Delete": {"TableName": self.table, "Key": {"pk": {"S": f"BACKLOG#{tier}"}, "sk": {"S": sk}},
                                             "ConditionExpression": "attribute_exists(pk)"}})
 
+    def withdraw_items(self, tier: str, sk: str, tenant: str) -> list[TxItem]:
+        """Take a request that will never be admitted out of the backlog, and out of the tier's and the tenant's
+        `waiting` counts (never below zero)."""
+        values = {":one": _n(1), ":zero": _n(0)}
+        return [TxItem("unfile", self.unfile_item(tier, sk).op),
+                *(TxItem(name, {"Update": {
+                    "TableName": self.table, "Key": self._key(tier, sort_key),
+                    "UpdateExpression": "SET waiting = waiting - :one", "ConditionExpression": "waiting > :zero",
+                    "ExpressionAttributeValues": values}})
+                  for name, sort_key in (("counter", COUNTER), ("tenant", f"TENANT#{tenant}")))]
+
+    def recount(self, tier: str, limit: int, unfiled: int | None = None) -> dict[str, tuple[int, int]]:
+        """Recompute the tier's counts from its items and correct those that drifted; returns what was corrected
+        (`"<item>.<count>": (was, now)`).
+
+        `inflight` and each tenant's `running` are its slot items; `waiting` is the backlog's items plus the
+        requests not yet filed, which only the caller knows (`unfiled`: None keeps the counter's own). A tenant's
+        `waiting` is corrected only when nothing is unfiled (the queue does not say whose its messages are).
+        Every correction is conditional on the values read first: if anything moved meanwhile, it is left for
+        the next recount. Reads: the tier (one query), its slots and its backlog (keys and tenants only).
+        """
+        state = self.read_tier(tier, limit)
+        slots = Counter(str(s["tenant"]) for s in self.old_slots(tier, "~"))  # "~" sorts after any time: all
+        filed = Counter(str(from_attrs(i)["tenant"]) for i in self._query_all(f"BACKLOG#{tier}", "tenant"))
+        unfiled = max(0, state.unfiled if unfiled is None else unfiled)
+        fixes: dict[str, tuple[int, int]] = {}
+        self._correct(tier, COUNTER, {"inflight": state.inflight, "waiting": state.waiting, "unfiled": state.unfiled},
+                      {"inflight": sum(slots.values()), "waiting": sum(filed.values()) + unfiled, "unfiled": unfiled}, fixes)
+        for tenant in sorted(set(state.tenants) | set(slots) | set(filed)):
+            known = state.tenants.get(tenant, TenantState())
+            was, now = {"running": known.running}, {"running": slots[tenant]}
+            if unfiled == 0:
+                was["waiting"], now["waiting"] = known.waiting, filed[tenant]
+            self._correct(tier, f"TENANT#{tenant}", was, now, fixes)
+        return fixes
+
+    def _query_all(self, pk: str, projection: str) -> list[dict[str, Any]]:
+        try:
+            pages = self.client.get_paginator("query").paginate(
+                TableName=self.table, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+                ProjectionExpression="sk, #p", ExpressionAttributeNames={"#p": projection},
+                ExpressionAttributeValues={":pk": {"S": pk}})
+            return [item for page in pages for item in page.get("Items", [])]
+        except ClientError as exc:
+            raise _error(exc) from exc
+
+    def _correct(self, tier: str, sk: str, was: dict[str, int], now: dict[str, int], fixes: dict[str, tuple[int, int]]) -> None:
+        """Set the counts that differ, on condition that the item still holds what was read."""
+        changed = {name: value for name, value in now.items() if was.get(name, 0) != value}
+        if not changed:
+            return
+        names = {f"#{name}": name for name in was}
+        values = {f":now_{name}": _n(value) for name, value in changed.items()}
+        conditions = []
+        for name, value in was.items():
+            values[f":was_{name}"] = _n(value)
+            conditions.append(f"#{name} = :was_{name}" + (f" OR attribute_not_exists(#{name})" if value == 0 else ""))
+        try:
+            self.client.update_item(
+                TableName=self.table, Key=self._key(tier, sk), ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                UpdateExpression="SET " + ", ".join(f"#{name} = :now_{name}" for name in changed),
+                ConditionExpression=" AND ".join(f"({c})" for c in conditions))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return  # it moved: the next recount looks again
+            raise _error(exc) from exc
+        fixes.update({f"{sk}.{name}": (was.get(name, 0), value) for name, value in changed.items()})
+
     def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *,
                     tenant_cap: int | None = None) -> list[TxItem]:
         """Take a slot for a request that skips the queue: counter `inflight < limit` and nobody waiting

@@ -91,7 +91,7 @@ class MotoPipelineStarter:
             return sum(n - 1 for n in self.starts.values() if n > 1)
 
 
-class SimulatedSageMaker:
+class SimulatedSageMaker:  # pylint: disable=too-many-instance-attributes  # the knobs and ground truth of a simulation
     """Pipeline executions that run for a while, then report status the way SageMaker does.
 
     The start port (`__call__`) starts the execution on moto through `MotoPipelineStarter`, sends the
@@ -99,11 +99,16 @@ class SimulatedSageMaker:
     `tick()` finishes due executions and sends their status-change events to the status queue, each
     `deliveries` times (EventBridge and SQS deliver at least once) and, with `late_executing`, one more
     `Executing` event after the terminal one (out of order). `running()` is the ground truth a watcher
-    compares with the tier limits.
+    compares with the tier limits; `status[arn]` is what DescribePipelineExecution would answer. With
+    `lose`, an execution for which it answers True gets no terminal event at all (a lost event).
     """
 
-    def __init__(self, starter: MotoPipelineStarter, sqs: Any, status_queue_url: str, tier_of: dict[str, str],
-                 duration: Any, deliveries: int = 2, late_executing: bool = True):
+    def __init__(self, starter: MotoPipelineStarter, sqs: Any, status_queue_url: str, tier_of: dict[str, str],  # pylint: disable=too-many-arguments
+                 duration: Any, deliveries: int = 2, late_executing: bool = True, lose: Any = None):
+        self.lose = lose
+        self.status: dict[str, str] = {}
+        #: monotonic time of the last execution's end
+        self.last_end = 0.0
         self.starter = starter
         self.sqs = sqs
         self.status_queue_url = status_queue_url
@@ -119,6 +124,7 @@ class SimulatedSageMaker:
         arn = self.starter(request, client_request_token)
         started = utc_now()
         description = execution_description(request.source, request.tenant, request.model, request.version, request.reason)
+        self.status[arn] = "Executing"
         with self._lock:
             self._running[request.execution_id] = (self.tier_of[request.tenant], time.monotonic() + self.duration(),
                                                    arn, started, description)
@@ -148,6 +154,9 @@ class SimulatedSageMaker:
             self.finished += len(due)
         bodies = []
         for eid, (_, _, arn, started, description) in due:
+            self.status[arn], self.last_end = "Succeeded", time.monotonic()
+            if self.lose is not None and self.lose():
+                continue
             ended = utc_now()
             terminal = json.dumps(status_event(eid, "Succeeded", arn, at=ended, started_at=started, ended_at=ended,
                                                description=description))

@@ -1,4 +1,5 @@
-"""The pipeline ports of `mlops.builds`: start an execution for a BuildRequest, find one already started.
+"""The pipeline ports of `mlops.builds`: start an execution for a BuildRequest, find one already started,
+read an execution's status.
 
 They wire the trigger to the pipeline start (`mlops.pipeline.start`) and the SageMaker adapter
 (`mlops.aws.sagemaker`); keeping them here, not in the adapter, keeps the adapter free of a dependency on the
@@ -40,3 +41,23 @@ def find_execution(request: Any) -> str | None:
     names = pipeline_names()
     return find_execution_by_display_name(boto3.client("sagemaker"), pipeline=names.pipeline(request.tenant, request.model),
                                           display_name=request.execution_id)
+
+
+def execution_status(execution_arn: str) -> str | None:
+    """The status port: an execution's status as SageMaker has it now (DescribePipelineExecution).
+
+    With the local engine, its execution record in the artifacts bucket (moto answers every execution
+    `Succeeded` from its start, whatever the engine does), as the model-package port reads it; None until
+    the engine wrote one.
+    """
+    from mlops.settings import local_engine_enabled
+
+    if local_engine_enabled():  # the Lambda packages carry no mlops.local: imported only where it runs
+        from mlops.local.engine import read_record  # pylint: disable=import-outside-toplevel
+        from mlops.pipeline.start import pipeline_names
+
+        record = read_record(_session().client("s3"), pipeline_names(_session()).artifacts_bucket(), execution_arn)
+        return (record or {}).get("PipelineExecutionStatus")
+    from mlops.aws.sagemaker import describe_execution
+
+    return describe_execution(_session().client("sagemaker"), execution_arn).get("PipelineExecutionStatus")

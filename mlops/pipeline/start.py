@@ -74,10 +74,11 @@ def resolve_image(ecr: Any, names: Names, model: str, version: str | None, local
         if not local:
             raise
         digest, problem = None, exc.message
+    # A refusal for good (StartRejected, an MlopsError): no retry publishes the image; ECR's own errors stay temporary.
     if version is None and not local:
-        raise MlopsError(f"no released image of {model} in ECR ({repository})", "publish one with `mlops image` or pass --version")
+        raise StartRejected(f"no released image of {model} in ECR ({repository})", "publish one with `mlops image` or pass --version")
     if digest is None and not local:
-        raise MlopsError(f"image {repository}:{version} is not in ECR", "publish it with `mlops image` first")
+        raise StartRejected(f"image {repository}:{version} is not in ECR", "publish it with `mlops image` first")
     notes = []
     if digest is None:
         version = version or LOCAL_VERSION

@@ -123,7 +123,7 @@ def test_handlers_import_no_sagemaker(function: str) -> None:
 
 
 def test_the_real_pipeline_port_loads_without_sagemaker() -> None:
-    code = ("import sys; import mlops.builds as b; start, find = b.pipeline_ports(); "  # the handlers' own lookup
+    code = ("import sys; import mlops.builds as b; start, find, status = b.pipeline_ports(); "  # the handlers' own lookup
             "import mlops.pipeline.start; "
             "bad = sorted(m for m in sys.modules if m == 'sagemaker' or m.startswith('sagemaker.')); "
             "print(start.__module__, bad); sys.exit(1 if bad or start.__module__ != 'mlops.pipeline.ports' else 0)")
