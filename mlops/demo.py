@@ -2,15 +2,16 @@
 
 Every step is a real `mlops …` call in a subprocess, printed before it runs, exactly as a GitLab job would
 run it; the demo only glues them together and keeps the values one step hands to the next (versions,
-execution ids). It works in `$MLOPS_STATE_DIR/demo/` and always stops the local AWS at the end, also
-when a step fails. A failing step ends the demo with that step's own one-line error and a non-zero exit.
+execution ids). It works in `$MLOPS_STATE_DIR/demo/` and stops the local AWS it started at the end, also
+when a step fails; a local AWS that ran before the demo is reused and left running. A failing step ends the
+demo with that step's own one-line error and a non-zero exit.
 
 Stages: registry → local AWS up → lint, version, image build/publish (twice: a first commit and a `feat:`
 commit) → tenant data uploaded: globex's upload starts a build through the trigger, acme's is only recorded
 (the demo's copy of the registry sets acme to `retrain_on_upload: scheduled`) → train per tenant from the CI
 path → deploy, predictions → the retraining check 15 days later, after acme uploaded more data: globex stale,
 acme with new data, both builds started → a worse challenger refused by the gate → ledger, cost and summary →
-local AWS down.
+local AWS down (when the demo started it).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class Demo:
         self.started = time.monotonic()
         self.s3: Any = None
         self.phases: list[tuple[str, float]] = []
+        #: whether a local AWS ran before the demo started (then the demo reuses it and never stops it)
+        self.found_running: bool | None = None
 
     def registry_copy(self) -> None:
         """The demo's registry: the repository's, with acme's uploads left to the daily check."""
@@ -126,6 +129,8 @@ class Demo:
     def local_up(self) -> None:
         """Start the local AWS, provisioned by the Terraform root."""
         self.say("The local AWS: a moto server provisioned by the same Terraform modules as a real account")
+        before = self.run("local", "status", want_json=True, check=False) or {}
+        self.found_running = bool(before.get("running"))
         state = self.run("local", "up", want_json=True)
         self.summary["local_up_seconds"] = (state or {}).get("timings", {}).get("usable")
         self.load_local_env()
@@ -348,7 +353,7 @@ def _fmt(value: Any) -> str:
 
 
 def run_demo(settings: Settings | None = None) -> int:
-    """Run every stage; always stop the local AWS; return the exit code."""
+    """Run every stage; stop the local AWS if the demo started it; return the exit code."""
     demo = Demo(settings or Settings.from_env())
     demo.work.mkdir(parents=True, exist_ok=True)
     try:
@@ -383,8 +388,11 @@ def run_demo(settings: Settings | None = None) -> int:
         print(f"\ndemo stopped: {exc}", file=sys.stderr)
         return 1
     finally:
-        demo.say("Stopping the local AWS")
-        demo.run("local", "down", check=False)
+        if demo.found_running:
+            demo.say("Leaving the local AWS running: it ran before the demo (stop it with `mlops local down`)")
+        elif demo.found_running is not None:
+            demo.say("Stopping the local AWS")
+            demo.run("local", "down", check=False)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -211,8 +211,8 @@ def rule_from_metadata(item: ModelVersion) -> MetricRule | None:
 class DeploymentEvent:  # pylint: disable=too-many-instance-attributes  # one flat ledger record
     """One thing that happened to an endpoint: deployed, refused, rolled back, rejected, forced."""
 
-    kind: str  # deploy | reject | rollback
-    outcome: str  # deployed | rolled-back | refused | unchanged | failed | rejected
+    kind: str  # deploy | reject | rollback | revert-rejection
+    outcome: str  # deployed | rolled-back | refused | unchanged | failed | rejected | reverted
     tenant: str
     model: str
     endpoint: str
@@ -622,7 +622,9 @@ class Deployer:
         if item.status == "Rejected":
             raise MlopsError(f"version {item.version} of {target.package_group} is already rejected", "nothing to do")
         champion = self.champion(target, versions)
-        set_approval(self.sm, item, "Rejected", f"rejected by {actor}: {reason.strip()}")
+        # The status it had is kept on the package itself, for `reject --revert`.
+        set_approval(self.sm, replace(item, metadata={**item.metadata, STATUS_BEFORE_REJECTION: item.status}), "Rejected",
+                     f"rejected by {actor}: {reason.strip()}")
         event = DeploymentEvent(kind="reject", outcome="rejected", tenant=target.tenant, model=target.model, endpoint=target.endpoint,
                                 version=item.version, package_arn=item.arn, actor=actor, reasons=[f"rejected by {actor}: {reason.strip()}"],
                                 serving_version=champion.version if champion else None)
@@ -653,6 +655,34 @@ class Deployer:
             raise MlopsError(f"{item.version} is rejected but the rollback to {previous.version} failed: {result.detail}",
                              "deploy another version with mlops deploy --force")
         return asdict(event)
+
+
+    def revert_rejection(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
+        """Take a rejection back: the version gets the approval status it had before (kept on the package when it
+        was rejected; PendingManualApproval for a rejection made elsewhere), with the reason recorded. Nothing
+        is deployed: a version that was live and rolled back is deployed again with `mlops deploy`."""
+        if not reason or not reason.strip():
+            raise MlopsError("reverting a rejection needs a reason", "add --reason 'why the rejection was wrong'")
+        with self._exclusive(target):
+            versions = list_versions(self.sm, target.package_group)
+            item = resolve_version(versions, target.package_group, version, allow_rejected=True)
+            if item.status != "Rejected":
+                raise MlopsError(f"version {item.version} of {target.package_group} is not rejected ({item.status})",
+                                 "nothing to revert")
+            before = item.metadata.get(STATUS_BEFORE_REJECTION) or "PendingManualApproval"
+            note = f"rejection reverted by {actor}: {reason.strip()}"
+            set_approval(self.sm, item, before, note)
+            champion = self.champion(target, list_versions(self.sm, target.package_group))
+            event = DeploymentEvent(kind="revert-rejection", outcome="reverted", tenant=target.tenant, model=target.model,
+                                    endpoint=target.endpoint, version=item.version, package_arn=item.arn, actor=actor,
+                                    reasons=[f"{note}; {item.version} is {before} again"],
+                                    serving_version=champion.version if champion else None)
+            self.log.record(event)
+            return asdict(event)
+
+
+#: The package metadata key holding a version's approval status from before its rejection.
+STATUS_BEFORE_REJECTION = "mlops:status-before-rejection"
 
 
 def _previous_approved(versions: list[ModelVersion], rejected: ModelVersion) -> ModelVersion | None:

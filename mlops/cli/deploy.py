@@ -166,17 +166,23 @@ def deploy(tenant_id: str, model: str, version: str | None, force: bool, reason:
 @_tenant
 @_model
 @click.option("--version", required=True, help="The version to reject (semantic version or package-N).")
-@click.option("--reason", required=True, help="Why it is rejected (recorded).")
+@click.option("--reason", required=True, help="Why it is rejected, or with --revert why the rejection is taken back (recorded).")
+@click.option("--revert", is_flag=True,
+              help="Take a rejection back: the version gets the approval status it had before; nothing is deployed.")
 @json_option
-def reject(tenant_id: str, model: str, version: str, reason: str, as_json: bool) -> None:
-    """Reject a model version; if it is live, roll back to the previous approved one."""
+def reject(tenant_id: str, model: str, version: str, reason: str, revert: bool, as_json: bool) -> None:  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
+    """Reject a model version; if it is live, roll back to the previous approved one (--revert takes it back)."""
     ctx = _Context(tenant_id, model)
-    result = ctx.deployer.reject(ctx.target, version, reason, actor())
+    if revert:
+        result = ctx.deployer.revert_rejection(ctx.target, version, reason, actor())
+    else:
+        result = ctx.deployer.reject(ctx.target, version, reason, actor())
 
     def render(data: dict[str, Any]) -> None:
         for line in data["reasons"]:
             info(f"  - {line}")
-        click.echo(f"{data['outcome']}: {data['version']} rejected; {data['endpoint']} serves {data['serving_version'] or 'nothing'}")
+        what = "rejection reverted" if data["outcome"] == "reverted" else "rejected"
+        click.echo(f"{data['outcome']}: {data['version']} {what}; {data['endpoint']} serves {data['serving_version'] or 'nothing'}")
 
     emit(result, as_json, render)
 

@@ -266,19 +266,35 @@ class LocalStack:
         pid = int((state or {}).get("runtime_pid", 0) or 0)
         return bool(pid) and _pid_alive(pid) and _is_our_server(pid, RUNTIME_MODULE)
 
+    def _own_files(self) -> list[Path]:
+        """Every file and folder the local AWS writes in its home (the locks excepted): all `_clear` removes."""
+        return [self.state_file, self.env_file, self.log_file, self.runtime_log, self.build_dir, self.events_file,
+                self.home / "terraform", self.home / "server.ready", self.home / "finish.log"]
+
     def _clear(self, state: dict[str, Any] | None) -> None:
-        """Stop our leftover runtime and server (if any) and remove every file of the local AWS but the lock."""
+        """Stop our leftover runtime and server (if any) and remove the files of the local AWS, none other."""
         if self.runtime_running(state):
             _stop_pid(int((state or {})["runtime_pid"]))
         if state and state.get("pid") and _is_our_server(int(state["pid"])):
             _stop_pid(int(state["pid"]))
-        for item in self.home.iterdir() if self.home.exists() else []:
-            if item.name in (".lock", ".provision.lock", ".state.lock"):
-                continue
+        for item in self._own_files():
             if item.is_dir() and not item.is_symlink():
                 shutil.rmtree(item, ignore_errors=True)
             else:
                 item.unlink(missing_ok=True)
+
+    def _check_before_start(self) -> Any:
+        """What `up` needs, checked before it touches anything: the registry, the Terraform root and terraform.
+        Returns the registry."""
+        from mlops.config.tenants import load_from_settings
+
+        registry = load_from_settings(self.settings)
+        if not (self.settings.terraform_dir / "main.tf").is_file():
+            raise MlopsError(f"{self.settings.terraform_dir}: no Terraform root (main.tf) found",
+                             "set MLOPS_ROOT to the ml-ops checkout")
+        if shutil.which("terraform") is None:
+            raise MlopsError("terraform is not on PATH", "install Terraform (https://developer.hashicorp.com/terraform/install)")
+        return registry
 
     # -- commands ------------------------------------------------------------------------------------
     def up(self, progress: Progress = lambda _: None, wait: bool = False) -> dict[str, Any]:
@@ -293,7 +309,6 @@ class LocalStack:
         return state
 
     def _up(self, progress: Progress) -> dict[str, Any]:
-        from mlops.config.tenants import load_from_settings
         from mlops.packaging import build_packages
         from mlops.terraform import Workspace, split_by_wait
 
@@ -307,10 +322,10 @@ class LocalStack:
                     self._write_state(state)
                     progress(f"local Lambda runtime restarted (pid {state['runtime_pid']})")
                 return {**state, "already_running": True}
+            registry = self._check_before_start()  # a bad registry or a missing tool changes nothing
             if state:
                 progress(f"clearing stale local AWS state (pid {state.get('pid')}, status {state.get('status')})")
             self._clear(state)
-            registry = load_from_settings(self.settings)  # fail on a bad registry before starting anything
             timings: dict[str, float] = {}
 
             # The server (~1 s to import moto and bind), the Lambda zips, `terraform init` and `graph` need

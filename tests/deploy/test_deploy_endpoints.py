@@ -202,6 +202,39 @@ def test_reject_a_version_that_is_not_live(packages: Any, deployer: ep.Deployer,
     assert deployer.deploy(target, AUC)["outcome"] == "unchanged", "the newest version not rejected is the live one"
 
 
+def test_a_rejection_can_be_reverted_with_a_reason(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+    packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
+    deployer.deploy(target, AUC)
+    arn = packages.register("acme", "churn", "1.1.0", {"auc": 0.7})
+    deployer.reject(target, "1.1.0", "label leak", "carol")
+    with pytest.raises(MlopsError, match="needs a reason"):
+        deployer.revert_rejection(target, "1.1.0", " ", "carol")
+    result = deployer.revert_rejection(target, "1.1.0", "the leak was in the report, not the model", "dave")
+    assert (result["kind"], result["outcome"], result["serving_version"]) == ("revert-rejection", "reverted", "1.0.0")
+    described = packages.sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval", "the status it had before the rejection"
+    assert described["ApprovalDescription"] == "rejection reverted by dave: the leak was in the report, not the model"
+    with pytest.raises(MlopsError, match="is not rejected"):
+        deployer.revert_rejection(target, "1.1.0", "again", "dave")
+    kinds = [(e["kind"], e["outcome"], e["version"]) for e in deployer.log.events(target.endpoint)]
+    assert kinds[-2:] == [("reject", "rejected", "1.1.0"), ("revert-rejection", "reverted", "1.1.0")]
+
+
+def test_reverting_the_rejection_of_a_live_version_approves_it_again(packages: Any, deployer: ep.Deployer,
+                                                                      target: ep.Target) -> None:
+    packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
+    deployer.deploy(target, AUC)
+    FakeSageMakerUpdate(packages.sm)
+    arn = packages.register("acme", "churn", "1.1.0", {"auc": 0.85})
+    deployer.deploy(target, AUC)
+    deployer.reject(target, "1.1.0", "bias found in review", "carol")
+    assert _serving(deployer, target) == "1.0.0"
+    deployer.revert_rejection(target, "1.1.0", "the review used the wrong slice", "carol")
+    assert packages.sm.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "Approved"
+    assert _serving(deployer, target) == "1.0.0", "nothing is deployed by a revert"
+    assert deployer.deploy(target, AUC)["serving_version"] == "1.1.0", "deployable again"
+
+
 def test_reject_the_live_version_restores_the_previous_approved(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)

@@ -135,6 +135,12 @@ def test_rejecting_the_live_version_restores_the_previous_approved(local_aws: An
     assert events == [("deploy", "deployed", "1.0.0", "alice", False), ("deploy", "refused", "2.0.0", "alice", False),
                       ("deploy", "deployed", "2.0.0", "alice", True), ("reject", "rolled-back", "2.0.0", "alice", False),
                       ("rollback", "deployed", "1.0.0", "alice", False)]
+    # Taken back: 2.0.0 is Approved again (as before its rejection) and deployable; nothing moved yet.
+    code, out, err = mlops(capsys, "reject", "--tenant", "acme", "--model", "churn", "--version", "2.0.0", "--revert",
+                           "--reason", "the drift was a broken feed")
+    assert code == 0, err
+    assert "reverted: 2.0.0 rejection reverted; mlops-demo-acme-churn serves 1.0.0" in out
+    assert predictions(capsys, "acme", rows) == [1.0, 1.0]
 
 
 @pytest.mark.slow

@@ -35,3 +35,30 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     ):
         assert expected in out, expected
     assert not (tmp_path / "state" / "local" / "state.json").exists()
+
+
+@pytest.mark.parametrize(("running_before", "stopped"), [(True, False), (False, True)])
+def test_the_demo_stops_only_a_local_aws_it_started(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                    running_before: bool, stopped: bool) -> None:
+    # The stages up to the local AWS, then a failing step: what the demo does at its end, without running it all.
+    from mlops import demo as demo_module
+    from mlops.settings import Settings
+
+    calls: list[tuple[str, ...]] = []
+
+    def run(self: object, *args: str, **_: object) -> object:
+        del self
+        calls.append(args)
+        return {"running": running_before} if args == ("local", "status") else {}
+
+    def fail(self: object) -> None:
+        raise demo_module.StepFailed("`mlops lint` exited with 1")
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path))
+    for name in ("registry_copy", "registry", "load_local_env"):
+        monkeypatch.setattr(demo_module.Demo, name, lambda self: None)
+    monkeypatch.setattr(demo_module.Demo, "run", run)
+    monkeypatch.setattr(demo_module.Demo, "model_repo", fail)
+    assert demo_module.run_demo(Settings.from_env()) == 1
+    assert (("local", "down") in calls) is stopped
+    assert ("local", "up") in calls
