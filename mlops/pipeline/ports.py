@@ -47,17 +47,19 @@ def execution_status(execution_arn: str) -> str | None:
     """The status port: an execution's status as SageMaker has it now (DescribePipelineExecution).
 
     With the local engine, its execution record in the artifacts bucket (moto answers every execution
-    `Succeeded` from its start, whatever the engine does), as the model-package port reads it; None until
-    the engine wrote one.
+    `Succeeded` from its start, whatever the engine does), read as `mlops train --follow` reads it: the record
+    of an engine that died is closed as Failed.
     """
+    import time
+
     from mlops.settings import local_engine_enabled
 
-    if local_engine_enabled():  # the Lambda packages carry no mlops.local: imported only where it runs
-        from mlops.local.engine import read_record  # pylint: disable=import-outside-toplevel
+    if local_engine_enabled():
+        from mlops.pipeline.progress import local_status
         from mlops.pipeline.start import pipeline_names
 
-        record = read_record(_session().client("s3"), pipeline_names(_session()).artifacts_bucket(), execution_arn)
-        return (record or {}).get("PipelineExecutionStatus")
+        bucket = pipeline_names(_session()).artifacts_bucket()
+        return local_status(_session().client("s3"), bucket, execution_arn, started=time.time()).status
     from mlops.aws.sagemaker import describe_execution
 
     return describe_execution(_session().client("sagemaker"), execution_arn).get("PipelineExecutionStatus")
