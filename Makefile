@@ -90,6 +90,7 @@ pylint: venv ## pylint on the project itself (must stay clean).
 fmt-check: ## terraform fmt -check on every Terraform file.
 	terraform fmt -check -recursive terraform
 
+# The source here; a plan's JSON (`.ci/checkov.sh --plan FILE`) in pytest, by tests/terraform/test_data_guard.py.
 checkov: $(UV) ## checkov on terraform/ (its own venv in .ci/checkov-venv, from .ci/locks/checkov.txt): no failed check.
 	@bash .ci/checkov.sh
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # checkov on terraform/ in a virtual environment of its own: checkov pins an old boto3 that the project's
 # environment must not get. The venv lives in .ci/checkov-venv (git-ignored).
+# `.ci/checkov.sh` checks the source; `.ci/checkov.sh --plan FILE` checks a plan as `terraform show -json` prints
+# it (tests/terraform/test_data_guard.py passes the plan `mlops infra apply` made), mapped back to terraform/ so
+# that the source's `checkov:skip` comments, each with its reason, count for the plan's resources too.
 # The venv is installed from .ci/locks/checkov.txt (hashes required) with uv, and made again when the lock
 # changes; `make lock` upgrades it. Settings: PYTHON (interpreter for the venv), UV (the uv binary; make
 # passes its own).
@@ -26,8 +29,15 @@ fi
 # machine that happens, so wait longer, and fail on any parsing error (an unparsed file is an unchecked one).
 # LOG_LEVEL=ERROR: checkov warns that it cannot name a for_each key built from yamldecode (harmless).
 export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false HCL_PARSE_TIMEOUT_SEC=120 LOG_LEVEL=ERROR
+if [[ "${1:-}" == "--plan" ]]; then
+  [[ -f "${2:-}" ]] || { echo "checkov: --plan needs a plan file (terraform show -json)" >&2; exit 2; }
+  target=(--file "$2" --framework terraform_plan --repo-root-for-plan-enrichment "$root/terraform")
+  shift 2
+else
+  target=(--directory "$root/terraform" --framework terraform)
+fi
 status=0
-report="$("$venv/bin/checkov" --directory "$root/terraform" --framework terraform --quiet --compact \
+report="$("$venv/bin/checkov" "${target[@]}" --quiet --compact \
   --skip-download --download-external-modules false "$@")" || status=$?
 echo "$report"
 if grep -Eq 'Parsing errors: [1-9]' <<<"$report"; then

@@ -17,6 +17,21 @@ locals {
 
 data "aws_caller_identity" "current" {}
 
+# Every tenant's names at once (each tenant module sees only its own): a precondition on the `names` output
+# refuses the plan when two tenants, disabled ones included, would get the same resource name (acme +
+# house-prices and acme-house + prices), as `mlops tenants validate` and `mlops infra plan|apply` do before
+# Terraform runs.
+module "names" {
+  source = "./modules/naming"
+
+  project    = local.platform.project
+  account_id = data.aws_caller_identity.current.account_id
+  region     = local.region
+  models     = local.platform.models
+  tiers      = local.tiers
+  tenants    = { for id, tenant in local.tenants : id => { models = tenant.models } }
+}
+
 module "platform" {
   source = "./modules/platform"
 

@@ -14,6 +14,12 @@ output "names" {
     platform = module.platform.names
     tenants  = { for id, tenant in module.tenant : id => tenant.names if tenant.enabled }
   }
+
+  # Each tenant module sees only its own names: the registry-wide naming module (main.tf) finds the shared ones.
+  precondition {
+    condition     = length(module.names.shared_names) == 0
+    error_message = "Two tenants would get the same resource names: ${join("; ", [for key, owners in module.names.shared_names : "${key} (tenants ${join(", ", owners)})"])}. Rename one of the tenants (`mlops tenants validate` names the files)."
+  }
 }
 
 output "platform" {

@@ -5,6 +5,10 @@ working folder and state as `up`: add a tenant file, `mlops infra plan` shows it
 apply` creates them. Any other environment name targets the AWS account of the current credentials
 (state under `$MLOPS_STATE_DIR/<environment>/terraform/`). Only click is imported at the top.
 
+The tenant registry is validated first, exactly as `mlops tenants validate` does: an invalid registry, or two
+tenants whose resource names would collide, is refused before anything is built or planned (the Terraform root
+refuses such a collision too).
+
 Data is kept unless the user says otherwise: `apply` saves a plan, refuses it when it deletes or replaces a
 data resource (mlops.retention) unless `--allow-destroy-data` is given, and applies exactly that saved plan.
 `plan` shows the same list.
@@ -35,14 +39,21 @@ _ACTIONS = ("create", "update", "replace", "delete")
 
 
 def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict[str, Any]]:
-    from mlops.errors import MlopsError
+    from mlops.config.tenants import load_from_settings
+    from mlops.errors import ConfigError, MlopsError
     from mlops.local.stack import LocalStack
     from mlops.packaging import build_packages
     from mlops.settings import Settings
     from mlops.terraform import Workspace
 
-    # The environment's name and the variables file are checked before anything is built.
+    # Checked before anything is built: the registry (as `mlops tenants validate` does, so two tenants that would
+    # share a resource name never reach Terraform), the environment's name and the variables file.
     settings = Settings.from_env()
+    try:
+        load_from_settings(settings)
+    except ConfigError as error:  # the refusal of `mlops tenants validate`, saying that nothing happened
+        raise ConfigError(error.message, error.hint or "nothing was built or planned: fix the registry files listed "
+                          "(`mlops tenants validate` checks them alone)", error.problems) from None
     workspace = Workspace(environment, settings)
     given = _read_var_file(var_file) if var_file else {}
     build_dir = settings.state_dir / environment / "build"

@@ -170,17 +170,27 @@ def load_registry(platform_file: Path, tenants_dir: Path) -> Registry:
 
 
 def _check_name_clashes(registry: Registry, problems: list[str]) -> None:
-    """Pipelines, model package groups and endpoints are `<project>-<tenant>-<model>`: tenant `acme` with model
-    `eu-churn` and tenant `acme-eu` with model `churn` would share them (and each other's data by policy)."""
-    owners: dict[str, tuple[str, str]] = {}
+    """No two tenants may get the same name of one kind (`Names.tenant_names`: bucket, role, rule, and per model the
+    pipeline, model package group and endpoint). Pipelines, groups and endpoints are `<project>-<tenant>-<model>`:
+    tenant `acme` with model `eu-churn` and tenant `acme-eu` with model `churn` would share them (and each other's
+    data by policy). Terraform refuses the same registries: the naming module's `shared_names`, which a precondition
+    on the root's `names` output requires empty."""
+    names = registry.names()
+    owners: dict[tuple[str, str], tuple[str, str | None]] = {}
+    reported: set[tuple[tuple[str, str | None], tuple[str, str | None]]] = set()
     for tenant_id, tenant in sorted(registry.tenants.items()):
-        for model in tenant.models:
-            key = f"{tenant_id}-{model}"
-            if key in owners and owners[key][0] != tenant_id:
-                other, other_model = owners[key]
-                problems.append(f"{registry.files[tenant_id]}: id: tenant '{tenant_id}' with model '{model}' gets the same resource "
-                                f"names as tenant '{other}' with model '{other_model}' ({key}); rename one of the tenants")
-            owners.setdefault(key, (tenant_id, model))
+        for kind, value in names.tenant_names(tenant_id, tenant.models).items():
+            for model, name in value.items() if isinstance(value, dict) else [(None, value)]:
+                owner = owners.setdefault((kind, str(name)), (tenant_id, model))
+                if owner[0] == tenant_id or (owner, (tenant_id, model)) in reported:
+                    continue
+                reported.add((owner, (tenant_id, model)))  # one line per pair, not one per kind of resource
+                other, other_model = owner
+                problems.append(f"{registry.files[tenant_id]}: id: " + (
+                    f"tenant '{tenant_id}' with model '{model}' gets the same resource names as tenant '{other}' with model "
+                    f"'{other_model}' ({tenant_id}-{model})" if model is not None and other_model is not None
+                    else f"tenant '{tenant_id}' gets the same {kind} name as tenant '{other}' ({name})")
+                    + "; rename one of the tenants")
 
 
 def _raw_id(path: Path) -> str | None:

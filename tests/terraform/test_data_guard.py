@@ -5,13 +5,14 @@ an environment other than `local`, with a `--var-file` naming the moto endpoint.
 the registry and run the CLI again: disabling a tenant keeps its data; removing a tenant's file is refused
 with nothing applied; `--allow-destroy-data` lets a destroying plan through (removing a model from the
 platform deletes its ECR repository: moto has no DeleteModelPackageGroup, so removing a whole tenant
-with the flag would hang here).
+with the flag would hang here). checkov checks the plan that first apply made (`terraform show -json`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from python_terraform import IsFlagged
 
 from mlops.naming import Names
 from mlops.settings import Settings
@@ -34,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "guard"
 DISABLED, REMOVED = "tenant-01", "tenant-02"
 OBJECTS = ("data/churn/train.csv", "models/churn/model.tar.gz")
+#: checkov in its own virtual environment (`make checkov` makes it, and `make test` makes it before pytest runs).
+CHECKOV = ROOT / ".ci" / "checkov-venv" / "bin" / "checkov"
 
 
 @dataclass
@@ -130,6 +134,29 @@ def _assert_data_kept(environment: Environment, tenant_id: str) -> None:
     assert kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
     group = sagemaker.describe_model_package_group(ModelPackageGroupName=environment.names.model_package_group(tenant_id, "churn"))
     assert group["ModelPackageGroupStatus"] == "Completed"
+
+
+def test_checkov_finds_no_failed_check_in_the_plan(applied: Environment) -> None:
+    """checkov on the plan JSON of the environment: the plan `mlops infra apply` saved and applied in the fixture (the
+    platform, the CI roles and two tenants, against the local AWS), not a plan of its own. The source's justified
+    `checkov:skip` comments count for the plan's resources (.ci/checkov.sh --plan maps them back to terraform/)."""
+    if not CHECKOV.is_file():
+        pytest.skip("checkov's virtual environment is missing: `make checkov` makes it")
+    workspace = applied.workspace()
+    plan = workspace.run("show", str(workspace.plan_file), json=IsFlagged, what="show plan")
+    addresses = {change["address"] for change in json.loads(plan)["resource_changes"]}
+    for module in ("module.platform.", "module.ci[0].", f'module.tenant["{DISABLED}"].', f'module.tenant["{REMOVED}"].'):
+        assert any(address.startswith(module) for address in addresses), module
+    plan_file = applied.base / "plan.json"
+    plan_file.write_text(plan, encoding="utf-8")
+
+    result = subprocess.run(["bash", str(ROOT / ".ci" / "checkov.sh"), "--plan", str(plan_file)],
+                            capture_output=True, text=True, check=False, timeout=600)
+
+    counts = re.search(r"Passed checks: (\d+), Failed checks: (\d+), Skipped checks: (\d+)", result.stdout)
+    assert result.returncode == 0 and counts, result.stdout[-5000:] + result.stderr[-2000:]
+    print(f"\ncheckov on the plan JSON: {counts[1]} passed, {counts[2]} failed, {counts[3]} skipped")
+    assert int(counts[1]) > 0 and counts[2] == "0"
 
 
 def test_disabling_a_tenant_keeps_its_data_and_enabling_it_again_restores_only_its_access(applied: Environment) -> None:

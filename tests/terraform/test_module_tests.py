@@ -1,4 +1,5 @@
-"""`terraform test` of every module (mock_provider "aws": no AWS, no moto) and the READMEs' generated tables.
+"""`terraform test` of every module and of the root (mock_provider "aws": no AWS, no moto) and the READMEs' generated
+tables.
 
 Each module runs in a copy of terraform/ under a temporary folder, so `.terraform/` never lands in the
 checkout; `init` reads the module's committed lock file and never changes it.
@@ -43,18 +44,31 @@ def test_every_module_has_terraform_tests() -> None:
         assert list((ROOT / "terraform" / "modules" / module / "tests").glob("*.tftest.hcl")), module
 
 
-@pytest.mark.slow
-@pytest.mark.terraform
-@pytest.mark.parametrize("module", MODULES)
-def test_module_terraform_tests_pass(terraform_bin: str, terraform_copy: Path, module: str, tmp_path: Path) -> None:
-    folder = terraform_copy / "modules" / module
-    env = _env(tmp_path)
+def _terraform_test(terraform_bin: str, folder: Path, home: Path) -> str:
+    """`terraform init` and `terraform test` in `folder`; its output, after asserting nothing failed."""
+    env = _env(home)
     init = subprocess.run([terraform_bin, "init", "-backend=false", "-lockfile=readonly", "-no-color"], cwd=folder, env=env,
                           capture_output=True, text=True, check=False)
     assert init.returncode == 0, init.stderr
     result = subprocess.run([terraform_bin, "test", "-no-color"], cwd=folder, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failed" in result.stdout
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+@pytest.mark.parametrize("module", MODULES)
+def test_module_terraform_tests_pass(terraform_bin: str, terraform_copy: Path, module: str, tmp_path: Path) -> None:
+    _terraform_test(terraform_bin, terraform_copy / "modules" / module, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.terraform
+def test_root_terraform_tests_pass(terraform_bin: str, terraform_copy: Path, tmp_path: Path) -> None:
+    """The root reads a registry (terraform/tests/registry) and refuses one in which two tenants share names."""
+    output = _terraform_test(terraform_bin, terraform_copy, tmp_path)
+    assert 'run "refuses_tenants_that_would_share_resource_names"... pass' in output
 
 
 def test_module_readme_tables_are_up_to_date() -> None:

@@ -167,17 +167,13 @@ resource "aws_iam_role_policy" "deploy" {
         Resource = [for kind in ["model", "endpoint-config", "endpoint"] : "arn:aws:sagemaker:${var.region}:${var.account_id}:${kind}/${var.project}-*"]
       },
       {
+        # ListModelPackages takes the optional resource type model-package (Service Authorization Reference,
+        # Amazon SageMaker); the deploy path always lists one group (ModelPackageGroupName), so it is scoped
+        # like the rest: the project's groups and their packages, model-package/<group>/<version>.
         Sid      = "ModelPackages"
         Effect   = "Allow"
-        Action   = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:UpdateModelPackage"]
+        Action   = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:ListModelPackages", "sagemaker:UpdateModelPackage"]
         Resource = ["arn:aws:sagemaker:${var.region}:${var.account_id}:model-package-group/${var.project}-*", "arn:aws:sagemaker:${var.region}:${var.account_id}:model-package/${var.project}-*"]
-      },
-      {
-        # ListModelPackages has no resource type in IAM: it cannot be scoped to this project.
-        Sid      = "ListModelPackages"
-        Effect   = "Allow"
-        Action   = "sagemaker:ListModelPackages"
-        Resource = "*"
       },
       {
         Sid       = "PassTenantRoles"

@@ -34,4 +34,20 @@ locals {
       endpoints            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
     }
   }
+
+  # "<kind> <name>" => the tenants that get that name. Two tenants must never share one: tenant acme with model
+  # house-prices and tenant acme-house with model prices would both get <project>-acme-house-prices (pipeline,
+  # model package group, endpoint), and with them each other's data by policy. Every kind of `tenants` is
+  # compared, so a name added there is covered too; mlops.config.tenants compares Names.tenant_names the same
+  # way, and the root refuses a plan while `shared_names` is not empty.
+  name_owners = {
+    for entry in flatten([
+      for id, names in local.tenants : [
+        for kind, value in names : [
+          for name in try(values(value), [value]) : { key = "${kind} ${name}", tenant = id }
+        ]
+      ]
+    ]) : entry.key => entry.tenant...
+  }
+  shared_names = { for key, owners in local.name_owners : key => distinct(owners) if length(distinct(owners)) > 1 }
 }

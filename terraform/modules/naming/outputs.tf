@@ -8,6 +8,11 @@ output "tenants" {
   value       = local.tenants
 }
 
+output "shared_names" {
+  description = "Names that two or more tenants would get, as `<kind> <name>` => tenant ids: empty for a valid registry (the root refuses a plan otherwise)."
+  value       = local.shared_names
+}
+
 output "queues" {
   description = "Every SQS queue that has a dead-letter queue, by purpose (tier names, uploads, status)."
   value       = local.queues

@@ -39,3 +39,32 @@ run "rejects_a_bad_region" {
   variables { region = "EU-WEST-1" }
   expect_failures = [var.region]
 }
+
+run "tenants_whose_ids_only_share_a_prefix_share_no_name" {
+  command = plan
+  variables {
+    models  = ["churn", "house-prices"]
+    tenants = { acme = { models = ["churn", "house-prices"] }, acme-house = { models = ["churn"] } }
+  }
+
+  assert {
+    condition     = output.shared_names == {} && output.tenants["acme-house"].pipelines["churn"] == "mlops-acme-house-churn"
+    error_message = "Tenants whose ids share a prefix keep names of their own."
+  }
+}
+
+# acme + house-prices and acme-house + prices both get mlops-acme-house-prices (pipeline, group, endpoint).
+run "finds_the_names_two_tenants_would_share" {
+  command = plan
+  variables {
+    models  = ["churn", "house-prices", "prices"]
+    tenants = { acme = { models = ["churn", "house-prices"] }, acme-house = { models = ["prices"] }, globex = { models = ["churn"] } }
+  }
+
+  assert {
+    condition = output.shared_names == {
+      for kind in ["endpoints", "model_package_groups", "pipelines"] : "${kind} mlops-acme-house-prices" => tolist(["acme", "acme-house"])
+    }
+    error_message = "The pipeline, model package group and endpoint acme + house-prices and acme-house + prices share are found, and nothing else."
+  }
+}
