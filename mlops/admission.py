@@ -39,6 +39,8 @@ class TierState:
     waiting: int = 0
     tenants: dict[str, TenantState] = field(default_factory=dict)
     slots: list[str] = field(default_factory=list)
+    #: execution id -> tenant, of every slot (read with them)
+    slot_tenants: dict[str, str] = field(default_factory=dict)
     #: the tier's virtual clock: the start tag of the latest admission (new tenants' tags start after it)
     clock: int = 0
     #: requests sent to the tier's queue and not yet filed into the backlog

@@ -271,15 +271,15 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         message is sent, so one empty look can be that moment.
         """
         limit = self.registry.platform.tiers[tier].max_concurrent_builds
-        unfiled = None
-        if self.queues.depth(self.names.tier_queue(tier)) == 0:
-            counted = self.slots.read_counter(tier, limit).unfiled
-            if counted and self._empty_queue_unfiled.get(tier) == counted:
-                unfiled = 0
-            self._empty_queue_unfiled[tier] = counted
-        else:
-            self._empty_queue_unfiled.pop(tier, None)
-        for name, (was, now) in self.slots.recount(tier, limit, unfiled).items():
+        empty = self.queues.depth(self.names.tier_queue(tier)) == 0
+
+        def drifted(counted: int) -> bool:
+            seen = self._empty_queue_unfiled.pop(tier, None)
+            if empty:
+                self._empty_queue_unfiled[tier] = counted
+            return empty and counted != 0 and seen == counted
+
+        for name, (was, now) in self.slots.recount(tier, limit, drifted).items():
             report.recounted[f"{tier}/{name}"] = [was, now]
             LOG.warning("recount: %s %s was %d, its items say %d: corrected", tier, name, was, now)
 
@@ -302,7 +302,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                 if self.slots.release(tier, slot["tenant"], eid):
                     report.released_stale += 1
             elif item.get("pipeline_execution_arn") and self.status_of is not None:
-                self._reconcile(item, report)
+                self._reconcile(item, report, self.status_of)
             elif item["status"] == STARTING:
                 try:
                     request = parse_request(parse_json(item["request"]))
@@ -312,12 +312,11 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                     self._start(request, tier, attempt=int(item.get("start_attempt", 1)) + 1)
                     report.restarted += 1
 
-    def _reconcile(self, item: dict[str, Any], report: DispatchReport) -> None:
+    def _reconcile(self, item: dict[str, Any], report: DispatchReport, status_of: ExecutionStatus) -> None:
         """Compare a running ledger item with SageMaker; apply a status the ledger missed (one log line each)."""
         eid, arn = item["execution_id"], item["pipeline_execution_arn"]
-        assert self.status_of is not None
         try:
-            status = self.status_of(arn)
+            status = status_of(arn)
         except MlopsError as exc:  # asked again at the next sweep
             LOG.warning("reconcile: cannot read the status of %s: %s", eid, exc.one_line())
             return

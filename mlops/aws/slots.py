@@ -13,6 +13,7 @@ counter (`ACCOUNT/#COUNTER`) holds every tier to the account's pipeline-executio
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -71,6 +72,7 @@ class Slots:
                         state.tenants[sk[7:]] = TenantState(item.get("running", 0), item.get("waiting", 0), item.get("next_tag", 0))
                     elif sk.startswith("SLOT#"):
                         state.slots.append(sk[5:])
+                        state.slot_tenants[sk[5:]] = str(item.get("tenant", ""))
         except ClientError as exc:
             raise _error(exc) from exc
         return state
@@ -218,20 +220,22 @@ class Slots:
                     "ExpressionAttributeValues": values}})
                   for name, sort_key in (("counter", COUNTER), ("tenant", f"TENANT#{tenant}")))]
 
-    def recount(self, tier: str, limit: int, unfiled: int | None = None) -> dict[str, tuple[int, int]]:
+    def recount(self, tier: str, limit: int,
+                unfiled_drifted: Callable[[int], bool] = lambda _: False) -> dict[str, tuple[int, int]]:
         """Recompute the tier's counts from its items and correct those that drifted; returns what was corrected
         (`"<item>.<count>": (was, now)`).
 
         `inflight` and each tenant's `running` are its slot items; `waiting` is the backlog's items plus the
-        requests not yet filed, which only the caller knows (`unfiled`: None keeps the counter's own). A tenant's
-        `waiting` is corrected only when nothing is unfiled (the queue does not say whose its messages are).
-        Every correction is conditional on the values read first: if anything moved meanwhile, it is left for
-        the next recount. Reads: the tier (one query), its slots and its backlog (keys and tenants only).
+        requests not yet filed, which only the caller can judge: `unfiled_drifted(counted)` says whether the
+        counter's `unfiled` is to be taken as 0. A tenant's `waiting` is corrected only when nothing is unfiled
+        (the queue does not say whose its messages are). Every correction is conditional on the values read
+        first: if anything moved meanwhile, it is left for the next recount. Reads: the tier with its slots
+        (one query) and its backlog (keys and tenants only).
         """
         state = self.read_tier(tier, limit)
-        slots = Counter(str(s["tenant"]) for s in self.old_slots(tier, "~"))  # "~" sorts after any time: all
+        slots = Counter(state.slot_tenants.values())
         filed = Counter(str(from_attrs(i)["tenant"]) for i in self._query_all(f"BACKLOG#{tier}", "tenant"))
-        unfiled = max(0, state.unfiled if unfiled is None else unfiled)
+        unfiled = 0 if unfiled_drifted(state.unfiled) else max(0, state.unfiled)
         fixes: dict[str, tuple[int, int]] = {}
         self._correct(tier, COUNTER, {"inflight": state.inflight, "waiting": state.waiting, "unfiled": state.unfiled},
                       {"inflight": sum(slots.values()), "waiting": sum(filed.values()) + unfiled, "unfiled": unfiled}, fixes)
