@@ -3,8 +3,9 @@
 `python -m mlops.local.server --port 0 --ready-file F` binds a free port itself (no race between picking
 a port and binding it), then writes `{"pid", "host", "port"}` to F atomically so the parent knows where it
 listens. It serves until SIGTERM or SIGINT. Request logging is off: the log would grow with every call.
-moto's application is served as moto's own threaded server serves it, behind one middleware: an SDK's retry
-of a call that already succeeded gets that call's answer again (mlops.local.retried_requests).
+moto's application is served as moto's own threaded server serves it, behind two middlewares: an SDK's retry
+of a call that already succeeded gets that call's answer again (mlops.local.retried_requests), and, with
+`--engine-record-bucket`, pipeline executions are run by the local engine (mlops.local.pipelines_api).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import threading
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
 class ThreadedServer:
@@ -28,13 +30,18 @@ class ThreadedServer:
     server outside their own process use this one. `with ThreadedServer() as url:` yields the endpoint URL.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, engine: dict[str, Any] | None = None):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         from mlops.local.retried_requests import RetriedRequests
 
-        self.app = RetriedRequests(DomainDispatcherApplication(create_backend_app))
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if engine is not None:  # SageMaker Pipelines executions run by the local engine (mlops.local.pipelines_api)
+            from mlops.local.pipelines_api import PipelinesApi
+
+            app = PipelinesApi(app, endpoint_url=lambda: self.url, **engine)
+        self.app = RetriedRequests(app)
         self._server = make_server(host, port, self.app, True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
 
@@ -74,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback by default)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
     parser.add_argument("--ready-file", type=Path, required=True, help="where to write the pid, host and port once listening")
+    parser.add_argument("--engine-record-bucket",
+                        help="run pipeline executions with the local engine, keeping its records in this bucket")
+    parser.add_argument("--engine-dir", type=Path, help="the engine's work folders (with --engine-record-bucket)")
     args = parser.parse_args(argv)
+    if bool(args.engine_record_bucket) != bool(args.engine_dir):
+        parser.error("--engine-record-bucket and --engine-dir go together")
 
     from mlops.local.lambda_runtime import make_moto_dynamodb_atomic, make_moto_reads_linear
 
@@ -84,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     make_moto_reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    server = ThreadedServer(args.host, args.port)
+    engine = {"record_bucket": args.engine_record_bucket, "engine_dir": args.engine_dir} if args.engine_dir else None
+    server = ThreadedServer(args.host, args.port, engine=engine)
     server.start()
     host, port = server.host_and_port
 
