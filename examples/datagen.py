@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-TARGETS = {"churn": "churned", "house-prices": "price"}
+TARGETS = {"churn": "churned", "house-prices": "price", "home-value": "value"}
 CONTRACTS = ("month-to-month", "one-year", "two-year")
 INTERNET = ("dsl", "fiber", "none")
 PAYMENTS = ("card", "bank-transfer", "electronic-check", "mailed-check")
@@ -60,6 +60,10 @@ def profile(tenant: str, model: str) -> Profile:
         return Profile(rows=int(rng.integers(400, 1000)), base_rate=float(rng.uniform(250_000, 450_000)),
                        level=float(rng.uniform(1300, 2300)), scale=float(rng.uniform(25, 60)),
                        mix=tuple(float(p) for p in rng.normal(0.0, 0.12, len(NEIGHBORHOODS))))
+    if model == "home-value":
+        return Profile(rows=int(rng.integers(500, 1100)), base_rate=float(rng.uniform(180.0, 420.0)),
+                       level=float(rng.uniform(3.0, 7.0)), scale=float(rng.uniform(15, 40)),
+                       mix=tuple(float(p) for p in rng.uniform(0.05, 0.25, 2)))
     raise ValueError(f"unknown model '{model}' (use one of: {', '.join(TARGETS)})")
 
 
@@ -121,8 +125,21 @@ def _house_prices(prof: Profile, rng: np.random.Generator, rows: int, shift: flo
     })
 
 
+def _home_value(prof: Profile, rng: np.random.Generator, rows: int, shift: float) -> pd.DataFrame:
+    """Numeric district data (value in thousands, the label first) for a model written against SageMaker alone."""
+    income = np.round(np.clip(rng.lognormal(np.log(prof.level), 0.35, rows) + shift, 0.5, 15.0), 3)
+    rooms = np.round(np.clip(rng.normal(5.4, 1.1, rows), 2.0, 10.0), 2)
+    age = np.clip(np.round(rng.exponential(prof.scale, rows)), 1, 52).astype(int)
+    distance = np.round(rng.gamma(2.0, 12.0, rows) * (1 + shift * 0.2), 2)
+    coastal = rng.binomial(1, prof.mix[1] + 0.2, rows)
+    value = (prof.base_rate * (income / prof.level) ** 0.8 * (1 + 0.06 * (rooms - 5.4)) * np.exp(-0.004 * age)
+             * np.exp(-0.006 * distance) * (1 + prof.mix[0] * coastal) * np.exp(rng.normal(0, 0.08, rows)))
+    return pd.DataFrame({"value": np.round(value, 1), "median_income": income, "rooms": rooms, "house_age": age,
+                         "distance_km": distance, "coastal": coastal})
+
+
 _MAKERS: dict[str, Callable[[Profile, np.random.Generator, int, float], pd.DataFrame]] = {
-    "churn": _churn, "house-prices": _house_prices,
+    "churn": _churn, "house-prices": _house_prices, "home-value": _home_value,
 }
 
 
@@ -169,7 +186,9 @@ def registry_pairs(root: Path) -> list[tuple[str, str]]:
 
 def _summary(frame: pd.DataFrame, model: str) -> str:
     target = frame[TARGETS[model]]
-    return f"churn rate {target.mean():.2f}" if model == "churn" else f"median price {target.median():,.0f}"
+    if model == "churn":
+        return f"churn rate {target.mean():.2f}"
+    return f"median {TARGETS[model]} {target.median():,.0f}"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,18 +1,21 @@
 """The model contract: `mlops.yaml` at the root of a model repository.
 
 It names the model and the platform project it belongs to, the four entry points (preprocess, train,
-evaluate, inference) that follow the SageMaker container contract, the metric the evaluation reports with
-its direction and threshold, the hyperparameters, and the retraining policy. Errors name the file, the
-field and the fix.
+evaluate, inference) that follow the SageMaker container contract, the training channels, the arguments
+each processing script asks for, the metric the evaluation reports (where it is in `evaluation.json`, see
+`mlops.evaluation`) with its direction and threshold, the hyperparameters, and the retraining policy.
+Errors name the file, the field and the fix.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops import evaluation
 from mlops.config._yaml import problems_from, read_yaml
 from mlops.errors import ConfigError
 from mlops.naming import MODEL_MAX, PROJECT_MAX, SLUG
@@ -36,10 +39,26 @@ class Metric(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="key in evaluation.json under `metrics`")
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="the metric's name in evaluation.json")
     direction: Literal["maximize", "minimize"]
     threshold: float = Field(description="register only if the metric is at least (maximize) or at most (minimize) this")
     min_improvement: float = Field(default=0.0, ge=0, description="how much better than the champion a challenger must be")
+    problem_type: Literal["regression", "binary_classification", "multiclass_classification"] | None = Field(
+        default=None, description="SageMaker model-quality section of the report (found from the name when it is in one only)")
+    path: str | None = Field(default=None, description="JSON path of the value in a report of another shape")
+
+    @model_validator(mode="after")
+    def _report_path_is_known(self) -> "Metric":
+        try:
+            evaluation.metric_path(self.name, self.problem_type, self.path)
+        except evaluation.ReportError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def json_path(self) -> str:
+        """Where the value is in evaluation.json (what the pipeline's JsonGet reads)."""
+        return evaluation.metric_path(self.name, self.problem_type, self.path)
 
     def passes(self, value: float) -> bool:
         """Whether `value` meets the registration threshold."""
@@ -57,6 +76,15 @@ class Retraining(BaseModel):
     drift_threshold: float | None = Field(default=None, ge=0)
 
 
+class ScriptArguments(BaseModel):
+    """Command-line arguments of the processing scripts (the training script gets its hyperparameters)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preprocess: list[str] = Field(default_factory=list)
+    evaluate: list[str] = Field(default_factory=list)
+
+
 class ModelContract(BaseModel):
     """The whole of `mlops.yaml`."""
 
@@ -70,7 +98,20 @@ class ModelContract(BaseModel):
     metric: Metric
     hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
     retraining: Retraining = Field(default_factory=Retraining)
-    target: str | None = Field(default=None, description="label column name, passed to the scripts")
+    channels: list[str] = Field(default_factory=lambda: ["train", "validation"], min_length=1, max_length=8,
+                                description="training channels, each a split the preprocess step writes")
+    arguments: ScriptArguments = Field(default_factory=ScriptArguments)
+    target: str | None = Field(default=None, description="label column name (for tools; scripts get it through `arguments`)")
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, channels: list[str]) -> list[str]:
+        for name in channels:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise ValueError(f"channel name '{name}' must be 1-64 letters, digits, '.', '_' or '-'")
+        if len(set(channels)) != len(channels):
+            raise ValueError("channel names must be unique")
+        return channels
 
     @field_validator("hyperparameters")
     @classmethod

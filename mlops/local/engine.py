@@ -4,7 +4,9 @@ moto records a pipeline execution and marks it Succeeded at once, without runnin
 reads what SageMaker would run through the same AWS calls: the definition the execution was started with
 (DescribePipelineDefinitionForExecution) and its parameters (ListPipelineParametersForExecution). It then
 runs the steps in dependency order: processing and training jobs as subprocesses under the container
-contract (`mlops.local.container`), `Get` / `Std:Join` / `Std:JsonGet` and conditions evaluated from the
+contract (`mlops.local.container`: each in a private mount namespace with SageMaker's `/opt/ml` paths, as
+the job's role: its RoleArn is assumed through STS and the job's S3 transfers and its script use those
+credentials), `Get` / `Std:Join` / `Std:JsonGet` and conditions evaluated from the
 definition (`mlops.local.engine_expressions`), model packages registered with CreateModelPackage, and a
 fail step ending the execution with its message.
 
@@ -21,7 +23,6 @@ import argparse
 import json
 import os
 import secrets
-import subprocess
 import sys
 import threading
 import traceback
@@ -136,6 +137,8 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
     record_bucket: str
     work_dir: Path
     step_timeout: float = DEFAULT_STEP_TIMEOUT
+    #: boto3 session of the engine; with it, each job runs as its role (without it, with the engine's clients)
+    session: Any = None
     record: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _property_files: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -242,6 +245,10 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
             "EngineLog": str(self.work_dir / "engine.log"), "Parameters": {}, "PropertyFiles": {},
         }
         self.set_status("Executing")
+        paths = container.isolation()
+        if not paths.real_paths:
+            self.record["Warnings"] = [paths.warning()]
+            print(f"{self.execution_arn}: {paths.warning()}", file=sys.stderr, flush=True)
         definition = json.loads(self.sagemaker.describe_pipeline_definition_for_execution(
             PipelineExecutionArn=self.execution_arn)["PipelineDefinition"])
         pages = self.sagemaker.get_paginator("list_pipeline_parameters_for_execution").paginate(PipelineExecutionArn=self.execution_arn)
@@ -296,16 +303,36 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
     def _job_name(self, step: dict[str, Any]) -> str:
         return f"pipelines-{self.context.execution['PipelineExecutionId']}-{step['Name'][:24]}-{secrets.token_hex(4)}"
 
+    def _as_role(self, role_arn: Any) -> tuple[Any, dict[str, str]]:
+        """An S3 client and the environment credentials of the job's role, as SageMaker assumes it for a job."""
+        if self.session is None:
+            return self.s3, {}
+        if not role_arn:
+            raise StepFailed("the job request has no RoleArn to run as")
+        sts = self.session.client("sts")
+        try:
+            answer = sts.assume_role(RoleArn=str(role_arn), RoleSessionName="SageMaker")["Credentials"]
+        except sts.exceptions.ClientError as exc:
+            raise StepFailed(f"cannot assume the job's role {role_arn}: {exc.response['Error'].get('Message', exc)}") from None
+        import boto3  # pylint: disable=import-outside-toplevel  # the engine module stays importable without it
+
+        role = boto3.session.Session(aws_access_key_id=answer["AccessKeyId"], aws_secret_access_key=answer["SecretAccessKey"],
+                                     aws_session_token=answer["SessionToken"], region_name=self.session.region_name)
+        return role.client("s3"), {"AWS_ACCESS_KEY_ID": answer["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": answer["SecretAccessKey"],
+                                   "AWS_SESSION_TOKEN": answer["SessionToken"]}
+
     def _job(self, step: dict[str, Any], kind: str) -> dict[str, Any]:
         request = resolve(step.get("Arguments", {}), self.context)
         name = self._job_name(step)
         folder = self.work_dir / step["Name"]
+        s3, credentials = self._as_role(request.get("RoleArn"))
         try:
             if kind == "ProcessingJob":
-                result = container.run_processing(request, s3=self.s3, folder=folder, timeout=self.step_timeout)
+                result = container.run_processing(request, s3=s3, folder=folder, timeout=self.step_timeout, credentials=credentials)
                 properties = {**result.properties, "ProcessingJobName": name}
             else:
-                result = container.run_training(request, s3=self.s3, folder=folder, timeout=self.step_timeout, job_name=name)
+                result = container.run_training(request, s3=s3, folder=folder, timeout=self.step_timeout, job_name=name,
+                                                job_arn=self._job_arn(kind, name), credentials=credentials)
                 properties = result.properties
         except container.JobFailed as exc:
             raise StepFailed(exc.reason, {"LogFile": str(folder / "job.log"), "StderrTail": exc.log_tail,
@@ -370,6 +397,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
         except self.sagemaker.exceptions.ClientError as exc:
             raise StepFailed(f"CreateModelPackage failed: {exc.response['Error'].get('Message', exc)}") from None
         self.record["ModelPackageArn"] = arn
+        self.record["ModelPackageMetadata"] = request.get("CustomerMetadataProperties", {})
         self.context.steps[step["Name"]] = {"ModelPackageArn": arn}
         return {"RegisterModel": {"Arn": arn}}
 
@@ -387,20 +415,9 @@ def run_execution(execution_arn: str, *, record_bucket: str, work_dir: Path, ses
     session = session or boto3.session.Session()
     work_dir.mkdir(parents=True, exist_ok=True)
     engine = Engine(sagemaker=session.client("sagemaker"), s3=session.client("s3"), events=session.client("events"),
-                    execution_arn=execution_arn, record_bucket=record_bucket, work_dir=work_dir, step_timeout=step_timeout)
+                    execution_arn=execution_arn, record_bucket=record_bucket, work_dir=work_dir, step_timeout=step_timeout,
+                    session=session)
     return engine.run()
-
-
-def launch(execution_arn: str, *, record_bucket: str, work_dir: Path, step_timeout: float = DEFAULT_STEP_TIMEOUT) -> int:
-    """Run an execution in a detached process (it outlives the caller); returns its pid."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with (work_dir / "engine.log").open("ab") as log:
-        proc = subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
-            [sys.executable, "-m", "mlops.local.engine", "--execution-arn", execution_arn, "--record-bucket", record_bucket,
-             "--work-dir", str(work_dir), "--step-timeout", str(step_timeout)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-        )
-    return proc.pid
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,18 +4,21 @@ One definition per model serves every tenant: whatever differs between tenants o
 parameter (see `mlops.pipeline.parameters`); what is fixed for the model (its scripts, hyperparameters,
 metric and threshold from `mlops.yaml`) is a plain argument at build time.
 
-    Preprocess (processing)          raw tenant data  -> train / validation / test
+    Preprocess (processing)          raw tenant data  -> one split per channel, and test
         |
-    Train (training, script mode)    train + validation -> model.tar.gz
+    Train (training, script mode)    the channels (train, validation by default) -> model.tar.gz
         |
     Evaluate (processing)            model + test -> evaluation.json (property file EvaluationReport)
         |
-    CheckMetric (condition)          metrics.<name>.value >= threshold (maximize) or <= (minimize)
+    CheckMetric (condition)          the metric's value (mlops.evaluation.metric_path, e.g.
+        |                            regression_metrics.rmse.value) >= threshold (maximize) or <= (minimize)
         |-- true:  Register-RegisterModel   model package in the tenant's group, with the evaluation
         |                                   report as model metrics and version/digest/commit metadata
         '-- false: MetricNotMet (fail)      "<name> = <value> does not meet the threshold ..."
 
-The scripts run as code, not baked into the definition: `CodeUri` points at the uploaded source bundle
+Processing scripts get the arguments `mlops.yaml` declares for them and nothing else; the training script
+gets its hyperparameters, as SageMaker passes them. The scripts run as code, not baked into the definition:
+`CodeUri` points at the uploaded source bundle
 (`sourcedir.tar.gz` for training, as script mode expects, and the unpacked files under `src/` for the
 processing steps). Building the definition makes no AWS call; `definition_json` additionally runs inside
 moto so a change in the SDK can never reach a real account while building.
@@ -44,7 +47,8 @@ REGISTER_STEP = "Register"
 FAIL_STEP = "MetricNotMet"
 DEFAULT_INFERENCE_INSTANCES = ("ml.t2.medium", "ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge")
 
-# The container paths of the model contract (docs/model-contract.md), handed to the scripts as variables.
+# The container paths of the model contract (docs/model-contract.md). The scripts see them as they are; the
+# variables name them too, for scripts that take their folders from the environment.
 PREPROCESS_ENV = {
     "MLOPS_PROCESSING_INPUT": "/opt/ml/processing/input/data",
     "MLOPS_PROCESSING_OUTPUT": "/opt/ml/processing/output",
@@ -54,7 +58,7 @@ EVALUATE_ENV = {
     "MLOPS_PROCESSING_TEST": "/opt/ml/processing/test",
     "MLOPS_PROCESSING_EVALUATION": "/opt/ml/processing/evaluation",
 }
-SPLITS = ("train", "validation", "test")
+TEST_SPLIT = "test"
 
 _SDK_CONFIG = """\
 # Written by mlops: the SageMaker SDK's defaults file, only to opt out of its telemetry.
@@ -200,26 +204,27 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
     tags = [{"Key": "mlops:project", "Value": contract.project}, {"Key": "mlops:model", "Value": contract.model},
             {"Key": "mlops:tenant", "Value": params[P.TENANT_ID]}, {"Key": "mlops:tier", "Value": params[P.TIER]},
             {"Key": "mlops:model-version", "Value": params[P.MODEL_VERSION]}]
-    target_args = ["--target", contract.target] if contract.target else []
+    splits = [*contract.channels, *([] if TEST_SPLIT in contract.channels else [TEST_SPLIT])]
 
-    def processor(script: str, env: dict[str, str]) -> Any:
+    def processor(script: str, env: dict[str, str], arguments: list[str]) -> Any:
         return Processor(
             role=params[P.ROLE_ARN], image_uri=params[P.IMAGE_URI], instance_count=1, instance_type=params[P.INSTANCE_TYPE],
-            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{script}", *target_args], env=env, volume_size_in_gb=volume_size_gb,
+            entrypoint=["python3", f"{PROCESSING_CODE_DIR}/{script}", *arguments], env=env, volume_size_in_gb=volume_size_gb,
             max_runtime_in_seconds=max_runtime_seconds, sagemaker_session=session, tags=tags,
         )
 
     code_input = ProcessingInput(source=code_prefix, destination=PROCESSING_CODE_DIR, input_name=CODE_CHANNEL)
 
-    preprocess = ProcessingStep("Preprocess", step_args=processor(contract.entry_points.preprocess, PREPROCESS_ENV).run(
+    preprocessor = processor(contract.entry_points.preprocess, PREPROCESS_ENV, contract.arguments.preprocess)
+    preprocess = ProcessingStep("Preprocess", step_args=preprocessor.run(
         inputs=[ProcessingInput(source=params[P.INPUT_DATA_URI], destination=PREPROCESS_ENV["MLOPS_PROCESSING_INPUT"], input_name="data"),
                 code_input],
         outputs=[ProcessingOutput(output_name=split, source=f"{PREPROCESS_ENV['MLOPS_PROCESSING_OUTPUT']}/{split}",
-                                  destination=run_path("preprocess", split)) for split in SPLITS],
+                                  destination=run_path("preprocess", split)) for split in splits],
     ))
     # Step properties are built from the API shapes at run time, so pylint cannot see their members.
     outputs = preprocess.properties.ProcessingOutputConfig.Outputs  # pylint: disable=no-member
-    split_uri = {split: outputs[split].S3Output.S3Uri for split in SPLITS}
+    split_uri = {split: outputs[split].S3Output.S3Uri for split in splits}
 
     # Script mode: the training image's toolkit unpacks sagemaker_submit_directory and runs
     # sagemaker_program; every other hyperparameter is JSON-encoded, as the SDK's framework estimators do.
@@ -232,15 +237,14 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
         sagemaker_session=session, tags=tags,
     )
     train = TrainingStep("Train", step_args=estimator.fit({
-        "train": TrainingInput(split_uri["train"], content_type="text/csv"),
-        "validation": TrainingInput(split_uri["validation"], content_type="text/csv"),
-    }))
+        channel: TrainingInput(split_uri[channel], content_type="text/csv") for channel in contract.channels}))
     model_uri = train.properties.ModelArtifacts.S3ModelArtifacts  # pylint: disable=no-member  # API shape, see above
 
     report = PropertyFile(name=EVALUATION_REPORT, output_name="evaluation", path=EVALUATION_FILE)
-    evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=processor(contract.entry_points.evaluate, EVALUATE_ENV).run(
+    evaluator = processor(contract.entry_points.evaluate, EVALUATE_ENV, contract.arguments.evaluate)
+    evaluate = ProcessingStep("Evaluate", property_files=[report], step_args=evaluator.run(
         inputs=[ProcessingInput(source=model_uri, destination=EVALUATE_ENV["MLOPS_PROCESSING_MODEL"], input_name="model"),
-                ProcessingInput(source=split_uri["test"], destination=EVALUATE_ENV["MLOPS_PROCESSING_TEST"], input_name="test"),
+                ProcessingInput(source=split_uri[TEST_SPLIT], destination=EVALUATE_ENV["MLOPS_PROCESSING_TEST"], input_name="test"),
                 code_input],
         outputs=[ProcessingOutput(output_name="evaluation", source=EVALUATE_ENV["MLOPS_PROCESSING_EVALUATION"],
                                   destination=run_path("evaluation"))],
@@ -248,7 +252,7 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
     evaluation_uri = evaluate.properties.ProcessingOutputConfig.Outputs["evaluation"].S3Output.S3Uri  # pylint: disable=no-member
     report_uri = Join(on="/", values=[evaluation_uri, EVALUATION_FILE])
     metric = contract.metric
-    metric_value = JsonGet(step_name=evaluate.name, property_file=report, json_path=f"metrics.{metric.name}.value")
+    metric_value = JsonGet(step_name=evaluate.name, property_file=report, json_path=metric.json_path)
 
     model = Model(image_uri=params[P.IMAGE_URI], model_data=model_uri, role=params[P.ROLE_ARN], sagemaker_session=session,
                   env={"SAGEMAKER_PROGRAM": contract.entry_points.inference, "SAGEMAKER_SUBMIT_DIRECTORY": code_bundle})
@@ -262,7 +266,7 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
             "semantic_version": params[P.MODEL_VERSION], "image_digest": params[P.IMAGE_DIGEST],
             "git_commit": params[P.GIT_COMMIT], "tenant": params[P.TENANT_ID], "tier": params[P.TIER],
             "metric_name": metric.name, "metric_direction": metric.direction, "metric_threshold": str(metric.threshold),
-            "metric_min_improvement": str(metric.min_improvement),
+            "metric_min_improvement": str(metric.min_improvement), "metric_path": metric.json_path,
             "metric_value": Join(on="", values=[metric_value]),
             "pipeline_execution_arn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
         },

@@ -19,6 +19,7 @@ from types import ModuleType
 
 import pytest
 
+from mlops import evaluation
 from mlops.config.contract import ModelContract, load_contract
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,9 +80,9 @@ class Workspace:
         """The entry point of a step, as mlops.yaml names it."""
         return EXAMPLES / self.model / getattr(self.contract.entry_points, step)
 
-    def step_args(self) -> list[str]:
-        """What processing steps receive from mlops.yaml."""
-        return ["--target", self.contract.target] if self.contract.target else []
+    def step_args(self, step: str = "preprocess") -> list[str]:
+        """The arguments mlops.yaml gives a processing step."""
+        return list(getattr(self.contract.arguments, step))
 
     def write_hyperparameters(self, values: dict[str, object] | None = None) -> None:
         """hyperparameters.json as SageMaker writes it: every value a string."""
@@ -114,10 +115,15 @@ class Workspace:
         """The evaluation step's evaluation.json."""
         return json.loads((Path(self.env["MLOPS_PROCESSING_EVALUATION"]) / "evaluation.json").read_text(encoding="utf-8"))
 
+    def metric(self) -> float:
+        """The headline metric of the report, read where the platform reads it."""
+        return evaluation.metrics(self.report(), metric=self.contract.metric.name,
+                                  path=self.contract.metric.json_path)[self.contract.metric.name]
+
     def pipeline(self) -> dict:
         """preprocess -> train -> package -> evaluate; fails the test with the step's stderr."""
         self.write_hyperparameters()
-        for step, args in (("preprocess", self.step_args()), ("train", []), ("evaluate", self.step_args())):
+        for step, args in (("preprocess", self.step_args()), ("train", []), ("evaluate", self.step_args("evaluate"))):
             if step == "evaluate":
                 self.package()
             done = self.run(step, *args)

@@ -75,3 +75,11 @@ def test_cli_all_writes_every_tenant_and_model_of_the_registry(datagen, registry
 def test_cli_all_with_a_broken_registry_is_one_line(datagen, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert datagen.main(["--all", "--root", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_home_value_data_is_numeric_with_the_label_first_and_a_signal(datagen) -> None:
+    acme, globex = datagen.generate("home-value", "acme"), datagen.generate("home-value", "globex")
+    assert list(acme.columns)[0] == datagen.TARGETS["home-value"] == "value"
+    assert all(pd.api.types.is_numeric_dtype(acme[c]) for c in acme.columns)
+    assert len(acme) != len(globex) and acme["value"].median() != globex["value"].median()
+    assert acme["median_income"].corr(acme["value"]) > 0.5

@@ -95,18 +95,19 @@ def test_hyperparameters_come_from_mlops_yaml(churn_definition: str) -> None:
     assert hps["sagemaker_submit_directory"] == {"Std:Join": {"On": "/", "Values": [{"Get": "Parameters.CodeUri"}, "sourcedir.tar.gz"]}}
 
 
-@pytest.mark.parametrize(("example", "condition", "threshold", "symbol"), [
-    pytest.param("churn", "GreaterThanOrEqualTo", 0.7, ">=", id="classification-maximize"),
-    pytest.param("house-prices", "LessThanOrEqualTo", 60000.0, "<=", id="regression-minimize"),
+@pytest.mark.parametrize(("example", "condition", "threshold", "symbol", "path"), [
+    pytest.param("churn", "GreaterThanOrEqualTo", 0.7, ">=", "binary_classification_metrics.auc.value", id="classification-maximize"),
+    pytest.param("house-prices", "LessThanOrEqualTo", 60000.0, "<=", "regression_metrics.rmse.value", id="regression-minimize"),
 ])
-def test_the_condition_follows_the_metric_direction(request: pytest.FixtureRequest, example: str, condition: str,
-                                                    threshold: float, symbol: str) -> None:
+def test_the_condition_follows_the_metric_direction(request: pytest.FixtureRequest, example: str, condition: str,  # pylint: disable=too-many-arguments,too-many-positional-arguments
+                                                    threshold: float, symbol: str, path: str) -> None:
     definition = json.loads(request.getfixturevalue(f"{example.replace('-', '_')}_definition"))
     metric = load_contract(ROOT / "examples" / example).metric
+    assert metric.json_path == path
     steps = _steps(definition)
     check = steps["CheckMetric"]["Arguments"]["Conditions"]
     json_get = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"},
-                                "Path": f"metrics.{metric.name}.value"}}
+                                "Path": metric.json_path}}
     assert check == [{"Type": condition, "LeftValue": json_get, "RightValue": threshold}]
     message = steps["MetricNotMet"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     assert message[1] == json_get and f"({symbol} {threshold})" in message[2]
@@ -122,7 +123,7 @@ def test_registration_carries_metrics_and_metadata(churn_definition: str) -> Non
     assert metadata["image_digest"] == {"Get": "Parameters.ImageDigest"}
     assert metadata["git_commit"] == {"Get": "Parameters.GitCommit"}
     assert metadata["tenant"] == {"Get": "Parameters.TenantId"}
-    assert metadata["metric_name"] == "auc"
+    assert metadata["metric_name"] == "auc" and metadata["metric_path"] == "binary_classification_metrics.auc.value"
     container = register["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
 

@@ -26,11 +26,16 @@ RECORD_BUCKET = NAMES.artifacts_bucket()
 slow = pytest.mark.slow
 
 
-def start(aws: LocalAws, repo: Path, tenant: str = "acme", tier: str = "gold") -> str:
-    """Register the repo's pipeline, upload its sources and start one execution (no engine yet)."""
+def start(aws: LocalAws, repo: Path, tenant: str = "acme", tier: str = "gold", definition: str | None = None) -> str:
+    """Register the repo's pipeline, upload its sources and start one execution (no engine yet).
+
+    Against a moto server in this process, pass the `definition` built beforehand: building one runs the SDK
+    inside in-process moto, which resets the server's state when it ends.
+    """
     contract = load_contract(repo)
     name = NAMES.pipeline(tenant, contract.model)
-    adapter.upsert_pipeline(aws.sm, name=name, definition=definition_json(contract, pipeline_name=name),
+    definition = definition or definition_json(contract, pipeline_name=name)
+    adapter.upsert_pipeline(aws.sm, name=name, definition=definition,
                             role_arn="arn:aws:iam::123456789012:role/mlops-demo-svc-sagemaker")
     code = adapter.upload_source_bundle(aws.s3, bucket=RECORD_BUCKET, model=contract.model, bundle=source.bundle(repo))
     run = P.RunRequest(tenant=tenant, tier=tier, model=contract.model, instance_type="ml.m5.large", instance_count=1, code_uri=code,
@@ -72,10 +77,10 @@ def test_a_good_model_is_registered_with_its_metrics_and_metadata(local_aws: Loc
     assert metadata | {"pipeline_execution_arn": arn} == {
         "semantic_version": "1.2.3", "image_digest": "sha256:" + "a" * 64, "git_commit": "f" * 40, "tenant": "acme", "tier": "gold",
         "metric_name": "auc", "metric_direction": "maximize", "metric_threshold": "0.6", "metric_min_improvement": "0.0",
-        "metric_value": "0.9",
+        "metric_value": "0.9", "metric_path": "binary_classification_metrics.auc.value",
         "pipeline_execution_arn": arn}
     report_uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    assert adapter.read_json_object(local_aws.s3, report_uri)["metrics"] == {"auc": {"value": 0.9}}
+    assert adapter.read_json_object(local_aws.s3, report_uri)["binary_classification_metrics"] == {"auc": {"value": 0.9}}
     model_uri = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     assert model_uri.startswith(f"s3://{NAMES.tenant_bucket('acme')}/runs/churn/") and model_uri.endswith("/output/model.tar.gz")
     assert engine.read_record(local_aws.s3, RECORD_BUCKET, arn)["PipelineExecutionStatus"] == "Succeeded"
@@ -99,7 +104,8 @@ def test_the_record_is_what_moto_cannot_keep(local_aws: LocalAws, tiny_repo: Cal
     pytest.param({}, False, "Preprocess", "step Preprocess failed: input 'data': no S3 objects found under "
                  f"s3://{NAMES.tenant_bucket('acme')}/data/churn/", id="missing-tenant-data"),
     pytest.param({"hyperparameters": {"omit_metric": True}}, True, "CheckMetric",
-                 "step CheckMetric failed: property file EvaluationReport of step Evaluate has no value at 'metrics.auc.value'",
+                 "step CheckMetric failed: property file EvaluationReport of step Evaluate has no value at "
+                 "'binary_classification_metrics.auc.value'",
                  id="report-without-metric"),
     pytest.param({"metric": {"threshold": 0.95}}, True, "MetricNotMet",
                  "auc = 0.9 does not meet the threshold (>= 0.95); the model was not registered", id="metric-below-threshold"),

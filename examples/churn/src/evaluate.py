@@ -2,8 +2,9 @@
 
 Unpacks `model.tar.gz` from `$MLOPS_PROCESSING_MODEL` (default `/opt/ml/processing/model`), reads the test
 CSVs in `$MLOPS_PROCESSING_TEST` (default `/opt/ml/processing/test`) and writes `evaluation.json` to
-`$MLOPS_PROCESSING_EVALUATION` (default `/opt/ml/processing/evaluation`) in the model-quality shape the
-pipeline's `JsonGet` reads: `{"metrics": {"auc": {"value": ...}, "accuracy": {"value": ...}, ...}, "rows": n}`.
+`$MLOPS_PROCESSING_EVALUATION` (default `/opt/ml/processing/evaluation`) in SageMaker's model-quality
+format for binary classification, which the pipeline's condition reads:
+`{"binary_classification_metrics": {"auc": {"value": ...}, "accuracy": {"value": ...}, ...}, "rows": n}`.
 
     python evaluate.py [--target churned]
 """
@@ -74,7 +75,7 @@ def evaluate(pipeline, meta: dict, test: pd.DataFrame, target: str | None) -> di
         "f1": f1_score(truth, predicted, zero_division=0),
         "log_loss": log_loss(truth, scores, labels=[0, 1]),
     }
-    return {"metrics": {name: {"value": round(float(value), 6)} for name, value in metrics.items()},
+    return {"binary_classification_metrics": {name: {"value": round(float(value), 6)} for name, value in metrics.items()},
             "rows": len(test), "positive_rate": round(float(truth.mean()), 6), "target": label,
             "model": meta.get("model", "churn"), "validation_auc": meta.get("validation_auc")}
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    print(f"evaluate: auc={report['metrics']['auc']['value']:.4f} accuracy={report['metrics']['accuracy']['value']:.4f} "
+    scores = report["binary_classification_metrics"]
+    print(f"evaluate: auc={scores['auc']['value']:.4f} accuracy={scores['accuracy']['value']:.4f} "
           f"on {report['rows']} rows -> {out / 'evaluation.json'}")
     return 0
 

@@ -10,8 +10,8 @@ from pathlib import Path
 def test_pipeline_writes_an_evaluation_that_passes_the_threshold(trained: dict[str, Path], contract: dict) -> None:
     report = json.loads(trained["evaluation"].read_text(encoding="utf-8"))
     threshold = contract["metric"]["threshold"]
-    assert report["metrics"]["auc"]["value"] >= threshold
-    assert 0 <= report["metrics"]["accuracy"]["value"] <= 1
+    assert report["binary_classification_metrics"]["auc"]["value"] >= threshold
+    assert 0 <= report["binary_classification_metrics"]["accuracy"]["value"] <= 1
     assert report["rows"] > 0
 
 

@@ -3,8 +3,9 @@
 Model: `model.tar.gz` in `$MLOPS_PROCESSING_MODEL` (default `/opt/ml/processing/model`). Test sales: CSV
 files in `$MLOPS_PROCESSING_TEST` (default `/opt/ml/processing/test`). Report: `evaluation.json` in
 `$MLOPS_PROCESSING_EVALUATION` (default `/opt/ml/processing/evaluation`), e.g.
-`{"metrics": {"rmse": {"value": 23100.5}, "mae": {...}, "r2": {...}, "mape": {...}}, "rows": 76}`; the
-pipeline's condition reads `metrics.rmse.value` (lower is better).
+`{"regression_metrics": {"rmse": {"value": 23100.5}, "mae": {...}, "r2": {...}, "mape": {...}}, "rows": 76}`
+(SageMaker's model-quality format for regression); the pipeline's condition reads
+`regression_metrics.rmse.value` (lower is better).
 
     python evaluate.py [--target price]
 """
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         give_up(f"the model cannot score the test data: {str(exc).splitlines()[0]}")
     result = scores(sales[label].to_numpy(dtype=float), np.asarray(guess, dtype=float))
-    report = {"metrics": {name: {"value": round(value, 6)} for name, value in result.items()},
+    report = {"regression_metrics": {name: {"value": round(value, 6)} for name, value in result.items()},
               "rows": int(len(sales)), "target": label, "model": about.get("model", "house-prices"),
               "validation_rmse": about.get("validation_rmse")}
     out = Path(os.environ.get("MLOPS_PROCESSING_EVALUATION", "/opt/ml/processing/evaluation"))

@@ -14,8 +14,8 @@ def test_evaluation_report_meets_the_contract_threshold(fitted) -> None:
     metric = yaml.safe_load((HERE / "mlops.yaml").read_text(encoding="utf-8"))["metric"]
     report = json.loads((fitted.path("MLOPS_PROCESSING_EVALUATION") / "evaluation.json").read_text(encoding="utf-8"))
     assert metric["direction"] == "minimize"
-    assert report["metrics"][metric["name"]]["value"] <= metric["threshold"]
-    assert report["metrics"]["r2"]["value"] > 0.8 and report["rows"] == 60
+    assert report["regression_metrics"][metric["name"]]["value"] <= metric["threshold"]
+    assert report["regression_metrics"]["r2"]["value"] > 0.8 and report["rows"] == 60
 
 
 def test_string_hyperparameters_from_the_config_file_are_typed(fitted) -> None:
