@@ -36,8 +36,9 @@ from mlops.aws.queues import Message, Queues
 from mlops.aws.slots import Slots
 from mlops.errors import MlopsError
 from mlops.notify import Notifier
+from mlops.pipeline.progress import model_package_port
 from mlops.requests import (BuildRequest, NewerRequest, PipelineStatusEvent, RejectedRequest, StartExecution, StartRejected,
-                            check_registry, parse_execution_description, parse_json, parse_request, utc_now)
+                            check_registry, parse_execution_description, parse_json, parse_request, rejected_upload, utc_now)
 
 LOG = logging.getLogger(__name__)
 
@@ -47,6 +48,11 @@ FindExecution = Callable[[BuildRequest], "str | None"]
 FindModelPackage = Callable[[str], "str | None"]
 #: Optional port: an execution's status as SageMaker has it now (DescribePipelineExecution), by ARN.
 ExecutionStatus = Callable[[str], "str | None"]
+#: Optional port: why a failed pipeline execution failed (by execution ARN): `mlops.pipeline.progress.failure`'s
+#: step, reason, log and log tail, or None.
+FindFailure = Callable[[str], "dict[str, Any] | None"]
+#: Characters of a failed job's log tail kept in the ledger item (an item holds at most 400 KB).
+LOG_TAIL_CHARS = 4000
 #: Admissions per round: each takes 3 transaction items (ledger, slot, backlog) plus one per tenant, and a
 #: DynamoDB transaction holds at most 100 items. More free slots are filled by the next runs.
 MAX_ADMISSIONS_PER_ROUND = 24
@@ -131,7 +137,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
                  find: FindExecution | None = None, notifier: Notifier | None = None,
                  settings: DispatchSettings = DispatchSettings(), clock: Callable[[], str] = utc_now,
                  direct_start: bool = True, model_package: FindModelPackage | None = None,
-                 status_of: ExecutionStatus | None = None):
+                 status_of: ExecutionStatus | None = None, failure_of: FindFailure | None = None):
         self.registry = registry
         self.names = registry.names()
         self.ledger = ledger
@@ -145,6 +151,7 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         self.direct_start = direct_start
         self.model_package = model_package
         self.status_of = status_of
+        self.failure_of = failure_of
         self.owner = uuid.uuid4().hex
         #: when this dispatcher last swept (monotonic seconds), None before its first run
         self._last_sweep: float | None = None
@@ -604,6 +611,8 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
         extra |= {"ended_at": ended, "duration_seconds": _seconds_between(event.started_at, ended)}
         if status == SUCCEEDED:
             extra["model_package_arn"] = self._model_package_of(event.pipeline_execution_arn)
+        if status == FAILED:
+            extra |= self._failure_fields(event.pipeline_execution_arn)
         tier, tenant = self._owner(eid)
         if tier is None:
             return Outcome(eid, "ignored", status, detail="not an execution of this platform")
@@ -820,6 +829,20 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             LOG.warning("model package of %s not found: %s: %s", execution_arn, type(exc).__name__, exc)
             return None
 
+    def _failure_fields(self, execution_arn: str | None) -> dict[str, Any]:
+        """The ledger fields of a failed execution's failing step, reason and log tail, from the `failure_of` port;
+        never fails the event (a SageMaker or CloudWatch hiccup costs the detail, not the status and the slot)."""
+        if self.failure_of is None or not execution_arn:
+            return {}
+        try:
+            found = self.failure_of(execution_arn) or {}
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # best effort, logged
+            LOG.warning("failure of %s not found: %s: %s", execution_arn, type(exc).__name__, exc)
+            return {}
+        fields = {"failed_step": found.get("step"), "failure_reason": str(found.get("reason") or "")[:1000] or None,
+                  "failure_log": found.get("log"), "log_tail": str(found.get("log_tail") or "")[-LOG_TAIL_CHARS:] or None}
+        return {k: v for k, v in fields.items() if v}
+
     def _registry_owner(self, execution_id: str) -> tuple[str | None, str]:
         """(tier, tenant) of an execution id `<tenant>-<model>-<12 hex>`, from the registry (no AWS call);
         (None, "") when no tenant or more than one matches."""
@@ -834,6 +857,20 @@ class BuildService:  # pylint: disable=too-many-instance-attributes  # the ports
             return tier, tenant
         item = self.ledger.get(execution_id)
         return (item["tier"], item["tenant"]) if item else (None, "")
+
+    def record_rejected_upload(self, body: str, reason: str) -> dict[str, Any] | None:
+        """A tenant's upload the trigger refused: in the ledger once (status REJECTED, the reason) and notified once,
+        so it shows in `mlops executions list` and on the topic. None for a message that is no tenant's upload."""
+        platform = self.registry.platform
+        upload = rejected_upload(body, platform.project, platform.region, sorted(self.registry.tenants))
+        if upload is None:
+            return None
+        item = self.ledger.record_rejected(upload, reason, self.clock()) or self.ledger.get_rejected(upload["id"]) or {}
+        if self.notifier is not None and self.notifier.enabled and item and not item.get("notified"):
+            result = self.notifier.notify(item)
+            if result.sns_message_id or result.slack_ok or not result.errors:
+                self.ledger.set_rejected_notified(upload["id"])
+        return item
 
     def _notify(self, execution_id: str, item: dict[str, Any] | None = None) -> bool:
         """Send the terminal notification once; False if it is still owed (nothing could take it).
@@ -921,6 +958,7 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
     import boto3  # pylint: disable=import-outside-toplevel  # keep `mlops --help` and pure imports light
 
     from mlops.config.tenants import load_from_settings  # pylint: disable=import-outside-toplevel
+    from mlops.pipeline.progress import failure_reader  # pylint: disable=import-outside-toplevel  # boto3 only, no SDK
     from mlops.settings import Settings  # pylint: disable=import-outside-toplevel
 
     env = dict(os.environ if env is None else env)
@@ -937,42 +975,10 @@ def service_from_env(env: dict[str, str] | None = None, start: StartExecution | 
         slots=Slots(dynamodb, config.slots_table or names.slots_table(), config.account_quota),
         queues=Queues(boto3.client("sqs")), start=start, find=find, notifier=notifier,
         settings=DispatchSettings(lease_seconds=config.lease_seconds),
-        model_package=model_package_port(names, env), status_of=status_of)
+        model_package=model_package_port(), status_of=status_of, failure_of=failure_reader())
     return service, config
 
 
-def model_package_port(names: Any, env: dict[str, str] | None = None, *, sagemaker: Any = None,
-                       s3: Any = None) -> FindModelPackage:
-    """The model package a succeeded execution registered, for every build whatever started it.
-
-    On AWS: ListPipelineExecutionSteps, the RegisterModel step's metadata (as `mlops train --wait` reads it).
-    With the local engine (moto has no step listing): the engine's execution record in the artifacts bucket,
-    where its RegisterModel step writes the package ARN it created. Clients are made when first needed.
-    """
-    from mlops.settings import local_engine_enabled  # pylint: disable=import-outside-toplevel
-
-    local = local_engine_enabled(env)
-    clients: dict[str, Any] = {"sagemaker": sagemaker, "s3": s3}
-
-    def client(name: str) -> Any:
-        if clients[name] is None:
-            import boto3  # pylint: disable=import-outside-toplevel
-
-            clients[name] = boto3.client(name)
-        return clients[name]
-
-    def registered(execution_arn: str) -> str | None:
-        if local:
-            from mlops.local.engine import read_record  # pylint: disable=import-outside-toplevel
-
-            record = read_record(client("s3"), names.artifacts_bucket(), execution_arn) or {}
-            return record.get("ModelPackageArn") or None
-        from mlops.aws.sagemaker import list_execution_steps  # pylint: disable=import-outside-toplevel
-
-        return next((step["Metadata"]["RegisterModel"]["Arn"] for step in list_execution_steps(client("sagemaker"), execution_arn)
-                     if step.get("Metadata", {}).get("RegisterModel", {}).get("Arn")), None)
-
-    return registered
 
 
 _CURRENT: dict[str, Any] = {}

@@ -1,9 +1,11 @@
 """Build notifications: an SNS message and, when a Slack incoming webhook is configured, a Slack message.
 
-Both carry the outcome, the tenant, model and version, the evaluation metrics the ledger holds, and the
-links (CI pipeline, merge request, execution). A failing webhook never fails the build: it is reported in
-the result and logged, nothing is raised. SNS failures are reported the same way; the caller records
-`notified` in the ledger only once SNS took the message, so a retried status event sends it again.
+Both carry the outcome, the tenant, model and version, the evaluation metrics the ledger holds, a failure's
+step, reason and log tail, and the links (CI pipeline, merge request, execution). A tenant upload the trigger
+refused is notified the same way, with status REJECTED and the reason. A failing webhook never fails the
+build: it is reported in the result and logged, nothing is raised. SNS failures are reported the same way;
+the caller records `notified` in the ledger only once SNS took the message, so a retried status event sends
+it again.
 
 The message is built by pure functions; `Notifier` takes a boto3 SNS client (or None) and the webhook URL.
 """
@@ -19,12 +21,12 @@ from typing import Any
 
 LOG = logging.getLogger(__name__)
 
-_ICON = {"SUCCEEDED": ":white_check_mark:", "FAILED": ":x:", "STOPPED": ":octagonal_sign:"}
+_ICON = {"SUCCEEDED": ":white_check_mark:", "FAILED": ":x:", "STOPPED": ":octagonal_sign:", "REJECTED": ":no_entry:"}
 
 
 def subject(item: dict[str, Any]) -> str:
     """One line, at most 100 characters (SNS's limit for email subjects)."""
-    text = f"[{item.get('status', '?')}] {item.get('tenant', '?')}/{item.get('model', '?')} {item.get('version') or ''}".strip()
+    text = f"[{item.get('status') or '?'}] {item.get('tenant') or '?'}/{item.get('model') or '?'} {item.get('version') or ''}".strip()
     return text[:100]
 
 
@@ -38,7 +40,8 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "model": item.get("model"), "version": item.get("version"), "git_commit": item.get("git_commit"),
         "source": item.get("source"), "reason": item.get("reason"), "duration_seconds": item.get("duration_seconds"),
         "metrics": item.get("metrics") or {}, "model_package_arn": item.get("model_package_arn"),
-        "failure_reason": item.get("failure_reason"), "links": links,
+        "failure_reason": item.get("failure_reason"), "failed_step": item.get("failed_step"), "log_tail": item.get("log_tail"),
+        "data_uri": item.get("data_uri"), "links": links,
     }
 
 
@@ -47,11 +50,18 @@ def slack_payload(item: dict[str, Any]) -> dict[str, Any]:
     data = summary(item)
     lines = [f"{_ICON.get(str(data['status']), ':grey_question:')} *{subject(item)}* ({data['source']}: {data['reason'] or '-'})"]
     if data["metrics"]:
-        lines.append("metrics: " + ", ".join(f"{k}={v}" for k, v in sorted(data["metrics"].items())))
+        lines.append("metrics: " + ", ".join(f"{k}={_figure(v)}" for k, v in sorted(data["metrics"].items())))
     if data["failure_reason"]:
-        lines.append(f"failure: {data['failure_reason']}")
+        lines.append(f"failure{' in ' + data['failed_step'] if data['failed_step'] else ''}: {data['failure_reason']}")
+    if data["log_tail"]:
+        lines.append("```" + "\n".join(str(data["log_tail"]).splitlines()[-10:]) + "```")
     lines.extend(f"<{url}|{name}>" if str(url).startswith("http") else f"{name}: {url}" for name, url in sorted(data["links"].items()))
     return {"text": "\n".join(lines)}
+
+
+def _figure(value: Any) -> str:
+    """A metric for people: four significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @dataclass

@@ -217,6 +217,36 @@ def parse_upload_event(event: dict[str, Any], project: str, region: str, tenants
     })
 
 
+def rejected_upload(body: str, project: str, region: str, tenants: list[str]) -> dict[str, Any] | None:
+    """What a refused message says about a tenant's upload, for the ledger's record of it: tenant, object, the model
+    the key names (if any), when, and an id equal for every delivery of the same object. None when the message
+    is no S3 `Object Created` event on a tenant's bucket (then there is no tenant to show it to). Never raises."""
+    try:
+        event = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    if not isinstance(event, dict) or event.get("source") != "aws.s3" or event.get("detail-type") != S3_OBJECT_CREATED:
+        return None
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    bucket = (detail.get("bucket") or {}).get("name") if isinstance(detail.get("bucket"), dict) else None
+    obj = detail.get("object") if isinstance(detail.get("object"), dict) else {}
+    key = obj.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        return None
+    try:
+        names = Names(project=project, account_id=str(event.get("account") or ""), region=str(event.get("region") or region))
+    except MlopsError:
+        return None
+    tenant = tenant_of_bucket(names, tenants, bucket)
+    if tenant is None:
+        return None
+    parts = key.split("/")
+    identity = json.dumps([bucket, key, obj.get("etag"), obj.get("sequencer")], separators=(",", ":"))
+    return {"id": f"{tenant}-upload-{hashlib.sha256(identity.encode()).hexdigest()[:12]}", "tenant": tenant,
+            "model": parts[1] if len(parts) > 2 and parts[0] == "data" and parts[1] else None,
+            "data_uri": f"s3://{bucket}/{key}", "at": str(event.get("time") or utc_now())}
+
+
 def parse_message(body: str, project: str, region: str, tenants: list[str]) -> BuildRequest:
     """A build request from any message the trigger accepts: an EventBridge S3 event or a request."""
     data = parse_json(body)

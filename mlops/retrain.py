@@ -382,8 +382,6 @@ def check(
                 mine.append(decide(tenant, model, Policy.resolve(policies.get(model), tenant), state, now))
             else:
                 mine.append(Decision(tenant.id, model, SKIP, (Reason("disabled", "tenant is disabled in the registry"),)))
-        if tenant.enabled and mine and all(d.trained_at is None for d in mine):
-            problems.append(f"tenant {tenant.id} has no trained model yet")
         decisions.extend(mine)
     decisions.extend(_leftovers(by_id, platform_models, histories, inventory, groups, f"{names.project}-"))
     return Report(now=now, decisions=decisions, problems=problems)

@@ -3,10 +3,12 @@
 Two ways in. An SQS batch from the uploads queue (S3 → EventBridge → SQS): each record is an S3 event,
 answered with a partial batch response; every upload is recorded as the tenant x model's newest data (the
 daily retraining check reads it), and starts a build now unless the tenant's `retrain_on_upload` is
-`scheduled` (then the check starts it, reason new-data); a malformed or unknown-tenant event goes to the DLQ with its
-reason and is not retried. A direct invocation from CI (`mlops train`) or the retraining check, with
-`{"requests": [...]}` or one request: the answer lists what happened to each, rejections and errors
-included (an error of one request never costs the others their answer).
+`scheduled` (then the check starts it, reason new-data); a malformed or unknown-tenant event goes to the DLQ
+with its reason and is not retried, and a tenant's upload that is refused (outside `data/<model>/`, a model
+the tenant does not train) is also recorded in the ledger as REJECTED with its reason, and notified. A direct
+invocation from CI (`mlops train`) or the retraining check, with `{"requests": [...]}` or one request: the
+answer lists what happened to each, rejections and errors included (an error of one request never costs the
+others their answer).
 The logic is `mlops.builds.BuildService.submit`; this file only wires the event to it.
 """
 
@@ -29,10 +31,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def _submit_body(body: str) -> Outcome:
     service, _ = current_service()
     platform = service.registry.platform
-    request = parse_message(body, platform.project, platform.region, sorted(service.registry.tenants))
-    if request.source != "upload":
-        return service.submit(request)
-    tenant = check_registry(request, service.registry)
+    try:
+        request = parse_message(body, platform.project, platform.region, sorted(service.registry.tenants))
+        if request.source != "upload":
+            return service.submit(request)
+        tenant = check_registry(request, service.registry)
+    except RejectedRequest as exc:
+        service.record_rejected_upload(body, exc.one_line())  # a tenant's refused upload: in the ledger, notified
+        raise
     service.ledger.record_upload(request)
     if tenant.retrain_on_upload == "scheduled":
         return Outcome(request.execution_id, "recorded",

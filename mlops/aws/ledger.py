@@ -30,6 +30,9 @@ RANK = {QUEUED: 10, STARTING: 20, EXECUTING: 30, STOPPING: 40, SUCCEEDED: 50, FA
 TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
 #: SageMaker's pipeline execution statuses, as they appear in status-change events.
 FROM_SAGEMAKER = {"Executing": EXECUTING, "Stopping": STOPPING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Stopped": STOPPED}
+#: A tenant's upload the trigger refused (outside `data/<model>/`, unknown model, disabled tenant): kept beside the
+#: executions (`pk = REJECTED#<id>`, `sk = REJECTED`) so people see it, out of the way of every execution reader.
+REJECTED = "REJECTED"
 #: State items are spread over this many partitions (write sharding); the check reads them with one Query each.
 STATE_SHARDS = 8
 STATE_PREFIX = "STATE#"
@@ -38,6 +41,11 @@ STATE_PREFIX = "STATE#"
 def key(execution_id: str) -> dict[str, Any]:
     """The ledger key of an execution."""
     return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}
+
+
+def rejected_key(rejection_id: str) -> dict[str, Any]:
+    """The key of a rejected upload's item."""
+    return {"pk": {"S": f"{REJECTED}#{rejection_id}"}, "sk": {"S": REJECTED}}
 
 
 def state_key(tenant: str, model: str) -> dict[str, Any]:
@@ -202,6 +210,30 @@ class Ledger:
         return self._newer(request.tenant, request.model, "uploaded_at", at, {
             "tenant": request.tenant, "model": request.model, "uploaded_at": at, "upload_uri": request.data_uri})
 
+    def record_rejected(self, upload: dict[str, Any], reason: str, now: str) -> dict[str, Any] | None:
+        """Record a refused upload (`mlops.requests.rejected_upload`) once; its item, or None when a delivery
+        before this one recorded it already."""
+        item = {"execution_id": upload["id"], "tenant": upload["tenant"], "model": upload.get("model"), "source": "upload",
+                "status": REJECTED, "status_time": now, "requested_at": utc_text(upload["at"]) or now,
+                "data_uri": upload["data_uri"], "reason": f"upload {upload['data_uri']}", "failure_reason": reason[:1000],
+                "history": [{"status": REJECTED, "at": now, "source": "trigger", "detail": reason[:500]}]}
+        try:
+            self.client.put_item(TableName=self.table, Item=to_attrs(item) | rejected_key(upload["id"]),
+                                 ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise _error(exc, "record a rejected upload") from exc
+        return item
+
+    def set_rejected_notified(self, rejection_id: str) -> None:
+        """The rejected upload's notification was sent."""
+        try:
+            self.client.update_item(TableName=self.table, Key=rejected_key(rejection_id), UpdateExpression="SET notified = :t",
+                                    ExpressionAttributeValues={":t": {"BOOL": True}})
+        except ClientError as exc:
+            raise _error(exc, "update a rejected upload") from exc
+
     # -- single writes ---------------------------------------------------------------------------------
     def write(self, item: TxItem) -> bool:
         """Run one item built above on its own; False when its condition failed."""
@@ -275,9 +307,22 @@ class Ledger:
             raise _error(exc, "read") from exc
         return public(from_attrs(item)) if item else None
 
-    def scan(self, tenant: str | None = None, model: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """Every execution matching the filters, newest request first."""
-        filters, values = ["sk = :sk"], {":sk": {"S": "EXEC"}}
+    def get_rejected(self, rejection_id: str) -> dict[str, Any] | None:
+        """One rejected upload; None if there is no such record."""
+        try:
+            item = self.client.get_item(TableName=self.table, Key=rejected_key(rejection_id), ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise _error(exc, "read") from exc
+        return public(from_attrs(item)) if item else None
+
+    def rejected(self, tenant: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
+        """Every rejected upload matching the filters, newest first."""
+        return self.scan(tenant, model, kind=REJECTED)
+
+    def scan(self, tenant: str | None = None, model: str | None = None, status: str | None = None,
+             kind: str = "EXEC") -> list[dict[str, Any]]:
+        """Every execution (or, with `kind=REJECTED`, rejected upload) matching the filters, newest request first."""
+        filters, values = ["sk = :sk"], {":sk": {"S": kind}}
         names: dict[str, str] = {}
         for name, value in (("tenant", tenant), ("model", model), ("status", status)):
             if value:

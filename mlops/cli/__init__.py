@@ -23,6 +23,7 @@ from mlops.errors import MlopsError
 COMMANDS: dict[str, tuple[str, str]] = {
     "tenants": ("mlops.cli.tenants:tenants", "Validate, list and describe the tenant registry under tenants/."),
     "names": ("mlops.cli.tenants:names", "Print the AWS resource names of the platform and of every tenant."),
+    "models": ("mlops.cli.models:models", "List the platform's models, or add one to platform.yaml and tenants in one step."),
     "contract": ("mlops.cli.tenants:contract", "Check a model repository's mlops.yaml against the model contract."),
     "local": ("mlops.cli.local:local", "Start, inspect and stop the embedded local AWS (moto + Terraform)."),
     "infra": ("mlops.cli.infra:infra", "Plan or apply the Terraform root for the local AWS or a real account."),

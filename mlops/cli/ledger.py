@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from mlops.cli.output import emit, info, json_option, table
+from mlops.cli.output import emit, fmt_cost, fmt_number, fmt_seconds, fmt_time, info, json_option, table
 from mlops.errors import MlopsError
 
 
@@ -31,51 +31,108 @@ def _ledger() -> Any:
 
 @click.group()
 def executions() -> None:
-    """Pipeline executions recorded in the ledger: what ran, for whom, from what, and how it ended."""
+    """Pipeline executions recorded in the ledger: what ran, for whom, from what, and how it ended (a failed one with
+    its failing step, reason and log tail), and the tenant uploads the trigger refused (status REJECTED)."""
+
+
+#: What `executions list` shows of a failure (the whole reason and log tail: `executions show`).
+_REASON_CHARS = 120
+
+
+def _failure_text(item: dict[str, Any]) -> str:
+    """`<step>: <reason>` of a failed execution or a rejected upload, on one line, shortened."""
+    reason = " ".join(str(item.get("failure_reason") or "").split())
+    text = f"{item['failed_step']}: {reason}" if item.get("failed_step") else reason
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS - 1] + "…"
 
 
 @executions.command("list")
 @click.option("--tenant", help="Only this tenant.")
 @click.option("--model", help="Only this model.")
-@click.option("--status", type=click.Choice(["QUEUED", "STARTING", "EXECUTING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED"]),
-              help="Only executions in this status.")
+@click.option("--status", type=click.Choice(["QUEUED", "STARTING", "EXECUTING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "REJECTED"]),
+              help="Only executions in this status (REJECTED: uploads the trigger refused).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest first, at most this many.")
 @json_option
 def list_executions(tenant: str | None, model: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """List executions, newest request first."""
-    items = _ledger().scan(tenant=tenant, model=model, status=status)[:limit]
+    """List executions and refused uploads, newest request first; a failed one with its failing step and reason."""
+    ledger = _ledger()
+    items = [] if status == "REJECTED" else ledger.scan(tenant=tenant, model=model, status=status)
+    if status in (None, "REJECTED"):
+        items += ledger.rejected(tenant=tenant, model=model)
+    items = sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)[:limit]
     rows = [{k: item.get(k) for k in ("execution_id", "tenant", "model", "version", "source", "status", "tier",
-                                      "requested_at", "duration_seconds")} for item in items]
+                                      "requested_at", "duration_seconds", "failed_step", "failure_reason")} for item in items]
 
     def render(data: list[dict[str, Any]]) -> None:
         if not data:
             info("no executions recorded")
             return
-        table(f"{len(data)} execution(s)", ["execution", "tenant", "model", "version", "source", "status", "requested", "duration s"],
-              [[r["execution_id"], r["tenant"], r["model"], r["version"], r["source"], r["status"], r["requested_at"],
-                r["duration_seconds"]] for r in data])
+        table(f"{len(data)} execution(s)", ["execution", "tenant", "model", "version", "source", "status", "requested (UTC)",
+                                            "duration", "failure"],
+              [[r["execution_id"], r["tenant"], r["model"], r["version"], r["source"], r["status"], fmt_time(r["requested_at"]),
+                fmt_seconds(r["duration_seconds"]), _failure_text(r)] for r in data])
+        if any(r["status"] in ("FAILED", "REJECTED") for r in data):
+            info("the whole reason and the log tail: `mlops executions show EXECUTION`")
 
     emit(rows, as_json, render)
+
+
+def _live_failure(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A failed execution's step, reason and log tail read now, as `mlops train --wait` reads them (for an item
+    whose status event recorded none); None when it cannot be read."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from mlops.pipeline import progress
+
+    try:
+        status = progress.reader(boto3.session.Session(), item["pipeline_execution_arn"])()
+    except (MlopsError, BotoCoreError, ClientError):
+        return None
+    return progress.failure(status)
 
 
 @executions.command("show")
 @click.argument("execution_id")
 @json_option
 def show_execution(execution_id: str, as_json: bool) -> None:
-    """Everything the ledger knows about one execution, with its status history."""
-    item = _ledger().get(execution_id)
+    """Everything the ledger knows about one execution (or refused upload), with its status history; a failed one
+    with its failing step, reason and the last lines of that step's log."""
+    ledger = _ledger()
+    item = ledger.get(execution_id) or ledger.get_rejected(execution_id)
     if item is None:
         raise MlopsError(f"no execution '{execution_id}' in the ledger", "list them with `mlops executions list`")
     item.pop("request", None)
+    if item.get("status") == "FAILED" and item.get("pipeline_execution_arn") and not item.get("failed_step"):
+        found = _live_failure(item) or {}
+        item |= {k: v for k, v in {"failed_step": found.get("step"), "failure_reason": item.get("failure_reason") or found.get("reason"),
+                                   "failure_log": found.get("log"), "log_tail": found.get("log_tail")}.items() if v}
 
     def render(data: dict[str, Any]) -> None:
+        data = dict(data)
         history = data.pop("history", [])
-        table(f"execution {execution_id}", ["field", "value"], [[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
-                                                                for k, v in sorted(data.items())])
-        table("status history", ["status", "at", "by", "detail"],
-              [[h.get("status"), h.get("at"), h.get("source"), h.get("detail")] for h in history])
+        tail = data.pop("log_tail", None)
+        table(f"execution {execution_id}", ["field", "value"], [[k, _value(k, v)] for k, v in sorted(data.items())])
+        table("status history", ["status", "at (UTC)", "by", "detail"],
+              [[h.get("status"), fmt_time(h.get("at")), h.get("source"), h.get("detail")] for h in history])
+        if data.get("failure_reason"):
+            info(f"failed{' in step ' + data['failed_step'] if data.get('failed_step') else ''}: {data['failure_reason']}")
+        if tail:
+            info(f"last lines of {data.get('failure_log') or 'its log'}:")
+            for line in str(tail).splitlines()[-20:]:
+                info(f"  | {line}")
 
     emit(item, as_json, render)
+
+
+def _value(key: str, value: Any) -> Any:
+    """One field of `executions show` for people: times in the one format, figures rounded, structures as JSON."""
+    if isinstance(value, (dict, list)):
+        return json.dumps({k: fmt_number(v) if isinstance(v, float) else v for k, v in value.items()}
+                          if isinstance(value, dict) else value)
+    if key.endswith(("_at", "_time")):
+        return fmt_time(value)
+    return fmt_number(value) if isinstance(value, float) else value
 
 
 @click.group()
@@ -97,11 +154,11 @@ def cost_report_command(month: str | None, tenant: str | None, prices: Path | No
     report = cost_report(_ledger().scan(tenant=tenant), overrides, month)
 
     def render(data: dict[str, Any]) -> None:
-        table(f"training cost ({data['currency']})", ["month", "tenant", "model", "executions", "instance hours", "cost"],
-              [[r["month"], r["tenant"], r["model"], r["executions"], f"{r['instance_hours']:.3f}", f"{r['cost']:.2f}"]
-               for r in data["rows"]])
+        table("training cost", ["month", "tenant", "model", "executions", "instance hours", "cost"],
+              [[r["month"], r["tenant"], r["model"], r["executions"], fmt_number(r["instance_hours"]),
+                fmt_cost(r["cost"], data["currency"])] for r in data["rows"]])
         for tenant_id, amount in data["per_tenant"].items():
-            info(f"{tenant_id}: {amount:.2f} {data['currency']}")
+            info(f"{tenant_id}: {fmt_cost(amount, data['currency'])}")
         for instance, count in data["unpriced_instance_types"].items():
             info(f"warning: no price for {instance} ({count} execution(s)); pass --prices")
 

@@ -66,3 +66,61 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 def info(message: str) -> None:
     """A progress or status line for people, on stderr (never mixed into --json output)."""
     click.echo(message, err=True)
+
+
+# -- how figures and times read in human output (JSON keeps the full values) ----------------------------------
+
+def fmt_number(value: Any, digits: int = 4) -> str:
+    """A figure for people: `digits` significant digits (0.8123, 12.35, 0.0001235), larger ones whole (1234568);
+    integers and text as they are, None as nothing."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(round(value)) if abs(value) >= 10 ** digits else f"{value:.{digits}g}"
+    return str(value)
+
+
+def fmt_time(value: Any) -> str:
+    """A time for people, one format everywhere: ISO 8601 UTC to the second (`2026-12-05T10:11:12Z`). Text that is no
+    time is shown as it is; None as nothing."""
+    from datetime import datetime, timezone  # pylint: disable=import-outside-toplevel
+
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_cost(amount: float | None, currency: str = "USD") -> str:
+    """A cost for people: cents (`1.23 USD`), and below a cent two significant digits (`0.0031 USD`), never `0.00`
+    for something that cost anything."""
+    if amount is None:
+        return ""
+    if amount == 0:
+        return f"0 {currency}"
+    if abs(amount) < 0.01:
+        return f"{amount:.2g} {currency}" if abs(amount) >= 1e-4 else f"<0.0001 {currency}"
+    return f"{amount:.2f} {currency}"
+
+
+def fmt_seconds(value: Any) -> str:
+    """A duration for people: seconds to a tenth below a minute, else minutes and seconds (`12.3 s`, `4 min 05 s`)."""
+    if value is None or value == "":
+        return ""
+    seconds = float(value)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Also print debug figures (e.g. AWS calls per service).")

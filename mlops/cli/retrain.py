@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from mlops.cli.output import emit, info, json_option, table
+from mlops.cli.output import emit, fmt_time, info, json_option, table, verbose_option
 from mlops.errors import MlopsError
 
 
@@ -125,7 +125,7 @@ def _render(report: Any) -> None:
             version = f"{version} (v{d.package_version})".strip()
         rows.append([d.tenant, d.model, version, "" if d.age_days is None else f"{d.age_days:.1f}d", d.action, text])
     summary = ", ".join(f"{report.count(a)} {a}" for a in ("retrain", "keep", "wait", "skip"))
-    table(f"Retraining check {report.now:%Y-%m-%d %H:%M} UTC: {summary}",
+    table(f"Retraining check {fmt_time(report.now)}: {summary}",
           ["tenant", "model", "live version", "age", "decision", "reasons"], rows)
     for problem in report.problems:
         info(f"problem: {problem}")
@@ -211,12 +211,18 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
 @click.option("--apply", "apply_", is_flag=True, help="Send the retraining requests through the trigger (default: dry run).")
 @click.option("--trigger", "how", type=click.Choice(["auto", "lambda", "in-process"]), default="auto", show_default=True,
               help="How --apply reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
+@verbose_option
 @json_option
 @click.pass_context
-def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
-                  data_from: str, ledger_read: str, read_registry: bool, drift_namespace: str | None, drift_metric: str,
-                  report_file: Path | None, apply_: bool, how: str, as_json: bool) -> None:
-    """Decide which tenant models need retraining, and why (dry run unless --apply)."""
+def retrain_check(  # pylint: disable=too-many-locals  # the CLI's options
+        ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
+        data_from: str, ledger_read: str, read_registry: bool, drift_namespace: str | None, drift_metric: str,
+        report_file: Path | None, apply_: bool, how: str, verbose: bool, as_json: bool) -> None:
+    """Decide which tenant models need retraining, and why (dry run unless --apply).
+
+    Exits 1 after its report when it found a problem (`problem:` lines: something it could not read or a request
+    the trigger refused), so a scheduled pipeline shows it; the decisions it could make are still applied.
+    """
     from mlops.aws.scan import parse_time
     from mlops.retrain import render_markdown
 
@@ -227,8 +233,9 @@ def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, 
             "drift_namespace": drift_namespace, "drift_metric": drift_metric}
     report, counter, names = _run_check(tenant_id, model, now, _policies(contracts), scan)
     applied = _apply(report, _requester(ctx, how, now, names)) if apply_ else {}
-    info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
-    if data_from == "s3":
+    if verbose:
+        info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
+    if data_from == "s3" and verbose:
         info(f"--data-from s3 listed tenant buckets: {counter.calls.get('s3.ListObjectsV2', 0)} S3 call(s), one per tenant "
              "(the default, --data-from ledger, makes none)")
     if report_file:
@@ -246,3 +253,5 @@ def retrain_check(ctx: click.Context, tenant_id: str | None, model: str | None, 
             info(f"dry run: {report.count('retrain')} model(s) would be retrained; run with --apply to request the builds")
 
     emit(data, as_json, render)
+    if report.problems:
+        raise SystemExit(1)

@@ -10,6 +10,7 @@ import click
 from mlops.cli.output import emit, info, json_option, table
 from mlops.config.contract import load_contract
 from mlops.config.tenants import load_from_settings, tenant_schema
+from mlops.errors import ConfigError
 
 
 @click.group()
@@ -100,8 +101,10 @@ def contract() -> None:
 @click.argument("repo", type=click.Path(path_type=Path), default=".")
 @json_option
 def validate_contract(repo: Path, as_json: bool) -> None:
-    """Check REPO/mlops.yaml (fields, values, and that every entry point exists)."""
+    """Check REPO/mlops.yaml (fields, values, that every entry point exists) and that the platform knows its
+    project and model (platform.yaml, found as for every command: MLOPS_ROOT, MLOPS_PLATFORM_FILE)."""
     result = load_contract(repo)
+    check_against_platform(result, repo, load_from_settings().platform)
 
     def render(c: dict) -> None:
         metric = c["metric"]
@@ -109,3 +112,15 @@ def validate_contract(repo: Path, as_json: bool) -> None:
              f"metric {metric['name']} ({metric['direction']}, threshold {metric['threshold']})")
 
     emit(result.model_dump(), as_json, render)
+
+
+def check_against_platform(contract, repo: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    """A contract's project and model must be the platform's: anything else could never be built or trained."""
+    where = repo / "mlops.yaml"
+    if contract.project != platform.project:
+        raise ConfigError(f"{where}: project '{contract.project}' is not this platform's project '{platform.project}'",
+                          f"set `project: {platform.project}` in mlops.yaml, or point MLOPS_ROOT at that project's ml-ops")
+    if contract.model not in platform.models:
+        raise ConfigError(f"{where}: model '{contract.model}' is not a model of the platform "
+                          f"(platform.yaml models: {', '.join(platform.models)})",
+                          f"add it with `mlops models add {contract.model} --tenants ID,ID` in ml-ops (docs/tenants.md)")

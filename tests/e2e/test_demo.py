@@ -62,3 +62,38 @@ def test_the_demo_stops_only_a_local_aws_it_started(monkeypatch: pytest.MonkeyPa
     assert demo_module.run_demo(Settings.from_env()) == 1
     assert (("local", "down") in calls) is stopped
     assert ("local", "up") in calls
+
+
+def test_the_demo_generates_and_uploads_data_only_for_the_model_it_builds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A registry with more models and tenants than the demo's example (say, one added with `mlops models add`):
+    no data generator is asked for a model it does not know, and the demo says which models it leaves alone."""
+    from mlops import demo as demo_module
+    from mlops.settings import Settings
+
+    scripts: list[tuple[str, ...]] = []
+    uploads: list[tuple[str, str]] = []
+
+    def python(self: object, *args: str) -> None:
+        del self
+        scripts.append(args)
+        out = Path(args[args.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "data.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+
+    def put_data(self: object, tenant: str, model: str, csv: Path) -> dict[str, object]:
+        del self
+        uploads.append((tenant, model))
+        return {"tenant": tenant, "model": model, "uri": f"s3://b/{csv.name}", "rows": 1}
+
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(demo_module.Demo, "python", python)
+    monkeypatch.setattr(demo_module.Demo, "put_data", put_data)
+    monkeypatch.setattr(demo_module.Demo, "wait_for_builds", lambda self, count: [])
+    demo = demo_module.Demo(Settings.from_env())
+    demo.summary["tenants"] = [{"id": "acme", "models": ["churn", "house-prices", "fraud"]},
+                               {"id": "initech", "models": ["fraud"]}, {"id": "globex", "models": ["churn"]}]
+    demo.upload_data()
+    assert [s[s.index("--model") + 1] for s in scripts] == ["churn", "churn"]
+    assert uploads == [("acme", "churn"), ("globex", "churn")]
+    assert "other models (fraud, house-prices) get no data or build here" in capsys.readouterr().out

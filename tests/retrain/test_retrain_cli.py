@@ -72,7 +72,9 @@ def test_table_and_markdown_report(seeded, registry, tmp_path: Path) -> None:  #
     result = _run("--report", str(report))
     assert "Retraining check" in result.stdout and "house-prices" in result.stdout
     assert "dry run: 2 model(s) would be retrained" in result.stderr
-    assert "AWS calls:" in result.stderr
+    assert "problem: " in result.stderr and result.exit_code == 1  # a problem line is a failed check
+    assert "AWS calls:" not in result.stderr  # a debug figure: only with --verbose
+    assert "AWS calls:" in _run("--verbose").stderr
     text = report.read_text()
     assert "| acme | house-prices | 1.0.0 |" in text and "## Problems" in text
 
