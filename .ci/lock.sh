@@ -7,7 +7,7 @@
 #   lambda/layer.txt                 the Lambda layer, for the Lambda platform, at uv.lock's versions
 #   .ci/locks/uv.txt                 uv itself (installed by make with pip --require-hashes)
 #   .ci/locks/checkov.txt            checkov's own environment
-#   .ci/node/package-lock.json       Node 22 and gitlab-ci-local
+#   .ci/node/package-lock.json       Node 22, gitlab-ci-local and the IAM simulator of tests/iam
 #   terraform/**/.terraform.lock.hcl the hashicorp/aws provider, for every configuration Terraform inits
 #
 # Settings: UV (the uv binary; make passes its own), LOCK_ONLY (space-separated subset of
@@ -40,7 +40,7 @@ if want checkov; then
 fi
 if want node; then
   npm install --prefix .ci/node --package-lock-only --save-exact --no-audit --no-fund --loglevel=error \
-    node@22 gitlab-ci-local@latest
+    node@22 gitlab-ci-local@latest @cloud-copilot/iam-simulate@latest
 fi
 if want terraform; then
   # The provider from where `mlops` finds it (MLOPS_TF_PLUGIN_DIR, else where Terraform looks), else the registry.

@@ -23,6 +23,8 @@ SLUG_HINT = "use lowercase letters, digits and single hyphens, starting with a l
 PROJECT_MAX = 20
 MODEL_MAX = 24
 TENANT_MAX = 24
+#: Deployment environments: each has its own endpoints and its own deploy role per tenant.
+ENVIRONMENTS = ("staging", "production")
 
 # (max length, pattern) per kind of resource, from the AWS API references.
 _S3_BUCKET = (63, re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"))
@@ -60,6 +62,14 @@ def check_slug(kind: str, value: str, max_length: int) -> str:
             f"shorten the {kind}",
         )
     return value
+
+
+def check_environment(environment: str) -> str:
+    """Check a deployment environment (one of ENVIRONMENTS); return it unchanged."""
+    if environment not in ENVIRONMENTS:
+        raise NamingError(f"environment '{environment}' is not one of {', '.join(ENVIRONMENTS)}",
+                          f"use {' or '.join(ENVIRONMENTS)}")
+    return environment
 
 
 @dataclass(frozen=True)
@@ -133,12 +143,12 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         return _check("log group", f"/aws/lambda/{self.lambda_function(function)}", _LOG_GROUP)
 
     def ci_role(self, purpose: str) -> str:
-        """IAM role that GitLab CI assumes with its OIDC token (`build`, `train`, `deploy`, `infra`)."""
+        """IAM role that GitLab CI assumes with its OIDC token (`build`, `train`, `infra`; deploys: `deploy_role`)."""
         check_slug("purpose", purpose, 16)
         return _check("IAM role", f"{self.project}-ci-{purpose}", _IAM_ROLE)
 
     def service_role(self, purpose: str) -> str:
-        """IAM role of a platform service (`lambda`, `sagemaker`)."""
+        """IAM role of a platform service (`lambda`); SageMaker runs as each tenant's own roles."""
         check_slug("purpose", purpose, 16)
         return _check("IAM role", f"{self.project}-svc-{purpose}", _IAM_ROLE)
 
@@ -153,10 +163,29 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("tenant", tenant, TENANT_MAX)
         return _check("S3 bucket", f"{self.project}-tenant-{tenant}-{self.account_id}", _S3_BUCKET)
 
+    # The tenant's roles differ in the word after the project (`tenant`, `pipeline`, `inference`, `deploy`), not
+    # in a suffix: `<project>-tenant-acme-inference` could otherwise be tenant acme's inference role and tenant
+    # acme-inference's job role at once.
     def tenant_role(self, tenant: str) -> str:
-        """IAM role the tenant's pipeline executions run as."""
+        """IAM role the tenant's SageMaker jobs (processing, training) run as: the pipeline's step role."""
         check_slug("tenant", tenant, TENANT_MAX)
         return _check("IAM role", f"{self.project}-tenant-{tenant}", _IAM_ROLE)
+
+    def pipeline_role(self, tenant: str) -> str:
+        """IAM role the tenant's pipelines run as (their RoleArn): starts the jobs as `tenant_role`, registers."""
+        check_slug("tenant", tenant, TENANT_MAX)
+        return _check("IAM role", f"{self.project}-pipeline-{tenant}", _IAM_ROLE)
+
+    def inference_role(self, tenant: str) -> str:
+        """IAM role the tenant's SageMaker models (endpoints) run as."""
+        check_slug("tenant", tenant, TENANT_MAX)
+        return _check("IAM role", f"{self.project}-inference-{tenant}", _IAM_ROLE)
+
+    def deploy_role(self, environment: str, tenant: str) -> str:
+        """IAM role GitLab CI's deploy jobs of one environment assume for one tenant."""
+        check_environment(environment)
+        check_slug("tenant", tenant, TENANT_MAX)
+        return _check("IAM role", f"{self.project}-deploy-{environment}-{tenant}", _IAM_ROLE)
 
     def tenant_upload_rule(self, tenant: str) -> str:
         """EventBridge rule on the tenant's data uploads."""
@@ -179,11 +208,12 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         check_slug("model", model, MODEL_MAX)
         return _check("SageMaker pipeline", f"{self.project}-{tenant}-{model}", _PIPELINE)
 
-    def endpoint(self, tenant: str, model: str) -> str:
-        """SageMaker endpoint serving one tenant's model."""
+    def endpoint(self, tenant: str, model: str, environment: str) -> str:
+        """SageMaker endpoint serving one tenant's model in one environment (staging and production never share one)."""
+        check_environment(environment)
         check_slug("tenant", tenant, TENANT_MAX)
         check_slug("model", model, MODEL_MAX)
-        return _check("SageMaker endpoint", f"{self.project}-{tenant}-{model}", _SAGEMAKER)
+        return _check("SageMaker endpoint", f"{self.project}-{environment}-{tenant}-{model}", _SAGEMAKER)
 
     @staticmethod
     def data_prefix(model: str) -> str:
@@ -200,10 +230,13 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
         return {
             "bucket": self.tenant_bucket(tenant),
             "role": self.tenant_role(tenant),
+            "pipeline_role": self.pipeline_role(tenant),
+            "inference_role": self.inference_role(tenant),
+            "deploy_roles": {env: self.deploy_role(env, tenant) for env in ENVIRONMENTS},
             "upload_rule": self.tenant_upload_rule(tenant),
             "model_package_groups": {m: self.model_package_group(tenant, m) for m in models},
             "pipelines": {m: self.pipeline(tenant, m) for m in models},
-            "endpoints": {m: self.endpoint(tenant, m) for m in models},
+            **{f"{env}_endpoints": {m: self.endpoint(tenant, m, env) for m in models} for env in ENVIRONMENTS},
         }
 
     def platform_names(self, models: list[str], tiers: list[str]) -> dict[str, object]:

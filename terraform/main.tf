@@ -44,6 +44,8 @@ module "platform" {
   force_destroy      = var.force_destroy
   # On the local AWS the project's local Lambda runtime polls the queues instead (docs/local-aws.md).
   event_source_mappings_enabled = !local.local_aws
+  # moto evaluates bucket-policy conditions without the request's context (docs/security.md).
+  bucket_policy_enabled = !local.local_aws
 }
 
 module "tenant" {
@@ -63,9 +65,11 @@ module "tenant" {
   ecr_repository_arns  = [for model in each.value.models : module.platform.ecr_repository_arns[model]]
   platform_kms_key_arn = module.platform.kms_key_arn
   force_destroy        = var.force_destroy
+  # moto evaluates bucket-policy conditions without the request's context (docs/security.md).
+  bucket_policy_enabled = !local.local_aws
 }
 
-# Keyless CI: GitLab's OIDC provider and the build/train/deploy/infra roles (docs/security.md).
+# Keyless CI: GitLab's OIDC provider, the build/train/infra roles and a deploy role per environment and tenant (docs/security.md).
 module "ci" {
   source = "./modules/ci"
   count  = var.gitlab != null ? 1 : 0
@@ -81,6 +85,8 @@ module "ci" {
     ecr_repository_arns  = values(module.platform.ecr_repository_arns)
     trigger_function_arn = module.platform.function_arns["trigger"]
     ledger_table_arn     = module.platform.table_arns["ledger"]
-    sagemaker_role_arn   = module.platform.service_role_arns["sagemaker"]
+  }
+  tenants = {
+    for id, tenant in module.tenant : id => { models = local.tenants[id].models, kms_key_arn = tenant.kms_key_arn } if tenant.enabled
   }
 }

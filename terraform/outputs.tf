@@ -42,6 +42,8 @@ output "tenants" {
     for id, tenant in module.tenant : id => {
       bucket_arn               = tenant.bucket_arn
       role_arn                 = tenant.role_arn
+      pipeline_role_arn        = tenant.pipeline_role_arn
+      inference_role_arn       = tenant.inference_role_arn
       model_package_group_arns = tenant.model_package_group_arns
       tags                     = tenant.tags
     } if tenant.enabled
@@ -62,9 +64,11 @@ output "disabled_tenants" {
 output "ci" {
   description = "Keyless CI: the OIDC provider, each purpose's role ARN (MLOPS_AWS_ROLE_ARN_<PURPOSE>), audience and accepted subjects."
   value = try({
-    oidc_provider_arn = module.ci[0].oidc_provider_arn
-    role_arns         = module.ci[0].role_arns
-    audiences         = module.ci[0].audiences
-    subjects          = module.ci[0].subjects
+    oidc_provider_arn  = module.ci[0].oidc_provider_arn
+    role_arns          = module.ci[0].role_arns
+    deploy_role_arns   = module.ci[0].deploy_role_arns
+    deploy_role_prefix = module.ci[0].deploy_role_prefix
+    audiences          = module.ci[0].audiences
+    subjects           = module.ci[0].subjects
   }, null)
 }

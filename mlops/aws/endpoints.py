@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from mlops import evaluation
 from mlops.errors import MlopsError
 from mlops.gate import Candidate, Decision, Force, MetricRule, decide
 
@@ -73,10 +74,11 @@ def _not_found(exc: ClientError) -> bool:
 
 @dataclass(frozen=True)
 class Target:
-    """One tenant's endpoint for one model, with everything a rollout needs (from the registry)."""
+    """One tenant's endpoint for one model in one environment, with everything a rollout needs (from the registry)."""
 
     tenant: str
     model: str
+    environment: str
     endpoint: str
     package_group: str
     instance_type: str
@@ -84,16 +86,18 @@ class Target:
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_registry(cls, registry: Any, tenant_id: str, model: str, account_id: str) -> "Target":
-        """Check tenant and model against the registry; every name from mlops.naming."""
+    def from_registry(cls, registry: Any, tenant_id: str, model: str, account_id: str,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the target's coordinates
+                      environment: str) -> "Target":
+        """Check tenant and model against the registry; every name from mlops.naming. The models run as the
+        tenant's inference role (never its job role), and the endpoint is the environment's own."""
         tenant = registry.check_model(tenant_id, model)
         names = registry.names(account_id)
         tier = tenant.effective_tier(registry.platform.tiers)
         return cls(
-            tenant=tenant.id, model=model, endpoint=names.endpoint(tenant.id, model),
+            tenant=tenant.id, model=model, environment=environment, endpoint=names.endpoint(tenant.id, model, environment),
             package_group=names.model_package_group(tenant.id, model), instance_type=tier.endpoint_instance_type,
-            role_arn=f"arn:aws:iam::{account_id}:role/{names.tenant_role(tenant.id)}",
-            tags=tenant.cost_tags(registry.platform.project),
+            role_arn=f"arn:aws:iam::{account_id}:role/{names.inference_role(tenant.id)}",
+            tags={**tenant.cost_tags(registry.platform.project), "mlops:environment": environment},
         )
 
     def aws_tags(self, extra: dict[str, str] | None = None) -> list[dict[str, str]]:
@@ -166,7 +170,8 @@ def read_metrics(s3: Any, item: ModelVersion) -> dict[str, float]:
     metrics: dict[str, float] = {}
     report_uri = (item.description.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}) or {}).get("S3Uri")
     if report_uri:
-        metrics.update(_report_metrics(s3, report_uri))
+        metrics.update(evaluation.metrics(_read_report(s3, report_uri), metric=item.metadata.get("metric_name"),
+                                          path=item.metadata.get("metric_path")))
     pairs = [(key.split(".", 1)[1], value) for key, value in item.metadata.items() if key.startswith("metric.") and key.count(".") == 1]
     if item.metadata.get("metric_name") and item.metadata.get("metric_value") not in (None, ""):
         pairs.append((item.metadata["metric_name"], item.metadata["metric_value"]))
@@ -178,20 +183,14 @@ def read_metrics(s3: Any, item: ModelVersion) -> dict[str, float]:
     return metrics
 
 
-def _report_metrics(s3: Any, uri: str) -> dict[str, float]:
+def _read_report(s3: Any, uri: str) -> Any:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     try:
-        report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as exc:
         raise _aws_error(f"read the evaluation report {uri}", exc) from exc
     except ValueError as exc:
         raise MlopsError(f"the evaluation report {uri} is not JSON", "re-run the evaluation step") from exc
-    out: dict[str, float] = {}
-    for name, entry in (report.get("metrics") or {}).items():
-        value = entry.get("value") if isinstance(entry, dict) else entry
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[name] = float(value)
-    return out
 
 
 def rule_from_metadata(item: ModelVersion) -> MetricRule | None:

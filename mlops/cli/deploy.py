@@ -20,9 +20,13 @@ import click
 
 from mlops.cli.output import emit, info, json_option, table
 from mlops.errors import MlopsError
+from mlops.naming import ENVIRONMENTS
 
 _tenant = click.option("--tenant", "tenant_id", required=True, help="Tenant id from the registry.")
 _model = click.option("--model", required=True, help="Model name from platform.yaml.")
+_environment = click.option("--environment", type=click.Choice(ENVIRONMENTS), envvar="MLOPS_ENVIRONMENT", default="staging",
+                            show_default=True,
+                            help="Deployment environment: its own endpoint and, in CI, its own role [MLOPS_ENVIRONMENT].")
 _repo = click.option("--repo", type=click.Path(path_type=Path), envvar="MLOPS_MODEL_REPO",
                      help="Model repository holding mlops.yaml (metric, direction, min_improvement) [MLOPS_MODEL_REPO].")
 _OUTCOME_FAILS = {"refused", "rolled-back", "failed"}
@@ -48,7 +52,7 @@ def local_aws() -> bool:
 class _Context:
     """Registry, target and the deployer for one tenant and model."""
 
-    def __init__(self, tenant_id: str, model: str):
+    def __init__(self, tenant_id: str, model: str, environment: str):
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -67,7 +71,7 @@ class _Context:
         except (BotoCoreError, ClientError) as exc:
             raise MlopsError(f"cannot reach AWS to find the account: {exc}",
                              "check credentials, or source the env file of mlops local up") from exc
-        self.target = Target.from_registry(registry, tenant_id, model, account)
+        self.target = Target.from_registry(registry, tenant_id, model, account, environment)
         self.local = LocalEndpoints(self.settings.state_dir) if local_aws() else None
         ledger = registry.names(account).ledger_table()
         dynamodb = session.client("dynamodb")
@@ -121,11 +125,12 @@ def _render_decision(data: dict[str, Any]) -> None:
 @_tenant
 @_model
 @click.option("--version", help="Challenger version (semantic version or package-N); default: the newest not rejected.")
+@_environment
 @_repo
 @json_option
-def gate(tenant_id: str, model: str, version: str | None, repo: Path | None, as_json: bool) -> None:
+def gate(tenant_id: str, model: str, version: str | None, environment: str, repo: Path | None, as_json: bool) -> None:  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
     """Compare a challenger model with the tenant's champion and decide; exit 1 when the gate refuses."""
-    ctx = _Context(tenant_id, model)
+    ctx = _Context(tenant_id, model, environment)
     _, _, decision = ctx.deployer.gate(ctx.target, _rule(repo, model), version)
     data = {"tenant": tenant_id, "model": model, "endpoint": ctx.target.endpoint, **decision.as_dict()}
     emit(data, as_json, _render_decision)
@@ -141,13 +146,14 @@ def gate(tenant_id: str, model: str, version: str | None, repo: Path | None, as_
 @click.option("--reason", help="Why the gate is overridden (with --force).")
 @click.option("--strategy", type=click.Choice(["canary", "linear", "all-at-once"]), default="canary", show_default=True,
               help="Blue/green traffic shifting on SageMaker.")
+@_environment
 @_repo
 @json_option
-def deploy(tenant_id: str, model: str, version: str | None, force: bool, reason: str | None, strategy: str,
-           repo: Path | None, as_json: bool) -> None:
-    """Deploy a tenant's model version to its endpoint (blue/green, rollback); exit 1 unless it serves."""
+def deploy(tenant_id: str, model: str, version: str | None, force: bool, reason: str | None, strategy: str,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
+           environment: str, repo: Path | None, as_json: bool) -> None:
+    """Deploy a tenant's model version to its endpoint of one environment (blue/green, rollback); exit 1 unless it serves."""
     forced = _force(force, reason)
-    ctx = _Context(tenant_id, model)
+    ctx = _Context(tenant_id, model, environment)
     result = ctx.deployer.deploy(ctx.target, _rule(repo, model), version, strategy, forced, actor())
 
     def render(data: dict[str, Any]) -> None:
@@ -169,10 +175,11 @@ def deploy(tenant_id: str, model: str, version: str | None, force: bool, reason:
 @click.option("--reason", required=True, help="Why it is rejected, or with --revert why the rejection is taken back (recorded).")
 @click.option("--revert", is_flag=True,
               help="Take a rejection back: the version gets the approval status it had before; nothing is deployed.")
+@_environment
 @json_option
-def reject(tenant_id: str, model: str, version: str, reason: str, revert: bool, as_json: bool) -> None:  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
-    """Reject a model version; if it is live, roll back to the previous approved one (--revert takes it back)."""
-    ctx = _Context(tenant_id, model)
+def reject(tenant_id: str, model: str, version: str, reason: str, revert: bool, environment: str, as_json: bool) -> None:  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
+    """Reject a model version; if it is live in the environment, roll back to the previous approved one (--revert takes it back)."""
+    ctx = _Context(tenant_id, model, environment)
     if revert:
         result = ctx.deployer.revert_rejection(ctx.target, version, reason, actor())
     else:
@@ -193,14 +200,40 @@ def _content_type(body: str, given: str | None) -> str:
     return {".json": "application/json", ".csv": "text/csv"}.get(Path(body).suffix.lower(), "text/csv")
 
 
+def _read_body(body: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if body == "-" else Path(body).read_bytes()
+    except OSError as exc:
+        raise MlopsError(f"cannot read the request body {body}: {exc.strerror}", "pass an existing file or - for stdin") from exc
+
+
+def _send(settings: Any, region: str, endpoint: str, tenant_id: str, request: tuple[bytes, str, str]) -> tuple[bytes, str, str | None]:
+    """(answer, its content type, the version that served it when known) of one request to `endpoint`."""
+    payload, kind, accept = request
+    if local_aws():
+        from mlops.local.serving import LocalEndpoints
+
+        answer, answer_type, server = LocalEndpoints(settings.state_dir).invoke(endpoint, tenant_id, payload, kind, accept)
+        return answer, answer_type, server.version
+    import boto3
+
+    from mlops.aws.endpoints import invoke_endpoint
+
+    runtime = boto3.session.Session(region_name=region).client("sagemaker-runtime")
+    answer, answer_type = invoke_endpoint(runtime, endpoint, payload, kind, accept)
+    return answer, answer_type, None
+
+
 @click.command()
 @_tenant
 @_model
 @click.option("--body", required=True, help="File with the request body ('-' for standard input).")
 @click.option("--content-type", help="Request content type (default: from the file extension, else text/csv).")
 @click.option("--accept", default="application/json", show_default=True, help="Response content type.")
+@_environment
 @json_option
-def invoke(tenant_id: str, model: str, body: str, content_type: str | None, accept: str, as_json: bool) -> None:
+def invoke(tenant_id: str, model: str, body: str, content_type: str | None, accept: str,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # CLI options
+           environment: str, as_json: bool) -> None:
     """Send rows to a tenant's endpoint and print the predictions."""
     from mlops.config.tenants import load_from_settings
     from mlops.settings import Settings
@@ -208,25 +241,9 @@ def invoke(tenant_id: str, model: str, body: str, content_type: str | None, acce
     settings = Settings.from_env()
     registry = load_from_settings(settings)
     tenant = registry.check_model(tenant_id, model)
-    endpoint = registry.names().endpoint(tenant.id, model)  # never a name from the caller
-    try:
-        payload = sys.stdin.buffer.read() if body == "-" else Path(body).read_bytes()
-    except OSError as exc:
-        raise MlopsError(f"cannot read the request body {body}: {exc.strerror}", "pass an existing file or - for stdin") from exc
-    kind = _content_type(body, content_type)
-    version = None
-    if local_aws():
-        from mlops.local.serving import LocalEndpoints
-
-        answer, answer_type, server = LocalEndpoints(settings.state_dir).invoke(endpoint, tenant.id, payload, kind, accept)
-        version = server.version
-    else:
-        import boto3
-
-        from mlops.aws.endpoints import invoke_endpoint
-
-        runtime = boto3.session.Session(region_name=registry.platform.region).client("sagemaker-runtime")
-        answer, answer_type = invoke_endpoint(runtime, endpoint, payload, kind, accept)
+    endpoint = registry.names().endpoint(tenant.id, model, environment)  # never a name from the caller
+    request = (_read_body(body), _content_type(body, content_type), accept)
+    answer, answer_type, version = _send(settings, registry.platform.region, endpoint, tenant.id, request)
     text = answer.decode("utf-8", errors="replace")
     if as_json:
         try:

@@ -58,6 +58,9 @@ class Tenant(BaseModel):
         for key, value in tags.items():
             if key.lower().startswith("aws:"):
                 raise ValueError(f"tag key '{key}' uses the reserved aws: prefix")
+            # mlops:tenant and its kin are what IAM conditions and cost reports trust: the platform sets them.
+            if key.lower().startswith("mlops:"):
+                raise ValueError(f"tag key '{key}' uses the platform's reserved mlops: prefix")
             if not _TAG_KEY.match(key):
                 raise ValueError(f"tag key '{key}' is not a valid AWS tag key")
             if not isinstance(value, str) or not _TAG_VALUE.match(value):

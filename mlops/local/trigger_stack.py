@@ -48,7 +48,7 @@ def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list
     for tenant, models in tenants.items():
         for model in models:
             sagemaker.create_pipeline(PipelineName=names.pipeline(tenant, model), PipelineDefinition=_DEFINITION,
-                                      RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}")
+                                      RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.pipeline_role(tenant)}")
     return urls
 
 

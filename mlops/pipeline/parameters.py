@@ -44,7 +44,12 @@ PARAMETERS: dict[str, str] = {
     IMAGE_DIGEST: "String",
 }
 
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+#: The only status a pipeline registers with: its role may create PendingManualApproval packages only
+#: (sagemaker:ModelApprovalStatus); approving is the deploy job's.
+PENDING_APPROVAL = "PendingManualApproval"
+
+#: Parameters that tie an execution to its tenant: always computed here, never taken from a request.
+TENANT_BOUND = frozenset({TENANT_ID, TIER, INPUT_DATA_URI, OUTPUT_URI, ROLE_ARN, MODEL_PACKAGE_GROUP, APPROVAL_STATUS})
 
 #: Names of the bundle and of the unpacked sources under the code URI (see mlops.pipeline.source).
 SOURCE_BUNDLE = "sourcedir.tar.gz"
@@ -65,7 +70,6 @@ class RunRequest:
     model_version: str
     image_digest: str = "unknown"
     git_commit: str = "unknown"
-    approval_status: str = "PendingManualApproval"
 
 
 def image_uri(names: Names, model: str, version: str) -> str:
@@ -74,14 +78,17 @@ def image_uri(names: Names, model: str, version: str) -> str:
 
 
 def role_arn(names: Names, tenant: str) -> str:
-    """The ARN of the IAM role a tenant's executions run as."""
+    """The ARN of the IAM role a tenant's jobs run as (the steps' RoleArn parameter)."""
     return f"arn:aws:iam::{names.account_id}:role/{names.tenant_role(tenant)}"
+
+
+def pipeline_role_arn(names: Names, tenant: str) -> str:
+    """The ARN of the IAM role a tenant's pipelines run as (CreatePipeline's RoleArn)."""
+    return f"arn:aws:iam::{names.account_id}:role/{names.pipeline_role(tenant)}"
 
 
 def execution_parameters(names: Names, request: RunRequest) -> dict[str, str]:
     """The value of every pipeline parameter for one tenant's execution (names as in PARAMETERS)."""
-    if request.approval_status not in APPROVAL_STATUSES:
-        raise ValueError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}")
     bucket = names.tenant_bucket(request.tenant)
     values = {
         TENANT_ID: request.tenant,
@@ -95,7 +102,7 @@ def execution_parameters(names: Names, request: RunRequest) -> dict[str, str]:
         IMAGE_URI: request.image_uri,
         MODEL_PACKAGE_GROUP: names.model_package_group(request.tenant, request.model),
         MODEL_VERSION: request.model_version,
-        APPROVAL_STATUS: request.approval_status,
+        APPROVAL_STATUS: PENDING_APPROVAL,
         GIT_COMMIT: request.git_commit,
         IMAGE_DIGEST: request.image_digest,
     }

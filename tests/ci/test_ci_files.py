@@ -144,7 +144,14 @@ def test_every_job_that_calls_aws_has_an_oidc_token_and_a_role_of_its_purpose(pi
         assert token and token.get("aud"), f"{name} calls AWS without id_tokens"
         role = job["variables"]["MLOPS_AWS_ROLE_ARN"]
         purpose = token["aud"].rsplit("-", 1)[1]
-        assert role == f"$MLOPS_AWS_ROLE_ARN_{purpose.upper()}", f"{name}: audience {token['aud']} but role {role}"
+        if purpose == "deploy":
+            # One deploy role per environment and tenant; its trust needs the job's protected environment of
+            # that tier in the token's sub (docs/security.md), so the environment and the role must agree.
+            tier = job["environment"]["deployment_tier"]
+            assert job["environment"]["name"].startswith(f"{tier}/"), f"{name}: environment {job['environment']}"
+            assert role == f"${{MLOPS_AWS_DEPLOY_ROLE_PREFIX}}{tier}-${{MLOPS_TENANT}}", f"{name}: {tier} but role {role}"
+        else:
+            assert role == f"$MLOPS_AWS_ROLE_ARN_{purpose.upper()}", f"{name}: audience {token['aud']} but role {role}"
         assert "MLOPS_LOCAL" in _script(job), f"{name}: no local (MLOPS_LOCAL=1) path"
         audiences[name] = purpose
     assert audiences["mlops-deploy-production-acme"] == "deploy"

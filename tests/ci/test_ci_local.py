@@ -400,9 +400,9 @@ def test_triggered_mode_trains_reports_and_promotes_staging_to_production(trigge
     # The report job: every tenant trained, as text, as GitLab's metrics report and as the note's Markdown.
     assert re.search(r"mlops-report.*merge-request note: not posted: MLOPS_MR_NOTE_TOKEN is not set", triggered_run)
     assert "| acme | registered |" in (artifacts / "mlops-report" / "evaluation.md").read_text(encoding="utf-8")
-    # Promotion: staging deploys the version, production (the same endpoint on the one local AWS) keeps it.
-    assert re.search(rf"mlops-deploy-staging-acme .*deployed: mlops-demo-acme-churn serves {version[1]}", triggered_run)
-    assert re.search(rf"mlops-deploy-production-acme .*: mlops-demo-acme-churn serves {version[1]}", triggered_run)
+    # Promotion: staging deploys the version to the staging endpoint, production the same version to its own.
+    assert re.search(rf"mlops-deploy-staging-acme .*deployed: mlops-demo-staging-acme-churn serves {version[1]}", triggered_run)
+    assert re.search(rf"mlops-deploy-production-acme .*: mlops-demo-production-acme-churn serves {version[1]}", triggered_run)
     # Manual jobs run only when clicked.
     passed = re.findall(r"PASS +(.+?)\s*$", triggered_run, re.MULTILINE)
     assert "mlops-deploy-staging-globex" not in passed

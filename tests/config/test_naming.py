@@ -22,11 +22,15 @@ def names() -> Names:
         pytest.param("pipeline", ("globex", "churn"), "acme-ml-globex-churn", id="pipeline"),
         pytest.param("tenant_bucket", ("globex",), "acme-ml-tenant-globex-123456789012", id="tenant-bucket"),
         pytest.param("model_package_group", ("globex", "churn"), "acme-ml-globex-churn", id="package-group"),
-        pytest.param("endpoint", ("globex", "churn"), "acme-ml-globex-churn", id="endpoint"),
+        pytest.param("endpoint", ("globex", "churn", "staging"), "acme-ml-staging-globex-churn", id="endpoint-staging"),
+        pytest.param("endpoint", ("globex", "churn", "production"), "acme-ml-production-globex-churn", id="endpoint-production"),
+        pytest.param("pipeline_role", ("globex",), "acme-ml-pipeline-globex", id="pipeline-role"),
+        pytest.param("inference_role", ("globex",), "acme-ml-inference-globex", id="inference-role"),
+        pytest.param("deploy_role", ("production", "globex"), "acme-ml-deploy-production-globex", id="deploy-role"),
         pytest.param("tier_queue", ("gold",), "acme-ml-requests-gold", id="tier-queue"),
         pytest.param("ledger_table", (), "acme-ml-ledger", id="ledger"),
         pytest.param("tenant_role", ("globex",), "acme-ml-tenant-globex", id="tenant-role"),
-        pytest.param("ci_role", ("deploy",), "acme-ml-ci-deploy", id="ci-role"),
+        pytest.param("ci_role", ("train",), "acme-ml-ci-train", id="ci-role"),
     ],
 )
 def test_names_follow_the_scheme(names: Names, method: str, args: tuple, expected: str) -> None:

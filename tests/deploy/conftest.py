@@ -141,7 +141,7 @@ class Packages:
         kwargs: dict[str, Any] = {}
         if in_report:
             self.s3.put_object(Bucket=bucket, Key=f"{prefix}/evaluation.json",
-                               Body=json.dumps({"metrics": {k: {"value": v} for k, v in metrics.items()}}).encode())
+                               Body=json.dumps({"binary_classification_metrics": {k: {"value": v} for k, v in metrics.items()}}).encode())
             kwargs["ModelMetrics"] = {"ModelQuality": {"Statistics": {"ContentType": "application/json",
                                                                       "S3Uri": f"s3://{bucket}/{prefix}/evaluation.json"}}}
         container = {"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/{prefix}/model.tar.gz"}

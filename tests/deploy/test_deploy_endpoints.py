@@ -33,7 +33,7 @@ def deployer(packages: Any, tmp_path: Path) -> ep.Deployer:
 @pytest.fixture
 def target(registry: Any) -> ep.Target:
     """acme's churn endpoint."""
-    return ep.Target.from_registry(registry, "acme", "churn", "123456789012")
+    return ep.Target.from_registry(registry, "acme", "churn", "123456789012", "staging")
 
 
 class FakeSageMakerUpdate:

@@ -18,7 +18,7 @@ from mlops.cli import main
 from mlops.errors import MlopsError
 from mlops.local.serving import LocalEndpoints, prepare_version
 
-ENDPOINT = "mlops-demo-acme-churn"
+ENDPOINT = "mlops-demo-staging-acme-churn"
 
 
 def mlops(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -72,7 +72,7 @@ def test_deploy_invoke_and_blue_green_upgrade(local_aws: Any, capsys: pytest.Cap
     local_aws.register("acme", "churn", "1.0.0", {"auc": 0.80})
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 0, err
-    assert "deployed: mlops-demo-acme-churn serves 1.0.0" in out
+    assert "deployed: mlops-demo-staging-acme-churn serves 1.0.0" in out
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
 
     local_aws.register("acme", "churn", "2.0.0", {"auc": 0.85})
@@ -88,7 +88,7 @@ def test_deploy_invoke_and_blue_green_upgrade(local_aws: Any, capsys: pytest.Cap
     code, out, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows),
                            "--content-type", "application/json")
     assert code == 1 and out == ""
-    assert err == "error: mlops-demo-acme-churn (2.0.0) rejected the input: unsupported content type 'application/json'; " \
+    assert err == "error: mlops-demo-staging-acme-churn (2.0.0) rejected the input: unsupported content type 'application/json'; " \
                   "send text/csv (fix the request body)\n"
     bad = tmp_path / "bad.csv"
     bad.write_text("1.0,abc\n", encoding="utf-8")
@@ -106,7 +106,7 @@ def test_failed_health_check_leaves_the_previous_version_serving(local_aws: Any,
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 1
     assert "UNHEALTHY" in err and "model_fn failed" in err
-    assert "rolled-back: mlops-demo-acme-churn serves 1.0.0" in out
+    assert "rolled-back: mlops-demo-staging-acme-churn serves 1.0.0" in out
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
     last = _log(tmp_path)[-1]
     assert (last["outcome"], last["version"], last["serving_version"]) == ("rolled-back", "2.0.0", "1.0.0")
@@ -129,7 +129,7 @@ def test_rejecting_the_live_version_restores_the_previous_approved(local_aws: An
     assert predictions(capsys, "acme", rows) == [2.0, 2.0]
     code, out, err = mlops(capsys, "reject", "--tenant", "acme", "--model", "churn", "--version", "2.0.0", "--reason", "drifted in prod")
     assert code == 0, err
-    assert "rolled-back: 2.0.0 rejected; mlops-demo-acme-churn serves 1.0.0" in out
+    assert "rolled-back: 2.0.0 rejected; mlops-demo-staging-acme-churn serves 1.0.0" in out
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
     events = [(e["kind"], e["outcome"], e["version"], e["actor"], e["forced"]) for e in _log(tmp_path)]
     assert events == [("deploy", "deployed", "1.0.0", "alice", False), ("deploy", "refused", "2.0.0", "alice", False),
@@ -139,7 +139,7 @@ def test_rejecting_the_live_version_restores_the_previous_approved(local_aws: An
     code, out, err = mlops(capsys, "reject", "--tenant", "acme", "--model", "churn", "--version", "2.0.0", "--revert",
                            "--reason", "the drift was a broken feed")
     assert code == 0, err
-    assert "reverted: 2.0.0 rejection reverted; mlops-demo-acme-churn serves 1.0.0" in out
+    assert "reverted: 2.0.0 rejection reverted; mlops-demo-staging-acme-churn serves 1.0.0" in out
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
 
 
@@ -161,11 +161,11 @@ def test_a_tenant_never_reaches_another_tenants_endpoint(local_aws: Any, capsys:
     endpoints = LocalEndpoints(tmp_path / "state")
     acme = endpoints.live(ENDPOINT)
     assert acme is not None
-    live_file = tmp_path / "state" / "endpoints" / "mlops-demo-globex-churn" / "live.json"
+    live_file = tmp_path / "state" / "endpoints" / "mlops-demo-staging-globex-churn" / "live.json"
     tampered = json.loads(live_file.read_text(encoding="utf-8"))
     live_file.write_text(json.dumps({**tampered, "port": acme.port}), encoding="utf-8")  # globex's entry now points at acme's server
     code, _, err = mlops(capsys, "invoke", "--tenant", "globex", "--model", "churn", "--body", str(rows))
-    assert code == 1 and "refused the request: this server serves endpoint mlops-demo-acme-churn of its own tenant only" in err
+    assert code == 1 and "refused the request: this server serves endpoint mlops-demo-staging-acme-churn of its own tenant only" in err
     live_file.write_text(json.dumps({**tampered, "tenant": "acme"}), encoding="utf-8")
     code, _, err = mlops(capsys, "invoke", "--tenant", "globex", "--model", "churn", "--body", str(rows))
     assert code == 1 and "does not belong to tenant globex" in err
@@ -181,5 +181,5 @@ def test_deploying_the_champion_again_restarts_a_stopped_local_server(local_aws:
     assert code == 1 and "is not deployed locally" in err
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 0, err
-    assert "unchanged: mlops-demo-acme-churn serves 1.0.0" in out and "restarting it" in err
+    assert "unchanged: mlops-demo-staging-acme-churn serves 1.0.0" in out and "restarting it" in err
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]

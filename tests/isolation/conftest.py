@@ -4,7 +4,8 @@ moto enforces IAM on every request once `POST /moto-api/reset-auth` sets the fre
 it only resolves the *resource* of a request for S3, SQS, IAM and STS; every other service is checked
 against "*", so a policy naming SageMaker ARNs would deny everything. `sagemaker_resources` teaches moto
 the resource of the SageMaker calls the tests make, exactly as the IAM Service Authorization Reference
-defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>, pipeline/<name>/execution/<id>).
+defines it (model-package-group/<group>, model-package/<group>/<version>, pipeline/<name>, pipeline/<name>/execution/<id>,
+processing-job/<name>, training-job/<name>).
 Policy evaluation itself stays moto's.
 
 moto authorises an S3 request by its API operation (`s3:ListObjectsV2`, `s3:HeadObject`) where IAM uses the
@@ -39,6 +40,9 @@ def _sagemaker_resource(self: Any) -> str:
     if action in ("DescribePipelineExecution", "StopPipelineExecution", "ListPipelineExecutionSteps",
                   "ListPipelineParametersForExecution", "RetryPipelineExecution"):
         return self._get_param("PipelineExecutionArn") or "*"  # pylint: disable=protected-access
+    if action in ("CreateProcessingJob", "CreateTrainingJob"):
+        kind, name = ("processing-job", "ProcessingJobName") if action == "CreateProcessingJob" else ("training-job", "TrainingJobName")
+        return f"{prefix}:{kind}/{self._get_param(name)}"  # pylint: disable=protected-access
     pipeline = self._get_param("PipelineName")  # pylint: disable=protected-access
     if action in ("StartPipelineExecution", "DescribePipeline", "ListPipelineExecutions") and pipeline:
         return pipeline if pipeline.startswith("arn:") else f"{prefix}:pipeline/{pipeline}"

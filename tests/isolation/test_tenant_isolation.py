@@ -1,17 +1,24 @@
-"""Tenant isolation proven with IAM enforcement on: every tenant's role against every other tenant's data.
+"""Tenant isolation proven with IAM enforcement on: every tenant's job role against every other tenant's data.
 
 The real tenant and CI modules are applied to a moto server (a small root of their own: no SQS, so the
-apply takes seconds), then moto's IAM enforcement is switched on. With the credentials of tenant A's role
+apply takes seconds), then moto's IAM enforcement is switched on. With the credentials of tenant A's job role
 (sts:AssumeRole in moto), for every ordered pair (A, B) among five tenants: reading, writing or listing B's
 data and model artifacts, describing B's model package group, registering into it, describing B's model
-package and B's pipelines and executions are all denied; A's own are allowed.
+package and B's pipelines and executions are all denied (moto implements no StopPipelineExecution or
+ListPipelineExecutionSteps, so those are checked for denial only: moto decides on IAM before it looks for the
+action).
 
-Pipeline executions: each tenant has its own pipeline per model (`<project>-<tenant>-<model>`), so an
-execution's ARN (`pipeline/<name>/execution/<id>`) names the tenant and the tenant role's policy allows its
-own pipelines and executions by exact ARN. For every pair, starting, listing, describing, stopping or reading
-the steps of B's executions is denied; A's own start, list and describe are allowed (moto implements no
-StopPipelineExecution or ListPipelineExecutionSteps, so those two are checked for denial only: moto decides
-on IAM before it looks for the action).
+Each of A's roles is then allowed what it exists for on A's own resources, one role at a time: the job role
+reads its data and the model's code and writes run outputs; the pipeline role starts a job as A's job role,
+reads the evaluation report and registers into A's group as PendingManualApproval; the inference role reads
+A's model artifacts and inference code; each deploy role approves A's packages and reads the evaluation
+report. No tenant role starts or lists pipeline executions, not even of its own pipeline: executions are
+started by the platform's admission path (the trigger function).
+
+moto ignores `Condition` blocks and never checks `iam:PassRole`, so what depends on them (the
+PendingManualApproval condition, PassRole of the tenant's own job role only, the `s3:prefix` of code
+listings, the ledger's leading keys) is proven by tests/iam with a real policy evaluator; here it is only
+shown that the calls the roles exist for are not denied.
 
 moto checks a role's trust policy on AssumeRole and cannot act as SageMaker, so after the apply (and
 before enforcement) the tenant roles' trust is pointed at the test's IAM user; their permission policies,
@@ -35,6 +42,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from mlops.naming import ENVIRONMENTS
 from mlops.settings import Settings
 from mlops.terraform import Workspace
 
@@ -87,6 +95,8 @@ module "tenant" {
   ecr_repository_arns  = ["arn:aws:ecr:%(region)s:%(account)s:repository/%(project)s/%(model)s"]
   platform_kms_key_arn = "arn:aws:kms:%(region)s:%(account)s:key/platform"
   force_destroy        = true
+  # moto evaluates bucket-policy conditions without the request's context: a conditional Deny denies all.
+  bucket_policy_enabled = false
 }
 
 module "ci" {
@@ -102,12 +112,15 @@ module "ci" {
     ecr_repository_arns  = ["arn:aws:ecr:%(region)s:%(account)s:repository/%(project)s/%(model)s"]
     trigger_function_arn = "arn:aws:lambda:%(region)s:%(account)s:function:%(project)s-trigger"
     ledger_table_arn     = "arn:aws:dynamodb:%(region)s:%(account)s:table/%(project)s-ledger"
-    sagemaker_role_arn   = "arn:aws:iam::%(account)s:role/%(project)s-svc-sagemaker"
   }
+  tenants = { for id, tenant in module.tenant : id => { models = ["%(model)s"], kms_key_arn = tenant.kms_key_arn } }
 }
 
 output "roles" {
-  value = { for id, tenant in module.tenant : id => tenant.role_arn }
+  value = { for id, tenant in module.tenant : id => merge(
+    { job = tenant.role_arn, pipeline = tenant.pipeline_role_arn, inference = tenant.inference_role_arn },
+    { for env in %(environments)s : "deploy-${env}" => module.ci.deploy_role_arns["${env}-${id}"] },
+  ) }
 }
 """
 
@@ -115,17 +128,17 @@ output "roles" {
 class World:
     """The applied tenants: endpoint, Terraform state, and what each tenant owns."""
 
-    def __init__(self, endpoint: str, state: dict[str, Any], roles: dict[str, str]):
+    def __init__(self, endpoint: str, state: dict[str, Any], roles: dict[str, dict[str, str]]):
         self.endpoint = endpoint
         self.state = state
-        self.roles = roles
+        self.roles = roles  # tenant -> role kind (job, pipeline, inference, deploy-<environment>) -> ARN
         self.packages: dict[str, str] = {}
         self.executions: dict[str, str] = {}
-        self.sessions: dict[str, boto3.Session] = {}
+        self.sessions: dict[tuple[str, str], boto3.Session] = {}
 
-    def client(self, tenant: str, service: str) -> Any:
-        """A client acting with tenant's role credentials."""
-        return self.sessions[tenant].client(service, endpoint_url=self.endpoint, region_name=REGION)
+    def client(self, tenant: str, service: str, kind: str = "job") -> Any:
+        """A client acting with the credentials of one of tenant's roles (its job role by default)."""
+        return self.sessions[(tenant, kind)].client(service, endpoint_url=self.endpoint, region_name=REGION)
 
     @staticmethod
     def bucket(tenant: str) -> str:
@@ -143,10 +156,16 @@ class World:
         return f"{PROJECT}-{tenant}-{MODEL}"
 
 
+ARTIFACTS = f"{PROJECT}-artifacts-{ACCOUNT}-{REGION}"  # the platform's artifacts bucket (mlops.naming)
+CODE = f"code/{MODEL}/1.0.0"  # a model version's source bundle in it
+REPORT = f"runs/{MODEL}/exec1/evaluation/evaluation.json"  # an evaluation report in a tenant's bucket
+
+
 def _apply(endpoint: str, base: Path) -> Workspace:
     source = base / "root"
     shutil.copytree(ROOT / "terraform" / "modules", source / "modules", ignore=shutil.ignore_patterns(".terraform*", "tests"))
-    values = {"region": REGION, "tenants": json.dumps(TENANTS), "project": PROJECT, "account": ACCOUNT, "model": MODEL}
+    values = {"region": REGION, "tenants": json.dumps(TENANTS), "project": PROJECT, "account": ACCOUNT, "model": MODEL,
+              "environments": json.dumps(list(ENVIRONMENTS))}
     (source / "main.tf").write_text(ROOT_TF % values, encoding="utf-8")
     env = {"MLOPS_ROOT": str(ROOT), "MLOPS_STATE_DIR": str(base / "state")}
     if os.environ.get("MLOPS_TF_PLUGIN_DIR"):
@@ -167,11 +186,14 @@ def _seed(world: World, admin: boto3.Session) -> None:
     """Each tenant's data, a model artifact, a model package and a pipeline execution (before enforcement)."""
     s3, sagemaker = admin.client("s3"), admin.client("sagemaker")
     definition = json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []})
+    s3.create_bucket(Bucket=ARTIFACTS)
+    s3.put_object(Bucket=ARTIFACTS, Key=f"{CODE}/src/preprocess.py", Body=b"print('preprocess')\n")
     for tenant in TENANTS:
         sagemaker.create_pipeline(PipelineName=World.pipeline(tenant), PipelineDefinition=definition,
-                                  RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-svc-sagemaker")
+                                  RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-pipeline-{tenant}")
         s3.put_object(Bucket=World.bucket(tenant), Key=f"data/{MODEL}/train.csv", Body=b"x,y\n1,2\n")
         s3.put_object(Bucket=World.bucket(tenant), Key=f"models/{MODEL}/model.tar.gz", Body=b"model")
+        s3.put_object(Bucket=World.bucket(tenant), Key=REPORT, Body=b'{"metrics": {}}')
         world.packages[tenant] = sagemaker.create_model_package(
             ModelPackageGroupName=World.group(tenant), ModelPackageDescription=tenant,
             InferenceSpecification={"Containers": [{"Image": "img"}], "SupportedContentTypes": ["text/csv"],
@@ -201,7 +223,7 @@ def world(enforced_moto: Any, sagemaker_resources: None, s3_iam_actions: None,  
     key = iam.create_access_key(UserName="auditor")["AccessKey"]
     # moto checks the trust policy on AssumeRole and cannot play SageMaker; the test's user stands in for
     # sagemaker.amazonaws.com. Only who may become the role changes: its permissions stay as applied.
-    for role in applied.roles.values():
+    for role in (arn for kinds in applied.roles.values() for arn in kinds.values()):
         iam.update_assume_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/auditor"}}]}))
@@ -209,11 +231,12 @@ def world(enforced_moto: Any, sagemaker_resources: None, s3_iam_actions: None,  
     try:
         sts = boto3.client("sts", endpoint_url=fresh_moto, region_name=REGION, aws_access_key_id=key["AccessKeyId"],
                            aws_secret_access_key=key["SecretAccessKey"], aws_session_token=None)
-        for tenant, role in applied.roles.items():
-            creds = sts.assume_role(RoleArn=role, RoleSessionName=f"job-{tenant}")["Credentials"]
-            applied.sessions[tenant] = boto3.Session(aws_access_key_id=creds["AccessKeyId"], region_name=REGION,
-                                                     aws_secret_access_key=creds["SecretAccessKey"],
-                                                     aws_session_token=creds["SessionToken"])
+        for tenant, kinds in applied.roles.items():
+            for kind, role in kinds.items():
+                creds = sts.assume_role(RoleArn=role, RoleSessionName=f"{kind}-{tenant}")["Credentials"]
+                applied.sessions[(tenant, kind)] = boto3.Session(
+                    aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                    aws_session_token=creds["SessionToken"], region_name=REGION)
         yield applied
     finally:
         enforced_moto.enforce(False)
@@ -288,7 +311,7 @@ def test_a_tenant_role_is_denied_everything_of_another_tenant(world: World, acto
 
 def test_the_s3_denials_come_from_the_policy_not_from_the_action_name(world: World, enforced_moto: Any) -> None:
     """Granting alpha `s3:ListBucket` (the IAM action, not the API name) on bravo's bucket lets it list."""
-    role = world.roles["alpha"].rsplit("/", 1)[1]
+    role = world.roles["alpha"]["job"].rsplit("/", 1)[1]
     grant = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
                                                      "Resource": f"arn:aws:s3:::{World.bucket('bravo')}"}]}
     listing = _attempts(world, "alpha", "bravo")["list bucket"]
@@ -306,20 +329,114 @@ def test_the_s3_denials_come_from_the_policy_not_from_the_action_name(world: Wor
     assert _outcome(listing) == "denied"
 
 
+_SPEC = {"Containers": [{"Image": "img"}], "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+
+
+def _own_job_role(world: World, tenant: str) -> dict[str, Any]:
+    """The job (step) role: the tenant's data, the model's code, its run outputs."""
+    s3 = world.client(tenant, "s3", "job")
+    bucket = World.bucket(tenant)
+    return {
+        "list data": lambda: s3.list_objects_v2(Bucket=bucket, Prefix=f"data/{MODEL}/"),
+        "read data": lambda: s3.get_object(Bucket=bucket, Key=f"data/{MODEL}/train.csv"),
+        "write a run output": lambda: s3.put_object(Bucket=bucket, Key=f"runs/{MODEL}/exec1/train/model.tar.gz", Body=b"m"),
+        "list the model's code": lambda: s3.list_objects_v2(Bucket=ARTIFACTS, Prefix=f"{CODE}/src"),
+        "read the model's code": lambda: s3.get_object(Bucket=ARTIFACTS, Key=f"{CODE}/src/preprocess.py"),
+    }
+
+
+def _own_pipeline_role(world: World, tenant: str) -> dict[str, Any]:
+    """The pipeline role: start a job as the tenant's job role, read the evaluation report, register pending."""
+    s3, sagemaker = world.client(tenant, "s3", "pipeline"), world.client(tenant, "sagemaker", "pipeline")
+    job = {"AppSpecification": {"ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{PROJECT}/{MODEL}:1.0.0"},
+           "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+           "RoleArn": world.roles[tenant]["job"], "Tags": [{"Key": "mlops:tenant", "Value": tenant}]}
+    return {
+        "start a job as its job role": lambda: sagemaker.create_processing_job(ProcessingJobName=f"pipelines-exec1-{tenant}", **job),
+        "read the evaluation report": lambda: s3.get_object(Bucket=World.bucket(tenant), Key=REPORT),
+        "register pending into its group": lambda: sagemaker.create_model_package(
+            ModelPackageGroupName=World.group(tenant), ModelApprovalStatus="PendingManualApproval", InferenceSpecification=_SPEC),
+    }
+
+
+def _own_inference_role(world: World, tenant: str) -> dict[str, Any]:
+    """The inference role: the model artifacts and the inference code."""
+    s3 = world.client(tenant, "s3", "inference")
+    return {
+        "read a model artifact": lambda: s3.get_object(Bucket=World.bucket(tenant), Key=f"models/{MODEL}/model.tar.gz"),
+        "read the inference code": lambda: s3.get_object(Bucket=ARTIFACTS, Key=f"{CODE}/src/preprocess.py"),
+    }
+
+
+def _own_deploy_role(environment: str) -> Any:
+    def attempts(world: World, tenant: str) -> dict[str, Any]:
+        """A deploy role: the gate reads the tenant's versions and reports, the deploy approves."""
+        kind = f"deploy-{environment}"
+        s3, sagemaker = world.client(tenant, "s3", kind), world.client(tenant, "sagemaker", kind)
+        return {
+            "list its group's versions": lambda: sagemaker.list_model_packages(ModelPackageGroupName=World.group(tenant)),
+            "describe a version": lambda: sagemaker.describe_model_package(ModelPackageName=world.packages[tenant]),
+            "read the evaluation report": lambda: s3.get_object(Bucket=World.bucket(tenant), Key=REPORT),
+            "approve a version": lambda: sagemaker.update_model_package(ModelPackageArn=world.packages[tenant],
+                                                                        ModelApprovalStatus="Approved"),
+        }
+    return attempts
+
+
+OWN_ACCESS = [pytest.param("job", _own_job_role, id="job-role"), pytest.param("pipeline", _own_pipeline_role, id="pipeline-role"),
+              pytest.param("inference", _own_inference_role, id="inference-role")] + [
+    pytest.param(f"deploy-{env}", _own_deploy_role(env), id=f"deploy-{env}-role") for env in ENVIRONMENTS]
+
+
+@pytest.mark.parametrize("kind,attempts", OWN_ACCESS)
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_a_tenant_role_may_use_its_own_data_artifacts_model_packages_and_executions(world: World, tenant: str) -> None:
-    outcomes = {name: _outcome(call) for name, call in _attempts(world, tenant, tenant).items()}
-    assert outcomes == dict.fromkeys(outcomes, "allowed")
+def test_each_tenant_role_may_do_what_it_exists_for_on_its_own_tenant(world: World, tenant: str, kind: str, attempts: Any) -> None:
+    outcomes = {name: _outcome(call) for name, call in attempts(world, tenant).items()}
+    assert outcomes == dict.fromkeys(outcomes, "allowed"), kind
+
+
+def _pass_role_resources(state: dict[str, Any], role_name: str) -> list[str]:
+    """The resources of every iam:PassRole statement in the applied policies of one role."""
+    policies: dict[str, dict[str, Any]] = {}
+    attached: list[str] = []
+
+    def walk(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            values = resource["values"]
+            if resource["type"] == "aws_iam_policy":
+                policies[values["arn"]] = json.loads(values["policy"])
+            elif resource["type"] == "aws_iam_role_policy_attachment" and values["role"] == role_name:
+                attached.append(values["policy_arn"])
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk(state["values"]["root_module"])
+    assert attached, f"no policy attached to {role_name}"
+    found = []
+    for arn in attached:
+        for statement in policies[arn]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "iam:PassRole" in actions:
+                found += statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    return found
 
 
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_a_tenant_sees_only_its_own_executions_in_its_pipeline(world: World, tenant: str) -> None:
-    """What a tenant may list is its own pipeline, and every execution in it is one started for that tenant."""
-    summaries = world.client(tenant, "sagemaker").list_pipeline_executions(PipelineName=World.pipeline(tenant))
-    arns = [s["PipelineExecutionArn"] for s in summaries["PipelineExecutionSummaries"]]
-    assert world.executions[tenant] in arns
-    assert all(f":pipeline/{World.pipeline(tenant)}/execution/" in arn for arn in arns)
-    assert not set(arns) & {world.executions[other] for other in TENANTS if other != tenant}
+def test_the_pipeline_role_passes_its_tenant_s_job_role_only(world: World, tenant: str) -> None:
+    """moto never checks iam:PassRole: the applied policy must name the tenant's job role alone (tests/iam evaluates it)."""
+    assert _pass_role_resources(world.state, world.roles[tenant]["pipeline"].rsplit("/", 1)[1]) == [world.roles[tenant]["job"]]
+
+
+@pytest.mark.parametrize("tenant", TENANTS)
+def test_no_tenant_role_starts_or_lists_executions_not_even_of_its_own_pipeline(world: World, tenant: str) -> None:
+    """Executions are started by the platform's admission path only (the trigger function), never by a tenant role."""
+    outcomes = {}
+    for kind in world.roles[tenant]:
+        sagemaker = world.client(tenant, "sagemaker", kind)
+        outcomes[f"{kind}: start"] = _outcome(lambda sm=sagemaker, name=f"by-{kind}": sm.start_pipeline_execution(
+            PipelineName=World.pipeline(tenant), PipelineExecutionDisplayName=name))
+        outcomes[f"{kind}: list"] = _outcome(lambda sm=sagemaker: sm.list_pipeline_executions(PipelineName=World.pipeline(tenant)))
+    assert outcomes == dict.fromkeys(outcomes, "denied")
 
 
 def _roles(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -356,15 +473,20 @@ def trust_problems(roles: dict[str, dict[str, Any]], project_path: str, default_
             for sub in subs:
                 if not sub.startswith(f"project_path:{project_path}:ref_type:"):
                     problems.append(f"{name}: sub {sub!r} is not pinned to {project_path}")
-            if name.endswith(("-ci-deploy", "-ci-infra")) and subs != [f"project_path:{project_path}:ref_type:branch:ref:{default_branch}"]:
-                problems.append(f"{name}: deploy/infra must accept the default branch only, not {subs}")
+            default_sub = f"project_path:{project_path}:ref_type:branch:ref:{default_branch}"
+            if name.endswith("-ci-infra") and subs != [default_sub]:
+                problems.append(f"{name}: infra must accept the default branch only, not {subs}")
+            environment = next((env for env in ENVIRONMENTS if f"-deploy-{env}-" in name), None)
+            if environment and subs != [f"{default_sub}:environment_protected:true:deployment_tier:{environment}"]:
+                problems.append(f"{name}: deploy must accept the default branch and a protected {environment} environment only, not {subs}")
     return problems
 
 
 def test_every_gitlab_role_pins_audience_and_subject_and_deploy_infra_only_the_default_branch(world: World) -> None:
     roles = _roles(world.state)
     gitlab_roles = {name for name, p in roles.items() if any("Federated" in s.get("Principal", {}) for s in p["Statement"])}
-    assert gitlab_roles == {f"{PROJECT}-ci-{purpose}" for purpose in ("build", "train", "deploy", "infra")}
+    assert gitlab_roles == ({f"{PROJECT}-ci-{purpose}" for purpose in ("build", "train", "infra")}
+                            | {f"{PROJECT}-deploy-{env}-{tenant}" for env in ENVIRONMENTS for tenant in TENANTS})
     problems = trust_problems(roles, "platform/ml-ops", "main")
     assert not problems, problems
 
@@ -381,9 +503,12 @@ def _trust(sub: Any, aud: Any = "mlops-deploy") -> dict[str, Any]:
 @pytest.mark.parametrize("policy,problem", [
     pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:main", aud=None), "no exact audience", id="no-audience"),
     pytest.param(_trust(None), "no sub condition", id="no-sub"),
-    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:*"), "default branch only", id="any-branch"),
+    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:*"), "protected staging environment only", id="any-branch"),
+    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:main"), "protected staging environment only", id="no-environment"),
+    pytest.param(_trust("project_path:p/ml-ops:ref_type:branch:ref:main:environment_protected:true:deployment_tier:production"),
+                 "protected staging environment only", id="other-tier"),
     pytest.param(_trust("project_path:p/*:ref_type:branch:ref:main"), "not pinned", id="any-project"),
 ])
 def test_the_trust_check_catches_what_it_must(policy: dict[str, Any], problem: str) -> None:
-    problems = trust_problems({"x-ci-deploy": policy}, "p/ml-ops", "main")
+    problems = trust_problems({"x-deploy-staging-acme": policy}, "p/ml-ops", "main")
     assert any(problem in p for p in problems), problems

@@ -18,7 +18,7 @@ import pytest
 from tf_helpers import is_known_drift, write_tenants
 
 from mlops.config.tenants import load_registry
-from mlops.naming import Names
+from mlops.naming import ENVIRONMENTS, Names
 from mlops.packaging import build_packages
 from mlops.settings import Settings
 from mlops.terraform import Workspace
@@ -113,8 +113,10 @@ def test_every_named_resource_in_the_state_is_a_name_from_mlops_naming(applied: 
         "aws_dynamodb_table": {names.ledger_table(), names.slots_table()},
         "aws_sqs_queue": set(queues) | {names.dead_letter_queue(q) for q in queues},
         "aws_sns_topic": {names.notifications_topic()},
-        "aws_iam_role": {names.service_role("lambda"), names.service_role("sagemaker")} | {names.tenant_role(t) for t in registry.tenants}
-        | {names.ci_role(p) for p in ("build", "train", "deploy", "infra")},
+        "aws_iam_role": {names.service_role("lambda")}
+        | {role(t) for t in registry.tenants for role in (names.tenant_role, names.pipeline_role, names.inference_role)}
+        | {names.deploy_role(env, t) for env in ENVIRONMENTS for t in registry.tenants}
+        | {names.ci_role(p) for p in ("build", "train", "infra")},
         "aws_cloudwatch_log_group": {names.log_group(f) for f in functions},
         "aws_lambda_function": {names.lambda_function(f) for f in functions},
         # No dispatch-schedule rule on the local AWS: the local runtime runs the dispatcher (platform module).
@@ -166,6 +168,12 @@ def test_adding_a_tenant_adds_only_that_tenants_resources(applied: Applied) -> N
     drift = [c for c in changes if is_known_drift(c)]
     others = [c for c in changes if not is_known_drift(c)]
     assert others, "the new tenant's resources are missing from the plan"
+    # The CI module gains the tenant's deploy roles and lets train pass its pipeline role (an in-place update).
+    ci = [c for c in others if c["module_address"] == "module.ci[0]"]
+    assert {c["address"] for c in ci if c["change"]["actions"] == ["create"]} == {
+        f'module.ci[0].{kind}.deploy["{env}-{new_id}"]' for kind in ("aws_iam_role", "aws_iam_role_policy") for env in ENVIRONMENTS}
+    assert {c["address"] for c in ci if c["change"]["actions"] != ["create"]} <= {"module.ci[0].aws_iam_role_policy.train"}
+    others = [c for c in others if c not in ci]
     assert {c["module_address"] for c in others} == {f'module.tenant["{new_id}"]'}, [c["address"] for c in others]
     assert {tuple(c["change"]["actions"]) for c in others} == {("create",)}
     assert {c["type"] for c in others} >= {"aws_s3_bucket", "aws_iam_role", "aws_sagemaker_model_package_group",

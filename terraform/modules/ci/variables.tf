@@ -90,8 +90,21 @@ variable "platform" {
     ecr_repository_arns  = list(string)
     trigger_function_arn = string
     ledger_table_arn     = string
-    sagemaker_role_arn   = string
   })
+}
+
+variable "tenants" {
+  description = "The enabled tenants by id: the models they train and their KMS key (each gets a pipeline role passed by train, and a deploy role per environment)."
+  type = map(object({
+    models      = list(string)
+    kms_key_arn = string
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for id, tenant in var.tenants : can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", id)) && can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", tenant.kms_key_arn))])
+    error_message = "Tenant ids are lowercase words joined by hyphens and each kms_key_arn is a KMS key ARN."
+  }
 }
 
 variable "infra_policy_arns" {

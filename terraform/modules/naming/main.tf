@@ -2,6 +2,8 @@
 # every output below with mlops.naming.Names, so a change here without the same change there fails.
 locals {
   functions = ["trigger", "dispatcher", "status"]
+  # Deployment environments (mlops.naming.ENVIRONMENTS): each has its own endpoints and deploy role per tenant.
+  environments = ["staging", "production"]
 
   tier_queues   = { for tier in var.tiers : tier => "${var.project}-requests-${tier}" }
   uploads_queue = "${var.project}-uploads"
@@ -25,14 +27,19 @@ locals {
   }
 
   tenants = {
-    for id, tenant in var.tenants : id => {
-      bucket               = "${var.project}-tenant-${id}-${var.account_id}"
+    for id, tenant in var.tenants : id => merge({
+      bucket = "${var.project}-tenant-${id}-${var.account_id}"
+      # The roles differ in the word after the project, never in a suffix (mlops.naming says why).
       role                 = "${var.project}-tenant-${id}"
+      pipeline_role        = "${var.project}-pipeline-${id}"
+      inference_role       = "${var.project}-inference-${id}"
+      deploy_roles         = { for env in local.environments : env => "${var.project}-deploy-${env}-${id}" }
       upload_rule          = "${var.project}-${id}-uploads"
       model_package_groups = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
       pipelines            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
-      endpoints            = { for model in tenant.models : model => "${var.project}-${id}-${model}" }
-    }
+      }, {
+      for env in local.environments : "${env}_endpoints" => { for model in tenant.models : model => "${var.project}-${env}-${id}-${model}" }
+    })
   }
 
   # "<kind> <name>" => the tenants that get that name. Two tenants must never share one: tenant acme with model

@@ -24,13 +24,13 @@ output "dead_letter_queues" {
 }
 
 output "service_roles" {
-  description = "IAM roles of the platform services (lambda, sagemaker)."
-  value       = { for purpose in ["lambda", "sagemaker"] : purpose => "${var.project}-svc-${purpose}" }
+  description = "IAM roles of the platform services (lambda; SageMaker runs as each tenant's own roles)."
+  value       = { for purpose in ["lambda"] : purpose => "${var.project}-svc-${purpose}" }
 }
 
 output "ci_roles" {
-  description = "IAM roles GitLab CI assumes with its OIDC token, by purpose (build, train, deploy, infra); like Names.ci_role()."
-  value       = { for purpose in ["build", "train", "deploy", "infra"] : purpose => "${var.project}-ci-${purpose}" }
+  description = "IAM roles GitLab CI assumes with its OIDC token, by purpose (build, train, infra); like Names.ci_role(). Deploy roles are per environment and tenant (`tenants[*].deploy_roles`)."
+  value       = { for purpose in ["build", "train", "infra"] : purpose => "${var.project}-ci-${purpose}" }
 }
 
 output "log_groups" {
@@ -46,4 +46,9 @@ output "dispatch_schedule" {
 output "status_rule" {
   description = "EventBridge rule sending SageMaker pipeline status changes to the status queue."
   value       = "${var.project}-pipeline-status"
+}
+
+output "environments" {
+  description = "Deployment environments (staging, production): each has its own endpoints and deploy role per tenant."
+  value       = local.environments
 }

@@ -80,6 +80,12 @@ data "aws_iam_policy_document" "key" {
       variable = "aws:SourceArn"
       values   = ["arn:aws:events:${var.region}:${var.account_id}:rule/${var.project}-*"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
   }
 }
 
@@ -154,6 +160,51 @@ resource "aws_s3_bucket_public_access_block" "artifacts" {
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
+}
+
+# TLS only, and uploads encrypted with the platform key or by the bucket's default (no encryption headers):
+# the same rules as the tenant buckets (modules/tenant).
+resource "aws_s3_bucket_policy" "artifacts" {
+  count = var.bucket_policy_enabled ? 1 : 0
+
+  bucket = aws_s3_bucket.artifacts.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "TlsOnly"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "OnlyKmsEncryption"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.artifacts.arn}/*"
+        Condition = {
+          Null            = { "s3:x-amz-server-side-encryption" = "false" }
+          StringNotEquals = { "s3:x-amz-server-side-encryption" = "aws:kms" }
+        }
+      },
+      {
+        Sid       = "OnlyThePlatformKey"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.artifacts.arn}/*"
+        Condition = {
+          Null                    = { "s3:x-amz-server-side-encryption" = "false" }
+          StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.this.arn }
+        }
+      },
+    ]
+  })
+
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
 }
 
 resource "aws_ecr_repository" "model" {
@@ -277,7 +328,8 @@ resource "aws_sqs_queue" "queue" {
       Action    = "sqs:SendMessage"
       Resource  = local.queue_arn[each.key]
       Condition = {
-        ArnLike = { "aws:SourceArn" = "arn:aws:events:${var.region}:${var.account_id}:rule/${var.project}-*" }
+        StringEquals = { "aws:SourceAccount" = var.account_id }
+        ArnLike      = { "aws:SourceArn" = "arn:aws:events:${var.region}:${var.account_id}:rule/${var.project}-*" }
       }
     }]
   }) : null
@@ -306,6 +358,9 @@ resource "aws_cloudwatch_event_target" "pipeline_status" {
 }
 
 # -- roles -------------------------------------------------------------------------------------------
+# Lambda's documentation gives no aws:SourceArn / aws:SourceAccount for the AssumeRole of an execution role
+# (aws:SourceArn applies where the function is the target), so this trust names the service only: a
+# condition Lambda does not set would lock the functions out (docs/security.md, residual limits).
 resource "aws_iam_role" "lambda" {
   name = module.names.service_roles["lambda"]
   tags = local.tags
@@ -392,53 +447,6 @@ resource "aws_iam_role_policy" "lambda" {
         Effect   = "Allow"
         Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
         Resource = "*"
-      },
-    ]
-  })
-}
-
-resource "aws_iam_role" "sagemaker" {
-  name = module.names.service_roles["sagemaker"]
-  tags = local.tags
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "sagemaker.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-}
-
-resource "aws_iam_role_policy" "sagemaker" {
-  name = "platform"
-  role = aws_iam_role.sagemaker.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid      = "PullImages"
-        Effect   = "Allow"
-        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-        Resource = [for repo in aws_ecr_repository.model : repo.arn]
-      },
-      {
-        Sid      = "EcrToken"
-        Effect   = "Allow"
-        Action   = "ecr:GetAuthorizationToken"
-        Resource = "*"
-      },
-      {
-        Sid      = "Artifacts"
-        Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:ListBucket"]
-        Resource = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
-      },
-      {
-        Sid      = "PlatformKey"
-        Effect   = "Allow"
-        Action   = "kms:Decrypt"
-        Resource = aws_kms_key.this.arn
       },
     ]
   })

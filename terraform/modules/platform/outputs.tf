@@ -49,8 +49,8 @@ output "notifications_topic_arn" {
 }
 
 output "service_role_arns" {
-  description = "ARN of each platform service role (lambda, sagemaker)."
-  value       = { lambda = aws_iam_role.lambda.arn, sagemaker = aws_iam_role.sagemaker.arn }
+  description = "ARN of each platform service role (lambda)."
+  value       = { lambda = aws_iam_role.lambda.arn }
 }
 
 output "function_arns" {

@@ -152,3 +152,9 @@ variable "reserved_concurrency" {
     error_message = "reserved_concurrency values must be -1 (unreserved) or between 1 and 100."
   }
 }
+
+variable "bucket_policy_enabled" {
+  description = "Attach the bucket policy (TLS only, KMS key only). false only on the local AWS: moto evaluates a bucket policy's conditions without the request's context, so every conditional Deny there denies everything."
+  type        = bool
+  default     = true
+}

@@ -19,19 +19,42 @@ module "names" {
 locals {
   names = module.names.tenants[var.tenant_id]
   arn   = "arn:aws:sagemaker:${var.region}:${var.account_id}"
-  # One instance of each access resource (role, policy, upload rule) while the tenant is enabled, none while
-  # it is disabled.
+  # One instance of each access resource (roles, policies, upload rule) while the tenant is enabled, none
+  # while it is disabled.
   access = var.enabled ? 1 : 0
-  # Static ARNs (computed from names, not read from resources): the policy is known at plan time and the
-  # terraform tests can check it with a mock provider.
+  # Static ARNs (computed from names, not read from resources): the policies are known at plan time and the
+  # terraform tests can check them with a mock provider.
   bucket_arn = "arn:aws:s3:::${local.names.bucket}"
   group_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package-group/${group}"]
   # A model package's ARN is model-package/<group name>/<version>.
   package_arns = [for group in values(local.names.model_package_groups) : "${local.arn}:model-package/${group}/*"]
-  # One pipeline per tenant and model: its executions are pipeline/<name>/execution/<id>, so exact names
-  # (no trailing wildcard: tenant "acme" must not match "acme-eu") give the tenant its own and nothing else.
-  pipeline_arns  = [for pipeline in values(local.names.pipelines) : "${local.arn}:pipeline/${pipeline}"]
-  execution_arns = [for pipeline in values(local.names.pipelines) : "${local.arn}:pipeline/${pipeline}/execution/*"]
+  role_arns = {
+    job       = "arn:aws:iam::${var.account_id}:role/${local.names.role}"
+    pipeline  = "arn:aws:iam::${var.account_id}:role/${local.names.pipeline_role}"
+    inference = "arn:aws:iam::${var.account_id}:role/${local.names.inference_role}"
+  }
+  deploy_role_arns = [for role in values(local.names.deploy_roles) : "arn:aws:iam::${var.account_id}:role/${role}"]
+  # Every endpoint of the tenant, both environments: their log groups are the inference role's only ones.
+  endpoints = flatten([for env in module.names.environments : values(local.names["${env}_endpoints"])])
+  logs      = "arn:aws:logs:${var.region}:${var.account_id}:log-group"
+  # The tenant key is used through S3 only (its bucket); nothing decrypts with it directly.
+  via_s3 = { "kms:ViaService" = "s3.${var.region}.amazonaws.com" }
+  # SageMaker assumes the tenant's roles for this account's jobs, pipelines and models only (confused deputy).
+  sagemaker_trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "sagemaker.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = var.account_id }
+        ArnLike      = { "aws:SourceArn" = "${local.arn}:*" }
+      }
+    }]
+  })
+
+  # The step role: what the tenant's processing and training jobs touch. They read the tenant's data and the
+  # model's code and image, and write under runs/ (their outputs); they delete nothing and register nothing.
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -42,16 +65,23 @@ locals {
         Resource = local.bucket_arn
       },
       {
-        Sid      = "OwnBucketObjects"
+        Sid      = "OwnBucketRead"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Action   = "s3:GetObject"
         Resource = "${local.bucket_arn}/*"
       },
       {
-        Sid      = "OwnKey"
+        Sid      = "RunOutputs"
         Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-        Resource = aws_kms_key.tenant.arn
+        Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+        Resource = "${local.bucket_arn}/runs/*"
+      },
+      {
+        Sid       = "OwnKey"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = aws_kms_key.tenant.arn
+        Condition = { StringEquals = local.via_s3 }
       },
       {
         # Pipeline code of the tenant's models only (code/<model>/... in the artifacts bucket).
@@ -59,6 +89,15 @@ locals {
         Effect   = "Allow"
         Action   = "s3:GetObject"
         Resource = [for model in var.models : "${var.artifacts_bucket_arn}/code/${model}/*"]
+      },
+      {
+        # Processing steps take the code as an S3 prefix input (CodeUri/src), which SageMaker lists first.
+        # The trailing slash keeps model churn from matching a model named churn-v2.
+        Sid       = "PipelineCodeList"
+        Effect    = "Allow"
+        Action    = "s3:ListBucket"
+        Resource  = var.artifacts_bucket_arn
+        Condition = { StringLike = { "s3:prefix" = [for model in var.models : "code/${model}/*"] } }
       },
       {
         Sid      = "PlatformKeyDecrypt"
@@ -80,42 +119,159 @@ locals {
         Resource = "*"
       },
       {
-        Sid      = "OwnModelPackageGroups"
-        Effect   = "Allow"
-        Action   = ["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackage"]
-        Resource = local.group_arns
-      },
-      {
-        Sid      = "OwnModelPackages"
-        Effect   = "Allow"
-        Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage"]
-        Resource = local.package_arns
-      },
-      {
-        Sid      = "OwnPipelines"
-        Effect   = "Allow"
-        Action   = ["sagemaker:DescribePipeline", "sagemaker:ListPipelineExecutions", "sagemaker:StartPipelineExecution"]
-        Resource = local.pipeline_arns
-      },
-      {
-        Sid    = "OwnPipelineExecutions"
+        # SageMaker writes a job's logs to the shared groups of its kind, one stream per job instance
+        # (<job name>/<host>). Stream names carry no tenant, so the role may append to any stream of these two
+        # groups (never read them, never another group).
+        Sid    = "JobLogs"
         Effect = "Allow"
-        Action = [
-          "sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps", "sagemaker:ListPipelineParametersForExecution",
-          "sagemaker:StopPipelineExecution", "sagemaker:RetryPipelineExecution",
-        ]
-        Resource = local.execution_arns
-      },
-      {
-        # SageMaker writes job logs to shared groups under /aws/sagemaker/ with the job name as stream.
-        Sid      = "JobLogs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = "arn:aws:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/*"
+        Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = flatten([for kind in ["ProcessingJobs", "TrainingJobs"] : [
+          "${local.logs}:/aws/sagemaker/${kind}", "${local.logs}:/aws/sagemaker/${kind}:log-stream:*",
+        ]])
       },
     ]
   })
-  # Same order as Tenant.cost_tags: the registry's tags win over the platform's own.
+
+  # The pipeline role (the pipelines' RoleArn). From SageMaker's "IAM access management" of Pipelines: pass
+  # the step role, create and describe each job type of the definition (processing, training), read the
+  # property file of JsonGet (evaluation.json under runs/), and the RegisterModel step's CreateModelPackage.
+  # Every execution parameter stays inside the tenant: RoleArn can only be this tenant's step role (PassRole),
+  # the jobs run as that role whatever URIs they are given, the package lands in this tenant's groups only and
+  # only as PendingManualApproval (sagemaker:ModelApprovalStatus): approval belongs to the deploy roles.
+  pipeline_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "PassStepRole"
+        Effect    = "Allow"
+        Action    = "iam:PassRole"
+        Resource  = local.role_arns.job
+        Condition = { StringEquals = { "iam:PassedToService" = "sagemaker.amazonaws.com" } }
+      },
+      {
+        # Pipeline jobs are named by SageMaker (pipelines-<execution>-<step>-...): the tenant tag the
+        # definition puts on every job is what scopes them.
+        Sid       = "CreateJobs"
+        Effect    = "Allow"
+        Action    = ["sagemaker:CreateProcessingJob", "sagemaker:CreateTrainingJob"]
+        Resource  = ["${local.arn}:processing-job/*", "${local.arn}:training-job/*"]
+        Condition = { StringEquals = { "aws:RequestTag/mlops:tenant" = var.tenant_id } }
+      },
+      {
+        # Tag-on-create needs AddTags; an existing job of another tenant cannot be re-tagged into this one.
+        Sid      = "TagOwnJobs"
+        Effect   = "Allow"
+        Action   = "sagemaker:AddTags"
+        Resource = ["${local.arn}:processing-job/*", "${local.arn}:training-job/*"]
+        Condition = {
+          StringEquals         = { "aws:RequestTag/mlops:tenant" = var.tenant_id }
+          StringEqualsIfExists = { "aws:ResourceTag/mlops:tenant" = var.tenant_id }
+        }
+      },
+      {
+        Sid       = "FollowOwnJobs"
+        Effect    = "Allow"
+        Action    = ["sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopProcessingJob", "sagemaker:StopTrainingJob"]
+        Resource  = ["${local.arn}:processing-job/*", "${local.arn}:training-job/*"]
+        Condition = { StringEquals = { "aws:ResourceTag/mlops:tenant" = var.tenant_id } }
+      },
+      {
+        Sid       = "RegisterPending"
+        Effect    = "Allow"
+        Action    = "sagemaker:CreateModelPackage"
+        Resource  = concat(local.group_arns, local.package_arns)
+        Condition = { StringEquals = { "sagemaker:ModelApprovalStatus" = "PendingManualApproval" } }
+      },
+      {
+        Sid      = "EvaluationReport"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = "${local.bucket_arn}/runs/*"
+      },
+      {
+        Sid       = "OwnKeyDecrypt"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = aws_kms_key.tenant.arn
+        Condition = { StringEquals = local.via_s3 }
+      },
+    ]
+  })
+
+  # The inference role (ExecutionRoleArn of the tenant's SageMaker models): the model artifact, the inference
+  # code, the image and the logs of the tenant's own endpoints.
+  inference_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "ModelArtifacts"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = ["${local.bucket_arn}/runs/*", "${local.bucket_arn}/models/*"]
+      },
+      {
+        Sid       = "OwnKeyDecrypt"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = aws_kms_key.tenant.arn
+        Condition = { StringEquals = local.via_s3 }
+      },
+      {
+        Sid      = "InferenceCode"
+        Effect   = "Allow"
+        Action   = "s3:GetObject"
+        Resource = [for model in var.models : "${var.artifacts_bucket_arn}/code/${model}/*"]
+      },
+      {
+        Sid      = "PlatformKeyDecrypt"
+        Effect   = "Allow"
+        Action   = "kms:Decrypt"
+        Resource = var.platform_kms_key_arn
+      },
+      {
+        Sid      = "Images"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+        Resource = var.ecr_repository_arns
+      },
+      {
+        Sid      = "EcrToken"
+        Effect   = "Allow"
+        Action   = "ecr:GetAuthorizationToken"
+        Resource = "*"
+      },
+      {
+        # An endpoint logs to /aws/sagemaker/Endpoints/<endpoint name>: these are the tenant's own.
+        Sid    = "EndpointLogs"
+        Effect = "Allow"
+        Action = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = flatten([for endpoint in local.endpoints : [
+          "${local.logs}:/aws/sagemaker/Endpoints/${endpoint}", "${local.logs}:/aws/sagemaker/Endpoints/${endpoint}:log-stream:*",
+        ]])
+      },
+    ]
+  })
+
+  policies = {
+    job       = local.policy
+    pipeline  = local.pipeline_policy
+    inference = local.inference_policy
+  }
+  role_names = {
+    job       = local.names.role
+    pipeline  = local.names.pipeline_role
+    inference = local.names.inference_role
+  }
+  role_descriptions = {
+    job       = "SageMaker processing and training jobs of tenant ${var.tenant_id} (the pipeline's step role)."
+    pipeline  = "SageMaker pipelines of tenant ${var.tenant_id}: start its jobs as its step role, register pending model versions."
+    inference = "SageMaker models and endpoints of tenant ${var.tenant_id}."
+  }
+  # Who may use the tenant key (through S3): the tenant's roles, its deploy roles (the gate reads the
+  # evaluation report) and the principals the operator names (e.g. the tenant's data uploader).
+  key_users = concat(values(local.role_arns), local.deploy_role_arns, var.key_user_arns)
+
+  # Same tags as Tenant.cost_tags (the registry may not set mlops: keys: IAM conditions trust mlops:tenant).
   tags = merge({
     "mlops:project" = var.project
     "mlops:tenant"  = var.tenant_id
@@ -148,14 +304,33 @@ resource "aws_kms_key" "tenant" {
   tags                    = local.tags
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      # The account administers the key; the tenant role uses it through its IAM policy.
-      Sid       = "Account"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${var.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
+    Statement = [
+      {
+        # The account administers the key (no data operation: those are for the tenant's principals only).
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${var.account_id}:root" }
+        Action = [
+          "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*",
+          "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+        ]
+        Resource = "*"
+      },
+      {
+        # Data operations for the tenant's own principals, through S3 only. Named by aws:PrincipalArn (the
+        # account as Principal): a key policy naming a role that does not exist yet is rejected, and the
+        # deploy roles exist only where the CI module is applied.
+        Sid       = "TenantPrincipalsThroughS3"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${var.account_id}:root" }
+        Action    = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = {
+          StringEquals = local.via_s3
+          ArnLike      = { "aws:PrincipalArn" = local.key_users }
+        }
+      },
+    ]
   })
 }
 
@@ -206,6 +381,52 @@ resource "aws_s3_bucket_public_access_block" "tenant" {
   restrict_public_buckets = true
 }
 
+# TLS only, and an upload names no other encryption than the tenant's key. An upload without encryption
+# headers gets the bucket's default (the tenant key, above), so SDK uploads need no headers; one that asks for
+# SSE-S3, another KMS key, or aws:kms without a key id (S3 would use the aws/s3 key) is refused.
+resource "aws_s3_bucket_policy" "tenant" {
+  count = var.bucket_policy_enabled ? 1 : 0
+
+  bucket = aws_s3_bucket.tenant.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "TlsOnly"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:*"
+        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+      {
+        Sid       = "OnlyKmsEncryption"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${local.bucket_arn}/*"
+        Condition = {
+          Null            = { "s3:x-amz-server-side-encryption" = "false" }
+          StringNotEquals = { "s3:x-amz-server-side-encryption" = "aws:kms" }
+        }
+      },
+      {
+        Sid       = "OnlyTheTenantKey"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${local.bucket_arn}/*"
+        Condition = {
+          Null                    = { "s3:x-amz-server-side-encryption" = "false" }
+          StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.tenant.arn }
+        }
+      },
+    ]
+  })
+
+  depends_on = [aws_s3_bucket_public_access_block.tenant]
+}
+
 # S3 sends every object event of the bucket to EventBridge; the rule below picks the uploads.
 resource "aws_s3_bucket_notification" "tenant" {
   bucket      = aws_s3_bucket.tenant.id
@@ -236,32 +457,25 @@ resource "aws_cloudwatch_event_target" "uploads" {
   arn       = var.uploads_queue_arn
 }
 
-# The role the tenant's SageMaker jobs and endpoints run as. Every statement names this tenant's own
-# resources by static ARN (no tags, no policy variables), so a test can prove the isolation with IAM
-# evaluation alone (tests/isolation). The same policy is the role's permissions boundary: a policy attached
-# later by a platform role cannot widen what the role may do.
+# The tenant's three SageMaker roles: jobs (the step role), pipelines, and models/endpoints. Every statement
+# names this tenant's own resources by static ARN, or by the mlops:tenant tag where SageMaker names the
+# resource (pipeline jobs). Each policy is also its role's permissions boundary: a policy attached later by a
+# platform role cannot widen what the role may do. The deploy roles are in the CI module (GitLab trusts them).
 resource "aws_iam_role" "tenant" {
   count = local.access
 
   name                 = local.names.role
-  description          = "SageMaker jobs and endpoints of tenant ${var.tenant_id}."
+  description          = local.role_descriptions.job
   permissions_boundary = aws_iam_policy.tenant[0].arn
   tags                 = local.tags
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "sagemaker.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy   = local.sagemaker_trust
 }
 
 resource "aws_iam_policy" "tenant" {
   count = local.access
 
   name        = "${local.names.role}-access"
-  description = "What tenant ${var.tenant_id}'s jobs may touch: its own bucket, key and model package groups."
+  description = "What tenant ${var.tenant_id}'s jobs may touch: its own bucket (writes under runs/), key, code and images."
   policy      = local.policy
   tags        = local.tags
 }
@@ -271,6 +485,32 @@ resource "aws_iam_role_policy_attachment" "tenant" {
 
   role       = aws_iam_role.tenant[0].name
   policy_arn = aws_iam_policy.tenant[0].arn
+}
+
+resource "aws_iam_role" "service" {
+  for_each = var.enabled ? toset(["pipeline", "inference"]) : toset([])
+
+  name                 = local.role_names[each.key]
+  description          = local.role_descriptions[each.key]
+  permissions_boundary = aws_iam_policy.service[each.key].arn
+  tags                 = local.tags
+  assume_role_policy   = local.sagemaker_trust
+}
+
+resource "aws_iam_policy" "service" {
+  for_each = var.enabled ? toset(["pipeline", "inference"]) : toset([])
+
+  name        = "${local.role_names[each.key]}-access"
+  description = local.role_descriptions[each.key]
+  policy      = local.policies[each.key]
+  tags        = local.tags
+}
+
+resource "aws_iam_role_policy_attachment" "service" {
+  for_each = aws_iam_role.service
+
+  role       = each.value.name
+  policy_arn = aws_iam_policy.service[each.key].arn
 }
 
 resource "aws_sagemaker_model_package_group" "model" {

@@ -14,8 +14,18 @@ output "enabled" {
 }
 
 output "role_arn" {
-  description = "ARN of the role the tenant's pipeline executions run as (null while the tenant is disabled)."
+  description = "ARN of the role the tenant's SageMaker jobs run as, the pipeline's step role (null while the tenant is disabled)."
   value       = try(aws_iam_role.tenant[0].arn, null)
+}
+
+output "pipeline_role_arn" {
+  description = "ARN of the role the tenant's pipelines run as, their RoleArn (null while the tenant is disabled)."
+  value       = try(aws_iam_role.service["pipeline"].arn, null)
+}
+
+output "inference_role_arn" {
+  description = "ARN of the role the tenant's SageMaker models and endpoints run as (null while the tenant is disabled)."
+  value       = try(aws_iam_role.service["inference"].arn, null)
 }
 
 output "model_package_group_arns" {
@@ -34,6 +44,16 @@ output "kms_key_arn" {
 }
 
 output "policy_json" {
-  description = "The tenant role's access policy (also its permissions boundary), as JSON."
+  description = "The job role's access policy (also its permissions boundary), as JSON."
   value       = local.policy
+}
+
+output "policies_json" {
+  description = "Each SageMaker role's access policy (also its permissions boundary) by role (job, pipeline, inference), as JSON."
+  value       = local.policies
+}
+
+output "bucket_policy_json" {
+  description = "The tenant bucket's policy (TLS only, tenant key only), as JSON."
+  value       = try(aws_s3_bucket_policy.tenant[0].policy, null)
 }

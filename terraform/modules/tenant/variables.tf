@@ -70,8 +70,8 @@ variable "tags" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k, v in var.tags : length(k) <= 128 && length(v) <= 256 && !startswith(k, "aws:")])
-    error_message = "Tag keys are at most 128 characters and may not start with aws:, values at most 256 characters."
+    condition     = alltrue([for k, v in var.tags : length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:") && !startswith(lower(k), "mlops:")])
+    error_message = "Tag keys are at most 128 characters and may not start with aws: or mlops: (the platform's own), values at most 256 characters."
   }
 }
 
@@ -141,4 +141,21 @@ variable "kms_deletion_window_in_days" {
     condition     = var.kms_deletion_window_in_days >= 7 && var.kms_deletion_window_in_days <= 30
     error_message = "kms_deletion_window_in_days must be between 7 and 30."
   }
+}
+
+variable "key_user_arns" {
+  description = "Principals besides the tenant's roles that may use the tenant key through S3 (e.g. the tenant's data uploader); role or user ARNs, wildcards allowed."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.key_user_arns : can(regex("^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$", arn))])
+    error_message = "key_user_arns must be IAM or STS principal ARNs."
+  }
+}
+
+variable "bucket_policy_enabled" {
+  description = "Attach the bucket policy (TLS only, KMS key only). false only on the local AWS: moto evaluates a bucket policy's conditions without the request's context, so every conditional Deny there denies everything."
+  type        = bool
+  default     = true
 }

@@ -21,7 +21,10 @@ variables {
     ecr_repository_arns  = ["arn:aws:ecr:eu-west-1:123456789012:repository/mlops/churn"]
     trigger_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:mlops-trigger"
     ledger_table_arn     = "arn:aws:dynamodb:eu-west-1:123456789012:table/mlops-ledger"
-    sagemaker_role_arn   = "arn:aws:iam::123456789012:role/mlops-svc-sagemaker"
+  }
+  tenants = {
+    acme    = { models = ["churn"], kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/acme" }
+    acme-eu = { models = ["churn"], kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/acme-eu" }
   }
 }
 
@@ -29,8 +32,8 @@ run "every_role_pins_its_audience_and_subject" {
   command = plan
 
   assert {
-    condition     = toset(keys(aws_iam_role.ci)) == toset(["build", "train", "deploy", "infra"])
-    error_message = "One role per purpose."
+    condition     = toset(keys(aws_iam_role.ci)) == toset(["build", "train", "infra"]) && toset(keys(aws_iam_role.deploy)) == toset(["staging-acme", "staging-acme-eu", "production-acme", "production-acme-eu"])
+    error_message = "One role per purpose, and a deploy role per environment and tenant."
   }
   assert {
     condition = alltrue([for purpose, role in aws_iam_role.ci :
@@ -47,10 +50,36 @@ run "every_role_pins_its_audience_and_subject" {
     error_message = "Each role trusts only GitLab's OIDC provider, with web identity."
   }
   assert {
-    condition = alltrue([for purpose in ["deploy", "infra"] :
-      jsondecode(aws_iam_role.ci[purpose].assume_role_policy).Statement[0].Condition.StringLike["gitlab.example.com:sub"] == ["project_path:platform/ml-ops:ref_type:branch:ref:main"]
+    condition     = jsondecode(aws_iam_role.ci["infra"].assume_role_policy).Statement[0].Condition.StringLike["gitlab.example.com:sub"] == ["project_path:platform/ml-ops:ref_type:branch:ref:main"]
+    error_message = "Infra accepts the default branch of ml-ops only."
+  }
+  assert {
+    condition = alltrue([for key, role in aws_iam_role.deploy :
+      jsondecode(role.assume_role_policy).Statement[0].Condition.StringEquals == {
+        "gitlab.example.com:aud" = "mlops-deploy"
+        "gitlab.example.com:sub" = "project_path:platform/ml-ops:ref_type:branch:ref:main:environment_protected:true:deployment_tier:${startswith(key, "staging-") ? "staging" : "production"}"
+      }
     ])
-    error_message = "Deploy and infra accept the default branch of ml-ops only."
+    error_message = "A deploy role accepts the default branch, a protected environment and its own tier only."
+  }
+  assert {
+    condition     = aws_iam_role.deploy["production-acme"].name == "mlops-deploy-production-acme"
+    error_message = "Deploy role names follow mlops.naming.Names.deploy_role."
+  }
+  assert {
+    condition = (toset(flatten([for s in jsondecode(aws_iam_role_policy.deploy["staging-acme"].policy).Statement : s.Resource if s.Sid == "Endpoints"])) == toset([
+      "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/mlops-staging-acme-churn",
+      "arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/mlops-staging-acme-churn-*",
+    ]))
+    error_message = "A staging deploy role names the tenant's staging endpoints only."
+  }
+  assert {
+    condition     = [for s in jsondecode(aws_iam_role_policy.deploy["staging-acme"].policy).Statement : s.Resource if s.Sid == "PassInferenceRole"][0] == "arn:aws:iam::123456789012:role/mlops-inference-acme"
+    error_message = "A deploy role passes the tenant's inference role only."
+  }
+  assert {
+    condition     = toset([for s in jsondecode(aws_iam_role_policy.train.policy).Statement : s.Resource if s.Sid == "PassPipelineRoles"][0]) == toset(["arn:aws:iam::123456789012:role/mlops-pipeline-acme", "arn:aws:iam::123456789012:role/mlops-pipeline-acme-eu"])
+    error_message = "Train passes the tenants' pipeline roles only."
   }
   assert {
     condition = alltrue([for purpose in ["build", "train"] :
@@ -66,7 +95,7 @@ run "every_role_pins_its_audience_and_subject" {
     error_message = "The provider lists the four audiences."
   }
   assert {
-    condition     = aws_iam_role.ci["deploy"].name == "mlops-ci-deploy"
+    condition     = aws_iam_role.ci["infra"].name == "mlops-ci-infra"
     error_message = "Role names follow mlops.naming.Names.ci_role."
   }
 }

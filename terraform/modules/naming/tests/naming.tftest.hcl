@@ -17,8 +17,14 @@ run "names" {
     error_message = "Names follow mlops.naming."
   }
   assert {
-    condition     = output.ci_roles == { build = "mlops-ci-build", train = "mlops-ci-train", deploy = "mlops-ci-deploy", infra = "mlops-ci-infra" }
+    condition     = output.ci_roles == { build = "mlops-ci-build", train = "mlops-ci-train", infra = "mlops-ci-infra" }
     error_message = "CI role names follow Names.ci_role."
+  }
+  assert {
+    condition = (output.tenants["acme"].pipeline_role == "mlops-pipeline-acme" && output.tenants["acme"].inference_role == "mlops-inference-acme"
+      && output.tenants["acme"].deploy_roles == { staging = "mlops-deploy-staging-acme", production = "mlops-deploy-production-acme" }
+    && output.tenants["acme"].production_endpoints["churn"] == "mlops-production-acme-churn")
+    error_message = "Tenant roles and per-environment endpoints follow mlops.naming."
   }
 }
 
@@ -63,8 +69,9 @@ run "finds_the_names_two_tenants_would_share" {
 
   assert {
     condition = output.shared_names == {
-      for kind in ["endpoints", "model_package_groups", "pipelines"] : "${kind} mlops-acme-house-prices" => tolist(["acme", "acme-house"])
+      for kind in ["model_package_groups", "pipelines", "staging_endpoints", "production_endpoints"] :
+      "${kind} ${startswith(kind, "staging") ? "mlops-staging-" : startswith(kind, "production") ? "mlops-production-" : "mlops-"}acme-house-prices" => tolist(["acme", "acme-house"])
     }
-    error_message = "The pipeline, model package group and endpoint acme + house-prices and acme-house + prices share are found, and nothing else."
+    error_message = "The pipeline, model package group and endpoints acme + house-prices and acme-house + prices share are found, and nothing else."
   }
 }

@@ -31,60 +31,64 @@ run "policy_names_only_this_tenants_resources" {
 
   assert {
     condition     = jsondecode(output.policy_json).Statement[0].Resource == "arn:aws:s3:::mlops-tenant-acme-123456789012"
-    error_message = "The bucket statement must name the tenant's own bucket only."
+    error_message = "The job role lists its own bucket only."
   }
   assert {
-    condition     = jsondecode(output.policy_json).Statement[1].Resource == "arn:aws:s3:::mlops-tenant-acme-123456789012/*"
-    error_message = "The object statement must name the tenant's own bucket only."
+    condition     = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if contains(flatten([s.Action]), "s3:PutObject")])) == toset(["arn:aws:s3:::mlops-tenant-acme-123456789012/runs/*"])
+    error_message = "Jobs write under runs/ of their own bucket only."
   }
   assert {
-    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnModelPackageGroups"])) == toset([
-      "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/mlops-acme-churn",
-      "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/mlops-acme-house-prices",
-    ])
-    error_message = "Model package group permissions must name exactly the tenant's groups."
-  }
-  assert {
-    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnModelPackages"])) == toset([
-      "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-acme-churn/*",
-      "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-acme-house-prices/*",
-    ])
-    error_message = "Model package permissions must name exactly the tenant's packages."
+    condition     = !strcontains(jsonencode(output.policies_json), "s3:DeleteObject") && !strcontains(jsonencode(output.policies_json), "sagemaker:UpdateModelPackage")
+    error_message = "No SageMaker role of the tenant deletes objects or approves model packages."
   }
   assert {
     condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "PipelineCode"])) == toset([
       "arn:aws:s3:::mlops-artifacts-123456789012-eu-west-1/code/churn/*",
       "arn:aws:s3:::mlops-artifacts-123456789012-eu-west-1/code/house-prices/*",
     ])
-    error_message = "The tenant reads the pipeline code of its own models only."
+    error_message = "Jobs read the pipeline code of the tenant's own models only."
   }
   assert {
-    # Only actions without a resource type in IAM may use "*".
-    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : s.Resource != "*" || s.Action == "ecr:GetAuthorizationToken"])
-    error_message = "No statement but the ECR token may use Resource \"*\"."
+    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : !strcontains(jsonencode(s.Resource), "/aws/sagemaker/*") if s.Sid == "JobLogs"])
+    error_message = "Jobs write to the processing and training job log groups only, not every /aws/sagemaker/ group."
   }
   assert {
-    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : s.Effect == "Allow" && !can(s.Condition) && !strcontains(jsonencode(s.Resource), "{")])
-    error_message = "Isolation must come from static ARNs: no conditions and no policy variables."
+    condition     = alltrue([for role, policy in output.policies_json : alltrue([for s in jsondecode(policy).Statement : s.Resource != "*" || s.Action == "ecr:GetAuthorizationToken"])])
+    error_message = "Only ecr:GetAuthorizationToken (no resource type in IAM) is granted on *."
   }
   assert {
-    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnPipelines"])) == toset([
-      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-churn",
-      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-house-prices",
+    condition     = [for s in jsondecode(output.policies_json.pipeline).Statement : s if s.Sid == "PassStepRole"][0].Resource == "arn:aws:iam::123456789012:role/mlops-tenant-acme"
+    error_message = "The pipeline role passes the tenant's own step role only."
+  }
+  assert {
+    condition = alltrue([for s in jsondecode(output.policies_json.pipeline).Statement :
+    s.Condition.StringEquals["sagemaker:ModelApprovalStatus"] == "PendingManualApproval" if contains(flatten([s.Action]), "sagemaker:CreateModelPackage")])
+    error_message = "The pipeline role registers pending versions only."
+  }
+  assert {
+    condition = toset(flatten([for s in jsondecode(output.policies_json.pipeline).Statement : s.Resource if s.Sid == "RegisterPending"])) == toset([
+      "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/mlops-acme-churn",
+      "arn:aws:sagemaker:eu-west-1:123456789012:model-package-group/mlops-acme-house-prices",
+      "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-acme-churn/*",
+      "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlops-acme-house-prices/*",
     ])
-    error_message = "The tenant starts and lists executions of its own pipelines only, named exactly (no prefix wildcard)."
+    error_message = "The pipeline role registers into the tenant's own groups only (exact names: acme never matches acme-eu)."
   }
   assert {
-    condition = toset(flatten([for s in jsondecode(output.policy_json).Statement : s.Resource if s.Sid == "OwnPipelineExecutions"])) == toset([
-      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-churn/execution/*",
-      "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/mlops-acme-house-prices/execution/*",
-    ])
-    error_message = "The tenant describes and stops executions of its own pipelines only."
+    condition     = contains(flatten([for s in jsondecode(output.policies_json.inference).Statement : s.Resource if s.Sid == "EndpointLogs"]), "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/mlops-production-acme-churn")
+    error_message = "The inference role writes the logs of the tenant's own endpoints."
   }
   assert {
-    # Every pipeline action is in one of the two statements above, so no other resource can carry one.
-    condition     = alltrue([for s in jsondecode(output.policy_json).Statement : contains(["OwnPipelines", "OwnPipelineExecutions"], s.Sid) if anytrue([for a in flatten([s.Action]) : startswith(a, "sagemaker:") && strcontains(a, "Pipeline")])])
-    error_message = "Pipeline actions appear only in the statements that name the tenant's own pipelines."
+    condition     = jsondecode(aws_iam_role.tenant[0].assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+    error_message = "SageMaker assumes the tenant's roles for this account only."
+  }
+  assert {
+    condition     = length([for s in jsondecode(aws_kms_key.tenant.policy).Statement : s if contains(flatten([s.Action]), "kms:*") || (contains(flatten([s.Action]), "kms:Decrypt") && !can(s.Condition["StringEquals"]["kms:ViaService"]))]) == 0
+    error_message = "The tenant key grants no kms:* and its data operations only through S3."
+  }
+  assert {
+    condition     = toset([for s in jsondecode(output.bucket_policy_json).Statement : s.Sid if s.Effect == "Deny"]) == toset(["TlsOnly", "OnlyKmsEncryption", "OnlyTheTenantKey"])
+    error_message = "The bucket refuses plain HTTP and uploads encrypted otherwise than with the tenant key."
   }
   assert {
     condition     = output.tags == { "mlops:project" = "mlops", "mlops:tenant" = "acme", "mlops:tier" = "gold", "cost-center" = "cc-1" }
@@ -117,6 +121,7 @@ run "disabled_tenant_keeps_its_data_and_loses_its_access" {
   }
   assert {
     condition = (length(aws_iam_role.tenant) + length(aws_iam_policy.tenant) + length(aws_iam_role_policy_attachment.tenant)
+      + length(aws_iam_role.service) + length(aws_iam_policy.service)
     + length(aws_cloudwatch_event_rule.uploads) + length(aws_cloudwatch_event_target.uploads)) == 0
     error_message = "A disabled tenant has no role, no policy and no upload rule."
   }
@@ -165,6 +170,12 @@ run "rejects_no_models" {
 run "rejects_aws_tags" {
   command = plan
   variables { tags = { "aws:owner" = "x" } }
+  expect_failures = [var.tags]
+}
+
+run "rejects_platform_tags" {
+  command = plan
+  variables { tags = { "mlops:tenant" = "other" } }
   expect_failures = [var.tags]
 }
 
