@@ -9,8 +9,9 @@ demo with that step's own one-line error and a non-zero exit.
 Stages: registry → local AWS up → lint, version, image build/publish (twice: a first commit and a `feat:`
 commit) → tenant data uploaded: globex's upload starts a build through the trigger, acme's is only recorded
 (the demo's copy of the registry sets acme to `retrain_on_upload: scheduled`) → train per tenant from the CI
-path → deploy, predictions → the retraining check 15 days later, after acme uploaded more data: globex stale,
-acme with new data, both builds started → a worse challenger refused by the gate → ledger, cost and summary →
+path → deploy, predictions → a SageMaker-native model repository trained, deployed and served → the
+retraining check 15 days later, after acme uploaded more data: globex stale, acme with new data, both builds
+started → a worse challenger refused by the gate → ledger, cost and summary →
 local AWS down (when the demo started it).
 """
 
@@ -33,6 +34,8 @@ from mlops.config.contract import load_contract
 from mlops.settings import Settings
 
 EXAMPLE = "churn"
+#: A model repository written only for SageMaker's own container contract, trained and served unchanged.
+NATIVE = "home-value"
 #: The demo's tenant whose uploads wait for the daily retraining check (set in the demo's copy of the registry).
 SCHEDULED_TENANT = "acme"
 
@@ -87,19 +90,29 @@ class Demo:
         print(f"\n━━ {title}", flush=True)
 
     def run(self, *args: str, want_json: bool = False, cwd: Path | None = None, check: bool = True) -> Any:
-        """Run one `mlops` command as CI would; return its parsed JSON when asked."""
+        """Run one `mlops` command as CI would, echoed before it runs; return its parsed JSON when asked.
+
+        With `want_json` what is shown is what `--json` prints, the JSON (its first lines when long), never the
+        command's progress lines; those are shown only when the command fails, so its error is in view."""
         argv = ["mlops", *args] + (["--json"] if want_json else [])
         print(f"$ {shlex.join(argv)}", flush=True)
         proc = subprocess.run(
             [sys.executable, "-m", "mlops", *argv[1:]],
             cwd=cwd or self.settings.root, env=self.env, check=False, text=True,
-            stdout=subprocess.PIPE if want_json else None,
+            stdout=subprocess.PIPE if want_json else None, stderr=subprocess.PIPE if want_json else None,
         )
+        data = None
+        if want_json:
+            try:
+                data = json.loads(proc.stdout) if proc.stdout.strip() else None
+            except json.JSONDecodeError:
+                data = None
+            if proc.returncode != 0 and proc.stderr:
+                print(proc.stderr.rstrip("\n"), file=sys.stderr, flush=True)
+            _show_json(data)
         if proc.returncode != 0 and check:
             raise StepFailed(f"`{shlex.join(argv)}` exited with {proc.returncode}")
-        if want_json:
-            return json.loads(proc.stdout) if proc.stdout.strip() else None
-        return proc.returncode
+        return data if want_json else proc.returncode
 
     def python(self, *args: str) -> None:
         """Run a helper script of the examples with this interpreter."""
@@ -143,13 +156,15 @@ class Demo:
                  "retrain_on_upload: scheduled (acme here), is recorded for the daily retraining check")
         data_dir = self.work / "data"
         shutil.rmtree(data_dir, ignore_errors=True)
-        self.python("examples/datagen.py", "--all", "--root", str(self.settings.root), "--out", str(data_dir))
-        tenants = {t["id"] for t in self.summary["tenants"]}
+        others = sorted({m for t in self.summary["tenants"] for m in t["models"]} - {EXAMPLE, NATIVE})
+        if others:
+            print(f"  the demo builds, trains and deploys {EXAMPLE} and {NATIVE}; the registry's other models "
+                  f"({', '.join(others)}) get no data or build here", flush=True)
         uploads = []
-        for csv in sorted(data_dir.glob(f"*/{EXAMPLE}/*.csv")):
-            tenant, model = csv.parent.parent.name, csv.parent.name
-            if tenant in tenants:
-                uploads.append(self.put_data(tenant, model, csv))
+        for tenant in self._churn_tenants():
+            self.python("examples/datagen.py", "--model", EXAMPLE, "--tenant", tenant, "--out", str(data_dir / tenant / EXAMPLE))
+            for csv in sorted((data_dir / tenant / EXAMPLE).glob("*.csv")):
+                uploads.append(self.put_data(tenant, EXAMPLE, csv))
         self.summary["uploads"] = uploads
         self.wait_for_builds(sum(1 for u in uploads if u["tenant"] != SCHEDULED_TENANT))
 
@@ -178,6 +193,7 @@ class Demo:
         items: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             items = self.run_quiet("executions", "list", "--json") or []
+            items = [i for i in items if i.get("status") != "REJECTED"]  # refused uploads are no builds
             done = [i for i in items if i.get("status") in ("SUCCEEDED", "FAILED", "STOPPED")]
             if len(items) >= count and len(done) == len(items):
                 break
@@ -191,18 +207,50 @@ class Demo:
         """A `mlops … --json` call whose output only the demo reads (polling)."""
         proc = subprocess.run([sys.executable, "-m", "mlops", *args], cwd=self.settings.root, env=self.env,
                               check=False, text=True, capture_output=True)
-        return json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
+        try:
+            data = json.loads(proc.stdout) if proc.stdout.strip() else None
+        except json.JSONDecodeError:
+            return None
+        # A verdict with problems (exit 1) still answers its JSON; a failed command answers {"error": ...}.
+        return None if isinstance(data, dict) and "error" in data else data
 
-    def model_repo(self) -> Path:
-        """A git repository holding a copy of the example model, as a model team would have it."""
-        repo = self.work / f"{EXAMPLE}-repo"
+    def model_repo(self, model: str = EXAMPLE) -> Path:
+        """A git repository holding a copy of an example model, as a model team would have it."""
+        repo = self.work / f"{model}-repo"
         shutil.rmtree(repo, ignore_errors=True)
-        shutil.copytree(self.settings.root / "examples" / EXAMPLE, repo,
+        shutil.copytree(self.settings.root / "examples" / model, repo,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
         self.git(repo, "init", "--quiet", "--initial-branch=main")
         self.git(repo, "add", "-A")
-        self.git(repo, "commit", "--quiet", "-m", "feat: first churn model")
+        self.git(repo, "commit", "--quiet", "-m", f"feat: first {model} model")
         return repo
+
+    def sagemaker_native(self) -> None:
+        """The SageMaker-native example: its scripts know only SageMaker's container contract (real /opt/ml paths,
+        SM_CHANNEL_TRAIN, model-quality metrics, strict arguments); the platform trains, gates, deploys and serves
+        it without a changed line."""
+        tenants = [t["id"] for t in self.summary["tenants"] if NATIVE in t["models"]]
+        if not tenants:
+            print(f"  no tenant trains {NATIVE} in this registry: skipped", flush=True)
+            return
+        tenant = tenants[0]
+        self.say(f"A SageMaker-native model repository ({NATIVE}): written only for SageMaker's container contract, "
+                 f"trained, gated, deployed and served for {tenant} unchanged")
+        repo = self.model_repo(NATIVE)
+        self.run("contract", "validate", str(repo))
+        out = self.work / "data" / tenant / NATIVE
+        self.python("examples/datagen.py", "--model", NATIVE, "--tenant", tenant, "--out", str(out))
+        for csv in sorted(out.glob("*.csv")):
+            self.summary["uploads"].append(self.put_data(tenant, NATIVE, csv))
+        result = self.run("train", "--tenant", tenant, "--repo", str(repo), "--wait", want_json=True)
+        self.summary["trainings"].append({"tenant": tenant, "tier": "", "instance_type": "", **(result or {})})
+        deployed = self.run("deploy", "--tenant", tenant, "--model", NATIVE, "--environment", "staging", "--repo", str(repo),
+                            want_json=True)
+        self.summary["deployments"].append({"tenant": tenant, **(deployed or {})})
+        body = self.work / f"rows-{tenant}-{NATIVE}.csv"
+        body.write_text("8.3,6.2,41,12.5,1\n2.1,4.4,18,60.0,0\n", encoding="utf-8")
+        self.run("invoke", "--tenant", tenant, "--model", NATIVE, "--environment", "staging", "--body", str(body),
+                 "--content-type", "text/csv")
 
     def build(self, repo: Path, label: str) -> str:
         """Lint, version, build and publish the model image for the repository's current commit."""
@@ -235,11 +283,12 @@ class Demo:
         self.say("Deploy stage (the manual click): gate, approval, blue/green endpoint, real predictions")
         self.summary["deployments"] = []
         for tenant in self._churn_tenants():
-            result = self.run("deploy", "--tenant", tenant, "--model", EXAMPLE, "--repo", str(repo), want_json=True)
+            result = self.run("deploy", "--tenant", tenant, "--model", EXAMPLE, "--environment", "staging", "--repo", str(repo),
+                              want_json=True)
             self.summary["deployments"].append({"tenant": tenant, **(result or {})})
             body = self.work / f"rows-{tenant}.json"
             body.write_text(json.dumps({"instances": self._sample_rows(tenant)}), encoding="utf-8")
-            self.run("invoke", "--tenant", tenant, "--model", EXAMPLE, "--body", str(body))
+            self.run("invoke", "--tenant", tenant, "--model", EXAMPLE, "--environment", "staging", "--body", str(body))
 
     def worse_challenger(self, repo: Path) -> None:
         """A commit that makes the model worse: it trains and registers, and the gate refuses it."""
@@ -265,12 +314,12 @@ class Demo:
         are scheduled, has uploaded more data since its training; both are retrained."""
         self.say("Scheduled retraining: acme uploads more data (recorded, no build: retrain_on_upload is scheduled), "
                  "then the daily check as if run 15 days from now (dry run, then --apply)")
-        before = len(self.run_quiet("executions", "list", "--json") or [])
+        before = len([i for i in self.run_quiet("executions", "list", "--json") or [] if i.get("status") != "REJECTED"])
         csv = next((self.work / "data" / SCHEDULED_TENANT / EXAMPLE).glob("*.csv"))
         self.summary["uploads"].append(self.put_data(SCHEDULED_TENANT, EXAMPLE, csv, f"next-{csv.name}"))
         later = (datetime.now(timezone.utc) + timedelta(days=15)).isoformat(timespec="seconds")
         check = ("retrain-check", "--now", later, "--contract", str(repo))
-        self.wait_for_upload_recorded(check)
+        self._wait_for_upload_recorded(check)
         report = self.work / "retrain-report.md"
         self.run(*check)
         decisions = self.run(*check, "--report", str(report), "--apply", want_json=True) or {}
@@ -286,7 +335,7 @@ class Demo:
         if started:
             self.wait_for_builds(before + len(started))
 
-    def wait_for_upload_recorded(self, check: tuple[str, ...], timeout: float = 120.0) -> None:
+    def _wait_for_upload_recorded(self, check: tuple[str, ...], timeout: float = 120.0) -> None:
         """Until the trigger has recorded acme's upload (the local Lambda runtime polls the uploads queue)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -349,7 +398,24 @@ class Demo:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else ("" if value is None else str(value))
+    from mlops.cli.output import fmt_number  # pylint: disable=import-outside-toplevel  # rich only when printing
+
+    return fmt_number(value)
+
+
+#: Lines of a command's JSON the demo shows (the command prints all of it; the demo only reads it).
+JSON_LINES = 24
+
+
+def _show_json(data: Any) -> None:
+    """What a `--json` command printed, as JSON: its first lines when it is long."""
+    if data is None:
+        return
+    lines = json.dumps(data, indent=2, sort_keys=True, default=str).splitlines()
+    for line in lines[:JSON_LINES]:
+        print(f"  {line}")
+    if len(lines) > JSON_LINES:
+        print(f"  … {len(lines) - JSON_LINES} more line(s) of JSON")
 
 
 def run_demo(settings: Settings | None = None) -> int:
@@ -378,6 +444,8 @@ def run_demo(settings: Settings | None = None) -> int:
             demo.train(repo, version)
         with phase(demo.phases, "deploy and predict"):
             demo.deploy(repo)
+        with phase(demo.phases, "SageMaker-native model"):
+            demo.sagemaker_native()
         with phase(demo.phases, "retraining check"):
             demo.retrain_check(repo)
         with phase(demo.phases, "worse challenger refused"):

@@ -7,11 +7,12 @@ lives here.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from mlops.naming import Names
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,7 @@ LONGEST_FIRST = (
     "tests/terraform/test_data_guard.py",
     "tests/wiring/test_wiring.py",
     "tests/isolation/test_tenant_isolation.py",
+    "tests/iam/test_isolation_matrix.py",
     "tests/examples/test_examples_pipelines.py",
 )
 
@@ -84,17 +86,61 @@ def aws() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server on loopback for anything outside this Python process; yields its endpoint URL."""
     from mlops.local.server import ThreadedServer
 
-    with ThreadedServer() as url:
+    # As `mlops local up` runs it: pipeline executions run by the local engine, records in the artifacts bucket
+    # of the tests' registry.
+    engine = {"record_bucket": Names(project="mlops-demo", account_id="123456789012", region="us-east-1").artifacts_bucket(),
+              "engine_dir": tmp_path_factory.mktemp("engine")}
+    with ThreadedServer(engine=engine) as url:
         yield url
+
+
+#: The registry the tests build for themselves (the shipped one may gain models and tenants at any time): the
+#: project, models, tiers and tenants the tests name, written as people write these files.
+TEST_PLATFORM = """\
+# The platform of the tests.
+project: mlops-demo
+region: us-east-1
+models:
+  - churn
+  - house-prices
+tiers:
+  bronze:
+    instance_type: ml.m5.large
+    max_concurrent_builds: 1
+    priority: 1
+  silver:
+    instance_type: ml.m5.xlarge
+    max_concurrent_builds: 2
+    priority: 5
+  gold:
+    instance_type: ml.m5.2xlarge
+    max_concurrent_builds: 4
+    priority: 10
+    endpoint_instance_type: ml.m5.large
+"""
+TEST_TENANTS = {
+    "acme": "# One tenant.\nid: acme\ndisplay_name: Acme Retail\ntier: gold\nmodels: [churn, house-prices]\n"
+            "tags:\n  cost-center: cc-1001\n  customer: acme\n",
+    "globex": "id: globex\ndisplay_name: Globex Telecom\ntier: bronze\nmodels: [churn]\n"
+              "tags:\n  cost-center: cc-2002\n  customer: globex\noverrides:\n  retrain_max_age_days: 14\n",
+}
+
+
+def write_test_registry(folder: Path) -> Path:
+    """Write the tests' own registry (platform.yaml and tenants/) into `folder`; return `folder`."""
+    (folder / "tenants").mkdir(parents=True, exist_ok=True)
+    (folder / "platform.yaml").write_text(TEST_PLATFORM, encoding="utf-8")
+    for tenant_id, text in TEST_TENANTS.items():
+        (folder / "tenants" / f"{tenant_id}.yaml").write_text(text, encoding="utf-8")
+    return folder
 
 
 @pytest.fixture
 def registry_dir(tmp_path: Path) -> Path:
-    """A copy of the repository's platform.yaml and tenants/ that a test may change."""
-    shutil.copy(ROOT / "platform.yaml", tmp_path / "platform.yaml")
-    shutil.copytree(ROOT / "tenants", tmp_path / "tenants")
-    return tmp_path
+    """A registry of the tests' own (platform.yaml and tenants/ acme and globex) that a test may change; never a
+    copy of the shipped one, so that adding a model or a tenant to the repository changes no test."""
+    return write_test_registry(tmp_path)

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from mlops.cli.output import emit, info, json_option
+from mlops.cli.output import emit, fmt_number, fmt_seconds, info, json_option
 from mlops.errors import MlopsError
 
 _repo_option = click.option("--repo", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -88,6 +88,7 @@ def upsert(session: Any, registry: Any, repo: Path, model: str | None,
            tenants: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
     """Upload the sources once, then create or update the model's pipeline of each tenant (same definition)."""
     from mlops.aws import sagemaker as adapter
+    from mlops.pipeline.parameters import pipeline_role_arn
     from mlops.pipeline.start import account_id
 
     contract = _contract(repo, model)
@@ -103,13 +104,13 @@ def upsert(session: Any, registry: Any, repo: Path, model: str | None,
                                code_uri=code_uri, digest=digest)
     # The definition names no tenant (tenants differ by execution parameters): build it once.
     definition = _definition(contract, names.pipeline(targets[0].id, contract.model)) if targets else ""
-    role = f"arn:aws:iam::{names.account_id}:role/{names.service_role('sagemaker')}"
     sm = session.client("sagemaker")
     pipelines = []
     for tenant in targets:
         name = names.pipeline(tenant.id, contract.model)
         arn, created = adapter.upsert_pipeline(
-            sm, name=name, definition=definition, role_arn=role,
+            # Each tenant's pipeline runs as that tenant's pipeline role: it can pass no other tenant's step role.
+            sm, name=name, definition=definition, role_arn=pipeline_role_arn(names, tenant.id),
             description=f"{contract.model} of {tenant.id}: {contract.description}"[:3072],
             tags={**tenant.cost_tags(contract.project), "mlops:model": contract.model},
         )
@@ -162,7 +163,7 @@ def _print_step(_status: Any, step: dict[str, Any]) -> None:
     state = step.get("StepStatus", "")
     line = f"  {step['StepName']:<24} {state:<10}"
     if step.get("Seconds") is not None and state in ("Succeeded", "Failed"):
-        line += f" {step['Seconds']:.1f} s"
+        line += f" {fmt_seconds(step['Seconds'])}"
     if state == "Succeeded" and "Condition" in step.get("Metadata", {}):
         line += f" outcome {step['Metadata']['Condition']['Outcome']}"
     if state == "Failed" and step.get("FailureReason"):
@@ -180,7 +181,7 @@ def _render(data: dict[str, Any]) -> None:
         for line in step["StderrTail"].splitlines()[-10:]:
             info(f"    | {line}")
     if data.get("metrics"):
-        info("  metrics: " + ", ".join(f"{k}={v}" for k, v in data["metrics"].items()))
+        info("  metrics: " + ", ".join(f"{k}={fmt_number(v)}" for k, v in data["metrics"].items()))
     if data.get("model_package_arn"):
         info(f"  registered model package: {data['model_package_arn']}")
     elif data.get("status") == "Succeeded":
@@ -267,9 +268,11 @@ def _final_ledger(ledger: Any, execution_id: str, timeout: float) -> dict[str, A
         time.sleep(1)
 
 
-def _status_consumer_runs(local: bool) -> bool:
+def _status_consumer_runs() -> bool:
     """Whether something turns status events into ledger updates: the status Lambda on AWS, the local runtime locally."""
-    if not local:
+    from mlops.cli.deploy import local_aws
+
+    if not local_aws():
         return True
     from mlops.local.stack import LocalStack
 
@@ -299,8 +302,6 @@ def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, An
 @click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="MLOPS_MODEL_REPO",
               help="Model repository: its sources are uploaded and the pipeline updated before the start [MLOPS_MODEL_REPO].")
 @click.option("--version", "version", help="Model (image) version; default: the latest release in ECR.")
-@click.option("--approval-status", type=click.Choice(["PendingManualApproval", "Approved", "Rejected"]),
-              default="PendingManualApproval", show_default=True, help="Approval status of the registered model package.")
 @click.option("--wait", is_flag=True, help="Follow the execution step by step until it ends.")
 @click.option("--follow", "follow_arn", help="Follow an execution that is already running (no start).")
 @click.option("--timeout", type=float, default=3 * 3600, show_default=True, help="Seconds --wait waits.")
@@ -308,7 +309,7 @@ def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, An
               help="How the request reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
 @json_option
 def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments  # CLI options and wiring
-        tenant: str | None, model: str | None, repo: Path | None, version: str | None, approval_status: str,
+        tenant: str | None, model: str | None, repo: Path | None, version: str | None,
         wait: bool, follow_arn: str | None, timeout: float, how: str, as_json: bool) -> None:
     """Ask the trigger for a tenant's training build (and with --wait, follow it to its model package)."""
     from mlops.requests import SEMVER_TAG
@@ -319,7 +320,6 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
 
     from mlops.aws.ledger import Ledger
     from mlops.config.tenants import load_from_settings
-    from mlops.settings import local_engine_enabled
     from mlops.pipeline import progress
     from mlops.pipeline.start import pipeline_names
 
@@ -332,13 +332,12 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
             registry.check_model(tenant, model)
         else:
             registry.tenant(tenant)  # the model comes from --repo's mlops.yaml, checked when it is read
-    local = local_engine_enabled()
     names = pipeline_names(session, registry)
     ledger, execution_id, extra = Ledger(session.client("dynamodb"), names.ledger_table()), None, {}
     if follow_arn:
         arn = follow_arn
     else:
-        request = _build_request(session, registry, tenant, model, repo, version, approval_status)
+        request = _build_request(session, registry, tenant, model, repo, version)
         execution_id = request.execution_id
         arn, extra = _request_start(session, registry, request, how)
         if not wait:
@@ -351,29 +350,24 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
                 raise MlopsError(f"{execution_id} ended {item.get('status')} before it started: {item.get('failure_reason', '')}",
                                  f"see `mlops executions show {execution_id}`")
             info(f"started {arn} for tenant {tenant}")
-    sm, s3 = session.client("sagemaker"), session.client("s3")
-    begun = time.time()
-    record_bucket = names.artifacts_bucket()
-
-    def read() -> Any:
-        return progress.local_status(s3, record_bucket, arn, begun) if local else progress.aws_status(sm, s3, arn)
+    read = progress.reader(session, arn)
 
     # Step progress goes to stderr, so it shows in CI logs also when stdout carries --json for a script.
     final = progress.follow(read, _print_step, timeout=timeout)
     data = final.as_dict() | extra
     if execution_id:
-        data["ledger"] = _ledger_result(ledger, execution_id, final, _status_consumer_runs(local))
+        data["ledger"] = _ledger_result(ledger, execution_id, final, _status_consumer_runs())
     emit(data, as_json, _render)
     if final.status != "Succeeded":
         raise SystemExit(1)
 
 
 def _build_request(session: Any, registry: Any, tenant: str, model: str | None, repo: Path | None,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the CLI's options
-                   version: str | None, approval_status: str) -> Any:
+                   version: str | None) -> Any:
     """The CI build request; with --repo, after uploading the sources and upserting the pipeline."""
     from mlops.requests import BuildRequest
 
-    parameters = {"ModelApprovalStatus": approval_status}
+    parameters: dict[str, str] = {}
     commit = None
     if repo is not None:
         contract = upsert(session, registry, repo, model, [tenant])

@@ -189,13 +189,15 @@ class LocalStack:
         ]
 
     # -- server process ------------------------------------------------------------------------------
-    def _spawn_server(self) -> subprocess.Popen[bytes]:
-        """Start the server process detached; `_await_server` waits until it answers."""
+    def _spawn_server(self, names: Any) -> subprocess.Popen[bytes]:
+        """Start the server process detached; `_await_server` waits until it answers. Pipeline executions are run
+        by the local engine inside it (mlops.local.pipelines_api), its records kept in the artifacts bucket."""
         ready = self.home / "server.ready"
         ready.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
             return subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
-                [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready)],
+                [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready),
+                 "--engine-record-bucket", names.artifacts_bucket(), "--engine-dir", str(self.settings.state_dir / "engine")],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -330,7 +332,7 @@ class LocalStack:
 
             # The server (~1 s to import moto and bind), the Lambda zips, `terraform init` and `graph` need
             # nothing of each other: they run while the server starts.
-            process = self._spawn_server()
+            process = self._spawn_server(registry.names())
             workspace = Workspace("local", self.settings)
             try:
                 build_packages(self.settings.root, self.build_dir)

@@ -44,22 +44,7 @@ def find_execution(request: Any) -> str | None:
 
 
 def execution_status(execution_arn: str) -> str | None:
-    """The status port: an execution's status as SageMaker has it now (DescribePipelineExecution).
-
-    With the local engine, its execution record in the artifacts bucket (moto answers every execution
-    `Succeeded` from its start, whatever the engine does), read as `mlops train --follow` reads it: the record
-    of an engine that died is closed as Failed.
-    """
-    import time
-
-    from mlops.settings import local_engine_enabled
-
-    if local_engine_enabled():
-        from mlops.pipeline.progress import local_status
-        from mlops.pipeline.start import pipeline_names
-
-        bucket = pipeline_names(_session()).artifacts_bucket()
-        return local_status(_session().client("s3"), bucket, execution_arn, started=time.time()).status
+    """The status port: an execution's status as SageMaker has it now (DescribePipelineExecution)."""
     from mlops.aws.sagemaker import describe_execution
 
     return describe_execution(_session().client("sagemaker"), execution_arn).get("PipelineExecutionStatus")

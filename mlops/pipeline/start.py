@@ -1,8 +1,7 @@
 """Starting one tenant's training execution: the single function the CLI and the trigger both call.
 
 `start_for_request(request, token)` turns a `BuildRequest` (tenant, model, version...) into the pipeline's
-parameters (`mlops.pipeline.parameters`), starts the execution with the request's ClientRequestToken and,
-when AWS is the local one, hands the execution to the local engine (as SageMaker would start running it).
+parameters (`mlops.pipeline.parameters`) and starts the execution with the request's ClientRequestToken.
 It never imports the SageMaker SDK (the trigger Lambda imports it); boto3 is imported inside functions.
 """
 
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mlops.errors import MlopsError
@@ -30,9 +28,6 @@ class StartedExecution:
     pipeline: str
     display_name: str
     parameters: dict[str, str]
-    record_bucket: str
-    engine_pid: int | None = None
-    work_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -89,7 +84,7 @@ def resolve_image(ecr: Any, names: Names, model: str, version: str | None, local
 def start_for_request(  # pylint: disable=too-many-locals  # one straight line from request to execution reads best
         request: Any, client_request_token: str, *, session: Any = None, registry: Any = None,
         settings: Any = None) -> StartedExecution:
-    """Start the tenant's execution for a BuildRequest; in local mode also launch the local engine."""
+    """Start the tenant's execution for a BuildRequest."""
     import boto3
 
     from mlops.aws import sagemaker as adapter
@@ -119,12 +114,18 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     run = P.RunRequest(
         tenant=tenant.id, tier=tenant.tier, model=request.model, instance_type=tier.instance_type,
         instance_count=tier.instance_count, code_uri=code_uri, image_uri=image, model_version=version, image_digest=digest,
-        git_commit=request.git_commit or "unknown", approval_status=extra.pop(P.APPROVAL_STATUS, "PendingManualApproval"),
+        git_commit=request.git_commit or "unknown",
     )
     try:
         values = P.execution_parameters(names, run)
     except ValueError as exc:
         raise MlopsError(str(exc)) from None
+    # Tenant-bound parameters come from the registry alone: a request naming another tenant's role, data,
+    # group or an approval is refused (the pipeline role's IAM would refuse it too, mid-execution).
+    bound = sorted(k for k in P.TENANT_BOUND & set(extra) if extra[k] != values[k])
+    if bound:
+        raise StartRejected(f"the request sets {', '.join(bound)}, which only the platform sets for tenant {tenant.id}",
+                            "drop them: approval is the deploy job's, data and roles are the tenant's own")
     values.update({k: v for k, v in extra.items() if k in P.PARAMETERS})
     pipeline = names.pipeline(tenant.id, request.model)
     # the version trained: the request's, or the one resolved from ECR ("-" for a given image without a version)
@@ -133,12 +134,4 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     arn = adapter.start_pipeline_execution(session.client("sagemaker"), pipeline=pipeline, parameters=values,
                                            display_name=request.execution_id, description=description,
                                            token=client_request_token)
-    pid = work_dir = None
-    if local:  # the Lambda packages carry no mlops.local: import it only where it runs
-        from mlops.local import engine  # pylint: disable=import-outside-toplevel
-
-        _, execution_id = engine.parse_execution_arn(arn)
-        work_dir = settings.state_dir / "engine" / pipeline / execution_id
-        pid = engine.launch(arn, record_bucket=names.artifacts_bucket(), work_dir=work_dir)
-    return StartedExecution(arn=arn, pipeline=pipeline, display_name=request.execution_id, parameters=values,
-                            record_bucket=names.artifacts_bucket(), engine_pid=pid, work_dir=work_dir, notes=notes)
+    return StartedExecution(arn=arn, pipeline=pipeline, display_name=request.execution_id, parameters=values, notes=notes)

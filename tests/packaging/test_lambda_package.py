@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -88,8 +89,9 @@ def environment(moto_server: str, registry_dir: Path) -> dict[str, Any]:
 
 def _invoke(unpacked: dict[str, Path], function: str, event: dict[str, Any], env: dict[str, str], registry: Path) -> dict[str, Any]:
     task = unpacked[function]
-    # The packaged registry, but of this test's project (its tables): overwrite the copy in the task folder.
-    (task / "registry" / "platform.yaml").write_text((registry / "platform.yaml").read_text())
+    # The packaged registry, but the test's own (its project, tables and tenants): replace the copy in the task folder.
+    shutil.rmtree(task / "registry")
+    shutil.copytree(registry, task / "registry", ignore=shutil.ignore_patterns("*.pyc"))
     paths = [str(task), str(unpacked["opt"] / "python"), str(unpacked["runtime"])]
     done = subprocess.run([sys.executable, "-I", "-S", "-c", CALL, *paths, json.dumps(event)], cwd=task, capture_output=True,
                           text=True, check=False, timeout=120, env={**env, "MLOPS_ROOT": str(task / "registry")})

@@ -62,8 +62,7 @@ def test_a_metric_below_threshold_is_reported_and_not_registered(server_env: Loc
     out = mlops("train", "--tenant", "globex", "--repo", str(tiny_repo(metric={"threshold": 0.99})), "--wait")
     assert out.returncode == 1
     assert "reason: auc = 0.9 does not meet the threshold (>= 0.99); the model was not registered" in out.stderr
-    assert "metrics: auc=0.9" in out.stderr
-    assert "registered model package" not in out.stderr
+    assert "registered model package" not in out.stderr  # and no metrics: SageMaker has them only with a package
 
 
 def test_an_unknown_tenant_is_a_one_line_error(server_env: LocalAws) -> None:  # pylint: disable=unused-argument

@@ -219,28 +219,27 @@ def test_drifted_counts_are_corrected_by_the_recount(stack: Stack) -> None:
     assert service.submit(request("umbrella", 2)).result == "started", "the freed slot is usable at once"
 
 
-def test_the_status_port_answers_what_sagemaker_or_the_local_engine_says(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The reconciler's port: DescribePipelineExecution on AWS; with the local engine its record, since moto
-    # answers `Succeeded` from the start whatever runs. A record whose engine died is closed as Failed.
-    del aws
+def test_the_status_port_answers_what_sagemaker_says(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The reconciler's port is DescribePipelineExecution. On the local AWS the engine runs the execution, so the
+    # port sees it Executing, then Failed by its fail step (moto alone would answer Succeeded from the start).
     import boto3
 
-    from mlops.local import engine
     from mlops.pipeline import ports
-    from mlops.pipeline.start import pipeline_names
+    from mlops.naming import Names
 
-    monkeypatch.setattr(ports._LOCAL, "session", boto3.session.Session(), raising=False)  # pylint: disable=protected-access  # the port's session, on moto
-    names = pipeline_names(ports._session())  # pylint: disable=protected-access
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setattr(ports._LOCAL, "session", boto3.session.Session(), raising=False)  # pylint: disable=protected-access  # the port's session, on the server
     sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
-    s3.create_bucket(Bucket=names.artifacts_bucket())
-    sm.create_pipeline(PipelineName="p", PipelineDefinition='{"Version": "2020-12-01", "Steps": []}',
+    bucket = Names(project="mlops-demo", account_id="123456789012", region="us-east-1").artifacts_bucket()
+    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=bucket)  # the engine's records (the server's record bucket)
+    definition = {"Version": "2020-12-01", "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}
+    sm.create_pipeline(PipelineName="status-port", PipelineDefinition=json.dumps(definition),
                        RoleArn="arn:aws:iam::123456789012:role/r")
-    arn = sm.start_pipeline_execution(PipelineName="p", ClientRequestToken="t" * 32)["PipelineExecutionArn"]
-    monkeypatch.setenv("MLOPS_LOCAL_ENGINE", "0")
-    assert ports.execution_status(arn) == "Succeeded", "moto's own answer, as SageMaker's would be read"
-    monkeypatch.setenv("MLOPS_LOCAL_ENGINE", "1")
-    assert ports.execution_status(arn) == "Starting", "no record yet: not a status the reconciler applies"
-    record = {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Executing", "StartTime": "2026-01-01T00:00:00+00:00",
-              "LastHeartbeat": "2026-01-01T00:00:00+00:00", "EnginePid": 999_999_999, "Steps": []}
-    s3.put_object(Bucket=names.artifacts_bucket(), Key=engine.record_key(arn), Body=json.dumps(record).encode())
-    assert ports.execution_status(arn) == "Failed", "an engine that stopped long ago: closed as Failed"
+    arn = sm.start_pipeline_execution(PipelineName="status-port", ClientRequestToken="t" * 32)["PipelineExecutionArn"]
+    seen = [ports.execution_status(arn)]
+    deadline = time.monotonic() + 60
+    while seen[-1] == "Executing" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        seen.append(ports.execution_status(arn))
+    assert seen[0] == "Executing" and seen[-1] == "Failed", seen

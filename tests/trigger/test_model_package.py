@@ -2,8 +2,8 @@
 
 The CI path (`mlops train --wait`) follows its execution and writes the package it sees; an upload or the
 retraining check starts builds nobody follows, so the status handler asks the `model_package` port on the
-Succeeded event: ListPipelineExecutionSteps (the RegisterModel step's metadata) on AWS, the local engine's
-execution record where the local engine runs the pipelines.
+Succeeded event: ListPipelineExecutionSteps (the RegisterModel step's metadata), which the local AWS answers
+too (tests/local/test_pipelines_api.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from botocore.stub import Stubber
 from trigger_helpers import Stack, upload_event
 
 from mlops.aws.ledger import SUCCEEDED
-from mlops.builds import model_package_port
-from mlops.local.engine import record_key
+from mlops.pipeline.progress import model_package_port
 from mlops.requests import parse_status_event, parse_upload_event, status_event
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/trig-globex-churn/3"
@@ -34,26 +33,25 @@ def _event(execution_id: str, arn: str, status: str = "Succeeded") -> Any:
                                                       ended_at="2026-01-01T00:10:00Z")))
 
 
-def _local_port(stack: Stack) -> Any:
+def _stubbed_port(steps: list[dict[str, Any]], arn: str) -> tuple[Any, Stubber]:
     import boto3
 
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=stack.names.artifacts_bucket())
-    return s3, model_package_port(stack.names, {"MLOPS_LOCAL_ENGINE": "1"}, s3=s3)
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sagemaker)
+    stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps}, {"PipelineExecutionArn": arn})
+    return model_package_port(sagemaker=sagemaker), stub
 
 
 def test_an_upload_started_build_gets_the_package_its_execution_registered(stack: Stack) -> None:
-    s3, port = _local_port(stack)
-    service = stack.service(model_package=port)
+    asked: list[str] = []
+    service = stack.service(model_package=lambda arn: asked.append(arn) or PACKAGE)
     started = service.submit(_upload(stack))
     assert started.result == "started" and service.ledger.get(started.execution_id)["source"] == "upload"
     arn = started.pipeline_execution_arn
-    # what the local engine's RegisterModel step leaves in its execution record
-    s3.put_object(Bucket=stack.names.artifacts_bucket(), Key=record_key(arn),
-                  Body=json.dumps({"PipelineExecutionStatus": "Succeeded", "ModelPackageArn": PACKAGE}).encode())
 
     assert service.record_status(_event(started.execution_id, arn)).result == "applied"
     assert service.record_status(_event(started.execution_id, arn)).result == "stale"  # the duplicate changes nothing
+    assert asked == [arn]
     item = service.ledger.get(started.execution_id)
     assert (item["status"], item["model_package_arn"]) == (SUCCEEDED, PACKAGE)
     assert service.slots.read_tier("silver", 2).inflight == 0
@@ -80,14 +78,6 @@ def test_a_port_that_fails_costs_the_package_not_the_status_or_the_slot(stack: S
     assert service.slots.read_tier("silver", 2).inflight == 0
 
 
-def test_the_local_port_says_none_while_the_record_has_no_package(stack: Stack) -> None:
-    s3, port = _local_port(stack)
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/trig-globex-churn/execution/abc123"
-    assert port(arn) is None  # no record at all
-    s3.put_object(Bucket=stack.names.artifacts_bucket(), Key=record_key(arn), Body=b'{"PipelineExecutionStatus": "Failed"}')
-    assert port(arn) is None
-
-
 @pytest.mark.parametrize("steps, expected", [
     pytest.param([{"StepName": "Evaluate", "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": "arn:job"}}},
                   {"StepName": "Register", "StepStatus": "Succeeded", "Metadata": {"RegisterModel": {"Arn": PACKAGE}}}],
@@ -95,16 +85,9 @@ def test_the_local_port_says_none_while_the_record_has_no_package(stack: Stack) 
     pytest.param([{"StepName": "Gate", "StepStatus": "Succeeded", "Metadata": {"Condition": {"Outcome": "False"}}}],
                  None, id="gate-refused-nothing-registered"),
 ])
-def test_on_aws_the_port_reads_the_register_step_of_the_execution(steps: list[dict[str, Any]], expected: str | None) -> None:
-    import boto3
-
-    from mlops.naming import Names
-
+def test_the_port_reads_the_register_step_of_the_execution(steps: list[dict[str, Any]], expected: str | None) -> None:
     arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/trig-globex-churn/execution/abc123"
-    sagemaker = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(sagemaker) as stub:
-        stub.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps}, {"PipelineExecutionArn": arn})
-        port = model_package_port(Names(project="trig", region="us-east-1", account_id="123456789012"),
-                                  {"MLOPS_LOCAL_ENGINE": "0"}, sagemaker=sagemaker)
+    port, stub = _stubbed_port(steps, arn)
+    with stub:
         assert port(arn) == expected
         stub.assert_no_pending_responses()
