@@ -28,7 +28,6 @@ import io
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from mlops.local.processes import pid_alive, terminate_tree
 
 LOG = logging.getLogger("mlops.local.pipelines_api")
 TARGET_PREFIX = "SageMaker."
@@ -183,7 +184,7 @@ class PipelinesApi:
             launched = self._launched.get(arn)
         pid = launched.pid if launched else record.get("EnginePid")
         if pid:
-            _terminate_tree(int(pid))
+            terminate_tree(int(pid))
         self._close(arn, record, "Stopped", None)
         return _json(start_response, {"PipelineExecutionArn": arn})
 
@@ -244,7 +245,7 @@ class PipelinesApi:
         if record is None:
             if launched is None:
                 return {}  # not started here (e.g. before a restart of this server): moto's view stands
-            if _alive(launched.pid) or time.time() - launched.started < NO_RECORD_SECONDS:
+            if pid_alive(launched.pid) or time.time() - launched.started < NO_RECORD_SECONDS:
                 return {"PipelineExecutionStatus": "Executing"}
             return self._close(arn, {"PipelineExecutionArn": arn, "Steps": []}, "Failed",
                                f"the local engine (pid {launched.pid}) exited before writing a record; "
@@ -329,41 +330,3 @@ def publish_job_log(logs: Any, kind: str, job_name: str, log_file: Path, started
     stamp = int(started * 1000)
     logs.put_log_events(logGroupName=group, logStreamName=stream,
                         logEvents=[{"timestamp": stamp, "message": line or " "} for line in lines])
-
-
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (from /proc; none where there is no /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _terminate_tree(pid: int) -> None:
-    """SIGTERM to an engine, its process group and every process below it (a step runs in a session of its own)."""
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(_children(current))
-    for member in tree:
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(member, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

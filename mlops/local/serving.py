@@ -48,6 +48,7 @@ from types import ModuleType
 from typing import Any
 
 from mlops.errors import MlopsError
+from mlops.local.processes import pid_alive
 
 TENANT_HEADER = "X-Mlops-Tenant"
 LIVE_FILE = "live.json"
@@ -273,25 +274,11 @@ class Health:
     detail: str
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    status = Path(f"/proc/{pid}/status")
-    if status.is_file():  # a zombie has exited even though kill(0) finds it
-        state = re.search(r"^State:\s+(\w)", status.read_text(encoding="utf-8", errors="replace"), re.M)
-        return not (state and state.group(1) in "ZX")
-    return True
-
-
 def _is_our_server(pid: int, endpoint: str) -> bool:
     """Whether `pid` is still the server we started for `endpoint` (pids are reused)."""
     cmdline = Path(f"/proc/{pid}/cmdline")
     if not cmdline.is_file():
-        return _alive(pid)
+        return pid_alive(pid)
     args = cmdline.read_bytes().split(b"\0")
     return b"mlops.local.serving" in args and endpoint.encode() in args
 
@@ -345,7 +332,7 @@ class LocalEndpoints:
         deadline = time.monotonic() + self.start_timeout
         pid = int(launched.stdout.strip() or 0)
         while not ready.is_file():
-            if time.monotonic() > deadline or (pid and not _alive(pid)):
+            if time.monotonic() > deadline or (pid and not pid_alive(pid)):
                 tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] if log.is_file() else []
                 raise MlopsError(f"the local server for {endpoint} {version} did not start: {' '.join(tail) or 'no output'}", f"see {log}")
             time.sleep(0.05)
@@ -380,11 +367,11 @@ class LocalEndpoints:
     @staticmethod
     def stop(server: LocalServer, timeout: float = 5.0) -> None:
         """Stop one server (only if that pid is still the server we started)."""
-        if not _alive(server.pid) or not _is_our_server(server.pid, server.endpoint):
+        if not pid_alive(server.pid) or not _is_our_server(server.pid, server.endpoint):
             return
         os.kill(server.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(server.pid):
+        while pid_alive(server.pid):
             if time.monotonic() > deadline:
                 os.kill(server.pid, signal.SIGKILL)
                 break

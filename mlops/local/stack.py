@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.errors import MlopsError
+from mlops.local.processes import pid_alive
 from mlops.settings import Settings
 
 #: Resource types whose creation, after the call that creates them, only waits for AWS to confirm it (the
@@ -62,16 +63,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive, but not ours
-        return True
-    return True
-
-
 def _is_our_server(pid: int, module: str = SERVER_MODULE) -> bool:
     """True when `pid` runs `module` (where /proc tells); guards against reused pids."""
     cmdline = Path(f"/proc/{pid}/cmdline")
@@ -80,7 +71,7 @@ def _is_our_server(pid: int, module: str = SERVER_MODULE) -> bool:
             return module in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             return False
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def endpoint_answers(endpoint: str, timeout: float = 1.0) -> bool:
@@ -120,7 +111,7 @@ class LocalStack:
 
     def is_running(self, state: dict[str, Any] | None) -> bool:
         """True when the recorded server process lives and answers."""
-        return bool(state) and _pid_alive(int(state.get("pid", 0) or 0)) and endpoint_answers(state["endpoint"])
+        return bool(state) and pid_alive(int(state.get("pid", 0) or 0)) and endpoint_answers(state["endpoint"])
 
     def _open_provision_lock(self) -> int:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -266,7 +257,7 @@ class LocalStack:
     def runtime_running(self, state: dict[str, Any] | None) -> bool:
         """True when the recorded local Lambda runtime process lives."""
         pid = int((state or {}).get("runtime_pid", 0) or 0)
-        return bool(pid) and _pid_alive(pid) and _is_our_server(pid, RUNTIME_MODULE)
+        return bool(pid) and pid_alive(pid) and _is_our_server(pid, RUNTIME_MODULE)
 
     def _own_files(self) -> list[Path]:
         """Every file and folder the local AWS writes in its home (the locks excepted): all `_clear` removes."""
@@ -493,7 +484,7 @@ def _stop_pid(pid: int) -> None:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when it is our child (tests), harmless otherwise
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):

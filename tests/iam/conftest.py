@@ -8,8 +8,11 @@ own (the targeted apply must not meet other tests' resources).
 
 from __future__ import annotations
 
-import logging
+import json
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import policy_matrix as pm
@@ -27,13 +30,24 @@ def simulator() -> str:
 
 
 @pytest.fixture(scope="session")
-def iam_moto() -> Iterator[str]:
-    """A moto server of the IAM matrix only."""
-    from mlops.local.server import ThreadedServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with ThreadedServer() as url:
-        yield url
+def iam_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server of the IAM matrix only, in a process of its own: moto keeps its state per process, and the
+    targeted apply must not meet what other tests of this worker created (e.g. the account's GitLab OIDC
+    provider)."""
+    ready = tmp_path_factory.mktemp("iam-moto") / "ready.json"
+    server = subprocess.Popen([sys.executable, "-m", "mlops.local.server", "--port", "0", "--ready-file", str(ready)],  # pylint: disable=consider-using-with  # stopped below
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.is_file():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the IAM matrix's moto server did not start (exit {server.poll()})", pytrace=False)
+            time.sleep(0.1)
+        where = json.loads(ready.read_text(encoding="utf-8"))
+        yield f"http://{where['host']}:{where['port']}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

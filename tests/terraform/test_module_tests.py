@@ -39,7 +39,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def test_every_module_has_terraform_tests() -> None:
-    assert MODULES == ["ci", "naming", "platform", "tenant"]
+    assert MODULES == ["bucket_guard", "ci", "naming", "platform", "tenant"]
     for module in MODULES:
         assert list((ROOT / "terraform" / "modules" / module / "tests").glob("*.tftest.hcl")), module
 

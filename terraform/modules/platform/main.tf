@@ -162,47 +162,21 @@ resource "aws_s3_bucket_public_access_block" "artifacts" {
   restrict_public_buckets = true
 }
 
+module "bucket_guard" {
+  source = "../bucket_guard"
+
+  bucket_arn        = aws_s3_bucket.artifacts.arn
+  kms_key_arn       = aws_kms_key.this.arn
+  key_statement_sid = "OnlyThePlatformKey"
+}
+
 # TLS only, and uploads encrypted with the platform key or by the bucket's default (no encryption headers):
-# the same rules as the tenant buckets (modules/tenant).
+# the same rules as the tenant buckets (modules/bucket_guard).
 resource "aws_s3_bucket_policy" "artifacts" {
   count = var.bucket_policy_enabled ? 1 : 0
 
   bucket = aws_s3_bucket.artifacts.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "TlsOnly"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-      {
-        Sid       = "OnlyKmsEncryption"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${aws_s3_bucket.artifacts.arn}/*"
-        Condition = {
-          Null            = { "s3:x-amz-server-side-encryption" = "false" }
-          StringNotEquals = { "s3:x-amz-server-side-encryption" = "aws:kms" }
-        }
-      },
-      {
-        Sid       = "OnlyThePlatformKey"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${aws_s3_bucket.artifacts.arn}/*"
-        Condition = {
-          Null                    = { "s3:x-amz-server-side-encryption" = "false" }
-          StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.this.arn }
-        }
-      },
-    ]
-  })
+  policy = module.bucket_guard.policy
 
   depends_on = [aws_s3_bucket_public_access_block.artifacts]
 }

@@ -381,48 +381,20 @@ resource "aws_s3_bucket_public_access_block" "tenant" {
   restrict_public_buckets = true
 }
 
-# TLS only, and an upload names no other encryption than the tenant's key. An upload without encryption
-# headers gets the bucket's default (the tenant key, above), so SDK uploads need no headers; one that asks for
-# SSE-S3, another KMS key, or aws:kms without a key id (S3 would use the aws/s3 key) is refused.
+module "bucket_guard" {
+  source = "../bucket_guard"
+
+  bucket_arn        = local.bucket_arn
+  kms_key_arn       = aws_kms_key.tenant.arn
+  key_statement_sid = "OnlyTheTenantKey"
+}
+
+# TLS only, and an upload names no other encryption than the tenant's key (modules/bucket_guard).
 resource "aws_s3_bucket_policy" "tenant" {
   count = var.bucket_policy_enabled ? 1 : 0
 
   bucket = aws_s3_bucket.tenant.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "TlsOnly"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:*"
-        Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-      {
-        Sid       = "OnlyKmsEncryption"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arn}/*"
-        Condition = {
-          Null            = { "s3:x-amz-server-side-encryption" = "false" }
-          StringNotEquals = { "s3:x-amz-server-side-encryption" = "aws:kms" }
-        }
-      },
-      {
-        Sid       = "OnlyTheTenantKey"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "s3:PutObject"
-        Resource  = "${local.bucket_arn}/*"
-        Condition = {
-          Null                    = { "s3:x-amz-server-side-encryption" = "false" }
-          StringNotEqualsIfExists = { "s3:x-amz-server-side-encryption-aws-kms-key-id" = aws_kms_key.tenant.arn }
-        }
-      },
-    ]
-  })
+  policy = module.bucket_guard.policy
 
   depends_on = [aws_s3_bucket_public_access_block.tenant]
 }
