@@ -338,12 +338,15 @@ resource "aws_cloudwatch_event_target" "pipeline_status" {
 resource "aws_iam_role" "lambda" {
   name = module.names.service_roles["lambda"]
   tags = local.tags
+  # Only Lambda functions of this account (aws:SourceAccount, as AWS's own samples condition a Lambda trust);
+  # no aws:SourceArn: Lambda does not document it for execution roles.
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "lambda.amazonaws.com" }
       Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
     }]
   })
 }
