@@ -154,9 +154,8 @@ class PipelinesApi:
         described.pop("FailureReason", None)
         if record.get("FailureReason"):
             described["FailureReason"] = record["FailureReason"]
-        for key in ("LastModifiedTime",):
-            if record.get(key):
-                described[key] = _epoch(record[key])
+        if record.get("LastModifiedTime"):
+            described["LastModifiedTime"] = _epoch(record["LastModifiedTime"])
         return _json(start_response, described)
 
     def _steps(self, environ: dict[str, Any], start_response: StartResponse, request: dict[str, Any]) -> list[bytes]:

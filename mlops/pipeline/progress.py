@@ -30,7 +30,6 @@ class Status:
     steps: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     model_package_arn: str | None = None
-    log: str | None = None
 
     @property
     def done(self) -> bool:
@@ -40,7 +39,7 @@ class Status:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for --json."""
         return {"execution_arn": self.arn, "status": self.status, "failure_reason": self.failure_reason, "steps": self.steps,
-                "metrics": self.metrics, "model_package_arn": self.model_package_arn, "engine_log": self.log}
+                "metrics": self.metrics, "model_package_arn": self.model_package_arn}
 
 
 def _step(entry: dict[str, Any]) -> dict[str, Any]:

@@ -53,11 +53,35 @@ locals {
     }]
   })
 
+  # What the job and inference roles both need to run the model's image: pull it, and decrypt the platform's
+  # artifacts (the model code).
+  image_pull_statements = [
+    {
+      Sid      = "PlatformKeyDecrypt"
+      Effect   = "Allow"
+      Action   = "kms:Decrypt"
+      Resource = var.platform_kms_key_arn
+    },
+    {
+      Sid      = "Images"
+      Effect   = "Allow"
+      Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+      Resource = var.ecr_repository_arns
+    },
+    {
+      # GetAuthorizationToken has no resource type in IAM.
+      Sid      = "EcrToken"
+      Effect   = "Allow"
+      Action   = "ecr:GetAuthorizationToken"
+      Resource = "*"
+    },
+  ]
+
   # The step role: what the tenant's processing and training jobs touch. They read the tenant's data and the
   # model's code and image, and write under runs/ (their outputs); they delete nothing and register nothing.
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "OwnBucketList"
         Effect   = "Allow"
@@ -100,25 +124,6 @@ locals {
         Condition = { StringLike = { "s3:prefix" = [for model in var.models : "code/${model}/*"] } }
       },
       {
-        Sid      = "PlatformKeyDecrypt"
-        Effect   = "Allow"
-        Action   = "kms:Decrypt"
-        Resource = var.platform_kms_key_arn
-      },
-      {
-        Sid      = "Images"
-        Effect   = "Allow"
-        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-        Resource = var.ecr_repository_arns
-      },
-      {
-        # GetAuthorizationToken has no resource type in IAM.
-        Sid      = "EcrToken"
-        Effect   = "Allow"
-        Action   = "ecr:GetAuthorizationToken"
-        Resource = "*"
-      },
-      {
         # SageMaker writes a job's logs to the shared groups of its kind, one stream per job instance
         # (<job name>/<host>). Stream names carry no tenant, so the role may append to any stream of these two
         # groups (never read them, never another group).
@@ -129,7 +134,7 @@ locals {
           "${local.logs}:/aws/sagemaker/${kind}", "${local.logs}:/aws/sagemaker/${kind}:log-stream:*",
         ]])
       },
-    ]
+    ], local.image_pull_statements)
   })
 
   # The pipeline role (the pipelines' RoleArn). From SageMaker's "IAM access management" of Pipelines: pass
@@ -202,7 +207,7 @@ locals {
   # code, the image and the logs of the tenant's own endpoints.
   inference_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "ModelArtifacts"
         Effect   = "Allow"
@@ -223,24 +228,6 @@ locals {
         Resource = [for model in var.models : "${var.artifacts_bucket_arn}/code/${model}/*"]
       },
       {
-        Sid      = "PlatformKeyDecrypt"
-        Effect   = "Allow"
-        Action   = "kms:Decrypt"
-        Resource = var.platform_kms_key_arn
-      },
-      {
-        Sid      = "Images"
-        Effect   = "Allow"
-        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
-        Resource = var.ecr_repository_arns
-      },
-      {
-        Sid      = "EcrToken"
-        Effect   = "Allow"
-        Action   = "ecr:GetAuthorizationToken"
-        Resource = "*"
-      },
-      {
         # An endpoint logs to /aws/sagemaker/Endpoints/<endpoint name>: these are the tenant's own.
         Sid    = "EndpointLogs"
         Effect = "Allow"
@@ -249,7 +236,7 @@ locals {
           "${local.logs}:/aws/sagemaker/Endpoints/${endpoint}", "${local.logs}:/aws/sagemaker/Endpoints/${endpoint}:log-stream:*",
         ]])
       },
-    ]
+    ], local.image_pull_statements)
   })
 
   policies = {
