@@ -58,7 +58,7 @@ $(UV): .ci/locks/uv.txt
 
 $(STAMP): pyproject.toml uv.lock lambda/layer.txt $(UV)
 	@started=$$($(NOW)); \
-	$(UV) sync --locked --quiet --extra examples --extra dev; \
+	$(UV) sync --locked --quiet --extra examples --extra dev --extra local --extra lint; \
 	$(VENV_BIN)/python -m mlops.packaging; \
 	touch $(STAMP); \
 	awk -v s="$$started" -v e="$$($(NOW))" 'BEGIN {printf "venv: $(MLOPS_VENV) installed from uv.lock in %.1f s\n", e - s}'

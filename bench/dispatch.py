@@ -128,8 +128,10 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     from mlops.aws.queues import Queues
     from mlops.aws.slots import Slots
     from mlops.builds import BuildService, DispatchSettings, HandlerConfig, use_service
-    from mlops.local.lambda_runtime import EventSourceMapping, load_handler, make_moto_dynamodb_atomic, make_moto_reads_linear
-    from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
+    from mlops.local import moto_patches
+    from mlops.local.lambda_runtime import EventSourceMapping, load_handler
+    sys.path.insert(0, str(ROOT / "tests"))  # test support (tests/support): the trigger's resources as Terraform declares them
+    from support.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
     from mlops.requests import BuildRequest
 
     limits = {k: int(v) for k, v in (p.split("=") for p in args.limits.split(","))}
@@ -140,8 +142,8 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     calls = CallCounter()
 
     with mock_aws():
-        make_moto_dynamodb_atomic()
-        make_moto_reads_linear()  # as the local AWS runs: a Query costs what it returns, not the table size
+        moto_patches.atomic()  # for the bench's life, as the local AWS runs
+        moto_patches.reads_linear()  # as the local AWS runs: a Query costs what it returns, not the table size
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names,
                          list(limits), subscriptions(registry))
         admissions: list[tuple[float, str, str]] = []

@@ -112,8 +112,10 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     from mlops.aws.slots import Slots
     from mlops.builds import BuildService, DispatchSettings, HandlerConfig, use_service
     from mlops.errors import MlopsError
-    from mlops.local.lambda_runtime import EventSourceMapping, load_handler, make_moto_dynamodb_atomic, make_moto_reads_linear
-    from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
+    from mlops.local import moto_patches
+    from mlops.local.lambda_runtime import EventSourceMapping, load_handler
+    sys.path.insert(0, str(ROOT / "tests"))  # test support (tests/support): the trigger's resources as Terraform declares them
+    from support.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision, subscriptions
     from mlops.requests import BuildRequest
 
     limits = {k: int(v) for k, v in (p.split("=") for p in args.limits.split(","))}
@@ -125,8 +127,8 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     counts = demand(registry, args.requests, limits, rng)
 
     with mock_aws():
-        make_moto_dynamodb_atomic()
-        make_moto_reads_linear()
+        moto_patches.atomic()  # for the bench's life, as the local AWS runs
+        moto_patches.reads_linear()
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names,
                          list(limits), subscriptions(registry))
         starter = MotoPipelineStarter(boto3.client("sagemaker"), names)

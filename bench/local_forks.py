@@ -3,7 +3,7 @@
 The product should talk to AWS through boto3 only and never ask whether AWS is local: only the local AWS
 itself (`mlops/local/`), the `mlops local` commands and the demo may. This prints every other place that
 imports `mlops.local` or asks a local question (`local_engine_enabled`, `local_aws`, `MLOPS_LOCAL`,
-`LocalStack`, `LocalEndpoints`), and their count.
+`LocalStack`, `LocalEndpoints`, a loopback address), and their count.
 
     python bench/local_forks.py [--json]
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Where knowing the local AWS is the job.
 ALLOWED = ("mlops/local/", "mlops/cli/local.py", "mlops/demo.py")
-QUESTIONS = re.compile(r"\b(local_engine_enabled|local_aws|LocalStack|LocalEndpoints)\s*\(|MLOPS_LOCAL\b")
+QUESTIONS = re.compile(r"\b(local_engine_enabled|local_aws|LocalStack|LocalEndpoints)\s*\(|MLOPS_LOCAL\b|is_loopback|"""
+                       r"""["']localhost["']|127\.0\.0\.1""")
 
 
 def forks(root: Path = ROOT) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ bad data the check must survive: a model trained without a version, tags that ar
 without any trained model, and a deleted tenant with models left.
 
 Per service it prints the calls, the seconds spent in them and moto's share of those. By default moto runs
-with `make_moto_reads_linear` (mlops/local/lambda_runtime.py), the DynamoDB read fix the local AWS runs
+with `moto_patches.reads_linear` (mlops/local/moto_patches.py), the DynamoDB read fix the local AWS runs
 with; `--stock-moto` measures without it.
 
     .venv/bin/python bench/retrain_scan.py [--tenants 1000] [--models 10] [--history 1] [--drift-models 1]
@@ -41,7 +41,7 @@ from moto.sagemaker.models import sagemaker_backends
 
 from mlops.aws.ledger import state_key
 from mlops.aws.scan import CallCounter, Clients, CloudWatchDrift, ScanOptions, gather
-from mlops.local.lambda_runtime import make_moto_reads_linear
+from mlops.local import moto_patches
 from mlops.naming import Names
 from mlops.retrain import TenantInfo, check
 
@@ -243,14 +243,14 @@ def main() -> None:
     parser.add_argument("--drift-models", type=int, default=1, help="models per tenant with a drift threshold")
     parser.add_argument("--mode", action="append", choices=sorted(MODES), help="which check(s) to run (default: all three)")
     parser.add_argument("--stock-moto", action="store_true",
-                        help="without make_moto_reads_linear, the DynamoDB read fix the local AWS runs with")
+                        help="without moto_patches.reads_linear, the DynamoDB read fix the local AWS runs with")
     args = parser.parse_args()
     names = Names(project="bench")
     models = [f"model-{i}" for i in range(args.models)]
     tenants = [TenantInfo(f"tenant-{i:04d}", tuple(models), True, 14 if i % 10 == 0 else None) for i in range(args.tenants)]
     if not args.stock_moto:
-        make_moto_reads_linear()
-    print("moto: " + ("stock" if args.stock_moto else "with make_moto_reads_linear (mlops/local/lambda_runtime.py), as the local AWS runs"))
+        moto_patches.reads_linear()  # for the bench's life
+    print("moto: " + ("stock" if args.stock_moto else "with moto_patches.reads_linear (mlops/local/moto_patches.py), as the local AWS"))
     with mock_aws():
         MotoClock.install()
         started = time.perf_counter()

@@ -68,8 +68,10 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     from mlops.aws.queues import Queues
     from mlops.aws.slots import Slots
     from mlops.builds import BuildService, DispatchSettings, HandlerConfig, use_service
-    from mlops.local.lambda_runtime import EventSourceMapping, LambdaContext, load_handler, make_moto_dynamodb_atomic, sqs_event
-    from mlops.local.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision
+    from mlops.local import moto_patches
+    from mlops.local.lambda_runtime import EventSourceMapping, LambdaContext, load_handler, sqs_event
+    sys.path.insert(0, str(ROOT / "tests"))  # test support (tests/support): the trigger's resources as Terraform declares them
+    from support.trigger_stack import MotoPipelineStarter, SimulatedSageMaker, provision
 
     rng = random.Random(11)
     limits = {"gold": 100, "silver": 100, "bronze": 100}
@@ -77,7 +79,7 @@ def main() -> None:  # pylint: disable=too-many-locals,too-many-statements  # a 
     names = registry.names()
     calls = CallCounter()
     with mock_aws():
-        make_moto_dynamodb_atomic()
+        moto_patches.atomic()  # for the bench's life, as the local AWS runs
         urls = provision(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sagemaker"), names, list(limits),
                          {t: ["churn"] for t in registry.tenants})
         starter = MotoPipelineStarter(boto3.client("sagemaker"), names)

@@ -1,4 +1,4 @@
-"""`make demo`: the whole story on the embedded local AWS, told through the same `mlops` commands CI runs.
+"""`make demo` and `mlops demo`: the whole story on the embedded local AWS, told through the same `mlops` commands CI runs.
 
 Every step is a real `mlops …` call in a subprocess, printed before it runs, exactly as a GitLab job would
 run it; the demo only glues them together and keeps the values one step hands to the next (versions,
@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import click
 
 from mlops.config.contract import load_contract
 from mlops.settings import Settings
@@ -238,6 +240,7 @@ class Demo:
                  f"trained, gated, deployed and served for {tenant} unchanged")
         repo = self.model_repo(NATIVE)
         self.run("contract", "validate", str(repo))
+        self._publish(repo, NATIVE, f"first {NATIVE} commit")
         out = self.work / "data" / tenant / NATIVE
         self.python("examples/datagen.py", "--model", NATIVE, "--tenant", tenant, "--out", str(out))
         for csv in sorted(out.glob("*.csv")):
@@ -256,15 +259,19 @@ class Demo:
         """Lint, version, build and publish the model image for the repository's current commit."""
         self.say(f"Build stage for the {label}: lint, next version, image build, immutable publish")
         self.run("lint", str(repo), "--codequality", str(self.work / "codequality.json"))
-        version = self.run("version", "next", "--model", EXAMPLE, "--repo", str(repo), "--branch", "main",
+        return self._publish(repo, EXAMPLE, label)
+
+    def _publish(self, repo: Path, model: str, label: str) -> str:
+        """The next version of the repository's current commit, its image built and published to ECR; returns the version."""
+        version = self.run("version", "next", "--model", model, "--repo", str(repo), "--branch", "main",
                            "--dotenv", str(self.work / "version.env"), want_json=True)["version"]
-        archive = self.work / f"{EXAMPLE}-{version}.oci.tar"
+        archive = self.work / f"{model}-{version}.oci.tar"
         self.run("image", "build", "--repo", str(repo), "--kind", "training", "--builder", "source", "--out", str(archive))
-        published = self.run("image", "publish", "--model", EXAMPLE, "--version", version, "--archive", str(archive),
+        published = self.run("image", "publish", "--model", model, "--version", version, "--archive", str(archive),
                              want_json=True)
-        self.summary["versions"].append({"commit": label, "version": published["version"],
+        self.summary["versions"].append({"model": model, "commit": label, "version": published["version"],
                                          "digest": published.get("digest", "")})
-        print(f"  published {EXAMPLE} {published['version']} ({published.get('digest', '')[:19]}…)")
+        print(f"  published {model} {published['version']} ({published.get('digest', '')[:19]}…)")
         return published["version"]
 
     def train(self, repo: Path, version: str) -> None:
@@ -368,8 +375,8 @@ class Demo:
             table("Tenant data", ["tenant", "model", "rows", "uploaded to"],
                   [[u["tenant"], u["model"], u["rows"], u["uri"]] for u in self.summary["uploads"]])
         if self.summary["versions"]:
-            table("Published images", ["commit", "version", "digest"],
-                  [[v["commit"], v["version"], v["digest"][:19]] for v in self.summary["versions"]])
+            table("Published images", ["model", "commit", "version", "digest"],
+                  [[v["model"], v["commit"], v["version"], v["digest"][:19]] for v in self.summary["versions"]])
         if self.summary["trainings"]:
             metric = load_contract(self.settings.root / "examples" / EXAMPLE).metric.name
             table("Trainings", ["tenant", "tier", "instance type", "status", metric, "model package (group/version)"],
@@ -461,6 +468,12 @@ def run_demo(settings: Settings | None = None) -> int:
         elif demo.found_running is not None:
             demo.say("Stopping the local AWS")
             demo.run("local", "down", check=False)
+
+
+@click.command()
+def demo() -> None:
+    """Run the whole story on the embedded local AWS and print a summary (stops the local AWS at the end)."""
+    raise SystemExit(run_demo())
 
 
 if __name__ == "__main__":

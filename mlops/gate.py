@@ -52,10 +52,19 @@ class MetricRule:
         return challenger - champion if self.direction == "maximize" else champion - challenger
 
     def meets_threshold(self, value: float) -> bool:
-        """Whether `value` meets the registration threshold (always true when there is none)."""
+        """Whether `value` meets the registration threshold (always true when there is none).
+
+        The one comparison with the threshold: the gate and the evaluation report both ask here.
+        """
         if self.threshold is None:
             return True
         return value >= self.threshold - _TOLERANCE if self.direction == "maximize" else value <= self.threshold + _TOLERANCE
+
+    def describe(self) -> str:
+        """The threshold as a reader sees it: `>= 0.7`, `<= 12.5`, or `(no threshold)`."""
+        if self.threshold is None:
+            return "(no threshold)"
+        return f"{'>=' if self.direction == 'maximize' else '<='} {self.threshold:g}"
 
 
 @dataclass(frozen=True)

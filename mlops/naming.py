@@ -253,3 +253,53 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
             "functions": {f: self.lambda_function(f) for f in ("trigger", "dispatcher", "status")},
             "lambda_layer": self.lambda_layer(),
         }
+
+
+# -- ARNs and URIs: built from the names above, never by hand elsewhere ------------------------------------
+def iam_role_arn(names: Names, role: str) -> str:
+    """The ARN of an IAM role of this account (`role`: a name from `Names`, e.g. `names.tenant_role(t)`)."""
+    _check("IAM role", role, _IAM_ROLE)
+    return f"arn:aws:iam::{names.account_id}:role/{role}"
+
+
+def ecr_image_uri(names: Names, model: str, tag: str) -> str:
+    """The URI of a model's image at a tag in this account's ECR (`<account>.dkr.ecr.<region>.amazonaws.com/...`)."""
+    return f"{names.account_id}.dkr.ecr.{names.region}.amazonaws.com/{names.ecr_repository(model)}:{tag}"
+
+
+#: SageMaker job kinds (as pipeline steps name them) and the resource type in their ARNs.
+_SAGEMAKER_JOBS = {"ProcessingJob": "processing-job", "TrainingJob": "training-job", "TransformJob": "transform-job"}
+
+
+def sagemaker_job_arn(region: str, account_id: str, kind: str, name: str) -> str:
+    """The ARN of a SageMaker job (`kind`: ProcessingJob, TrainingJob or TransformJob) named `name` (SageMaker's name)."""
+    if kind not in _SAGEMAKER_JOBS:
+        raise NamingError(f"'{kind}' is not a SageMaker job kind", f"use one of {', '.join(_SAGEMAKER_JOBS)}")
+    return f"arn:aws:sagemaker:{region}:{account_id}:{_SAGEMAKER_JOBS[kind]}/{name}"
+
+
+def lambda_function_arn(region: str, account_id: str, function_name: str) -> str:
+    """The ARN of a Lambda function (`function_name`: a full name, e.g. `names.lambda_function("trigger")`)."""
+    return f"arn:aws:lambda:{region}:{account_id}:function:{_check('Lambda function', function_name, _LAMBDA)}"
+
+
+def model_package_group_prefix(names: Names) -> str:
+    """What every model package group of this project starts with (`<project>-`): the scan's filter."""
+    return f"{names.project}-"
+
+
+# -- the artifacts bucket's layout of a model's sources ----------------------------------------------------
+#: The training jobs' `sagemaker_submit_directory` (script mode) under a code URI.
+SOURCE_BUNDLE = "sourcedir.tar.gz"
+#: The same sources unpacked under a code URI, for processing jobs (a processing input is a plain prefix).
+SOURCE_FOLDER = "src"
+
+
+def code_prefix(model: str, digest: str) -> str:
+    """The key prefix of one upload of a model's sources, content-addressed by the bundle's short digest."""
+    return f"code/{model}/{digest}"
+
+
+def code_pointer_key(model: str) -> str:
+    """The key of the pointer to a model's latest upserted sources (what a start without a code URI uses)."""
+    return f"code/{model}/current.json"

@@ -19,9 +19,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.aws import errors
+from mlops.statuses import FAILED, REJECTED, STOPPED, SUCCEEDED
+
 LOG = logging.getLogger(__name__)
 
-_ICON = {"SUCCEEDED": ":white_check_mark:", "FAILED": ":x:", "STOPPED": ":octagonal_sign:", "REJECTED": ":no_entry:"}
+_ICON = {SUCCEEDED: ":white_check_mark:", FAILED: ":x:", STOPPED: ":octagonal_sign:", REJECTED: ":no_entry:"}
 
 
 def subject(item: dict[str, Any]) -> str:
@@ -99,8 +102,8 @@ class Notifier:
                                                                "status": {"DataType": "String", "StringValue": str(item.get("status"))}})
                 result.sns_message_id = response["MessageId"]
             except Exception as exc:  # pylint: disable=broad-exception-caught  # a notification never fails a build
-                result.errors.append(f"sns: {exc}")
-                LOG.warning("SNS notification failed: %s", exc)
+                result.errors.append(f"sns: {errors.describe(exc)}")
+                LOG.warning("SNS notification failed: %s", errors.describe(exc))
         if self.slack_webhook_url:
             result.slack_ok = self._post_slack(slack_payload(item), result)
         return result

@@ -4,7 +4,8 @@ Input is what `mlops train --wait --json` wrote for one tenant (one file per ten
 the report needs no AWS access. Out come three renderings of the same `Evaluation` records: plain text for
 the job log, an OpenMetrics text file for GitLab's metrics report (`artifacts:reports:metrics`), and a
 Markdown note for the upstream model repository's merge request. Everything here is pure except
-`post_merge_request_note`, one call to GitLab's REST API (standard library HTTP, no AWS).
+`post_merge_request_note`, one call to GitLab's REST API (standard library HTTP, no AWS). Whether a value
+meets the threshold is the deployment gate's own rule (`mlops.gate.MetricRule`), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -18,23 +19,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.gate import MetricRule
+
 #: Marks the notes this module writes (an HTML comment: invisible in the rendered note).
 NOTE_MARKER = "<!-- mlops-evaluation-report -->"
 _METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
 _ID = re.compile(r"^[0-9]+$")
-
-
-@dataclass(frozen=True)
-class MetricRule:
-    """The contract's registration rule for the headline metric (mlops.yaml `metric:`)."""
-
-    name: str
-    direction: str  # maximize | minimize
-    threshold: float
-
-    def describe(self) -> str:
-        """`>= 0.7` or `<= 12.5`."""
-        return f"{'>=' if self.direction == 'maximize' else '<='} {self.threshold:g}"
 
 
 @dataclass(frozen=True)
@@ -127,16 +117,11 @@ def text_report(evaluations: list[Evaluation], rule: MetricRule | None = None) -
             lines.append("  metrics: " + ", ".join(f"{k} = {_value(v)}" for k, v in sorted(item.metrics.items())))
         if rule:
             value = item.metrics.get(rule.name)
-            verdict = "no value" if value is None else (
-                "meets" if _meets(rule, value) else "does not meet")
+            verdict = "no value" if value is None else ("meets" if rule.meets_threshold(value) else "does not meet")
             lines.append(f"  threshold: {rule.name} {rule.describe()} ({verdict})")
         if item.model_package_arn:
             lines.append(f"  model package: {item.model_package_arn}")
     return "\n".join(lines) + "\n"
-
-
-def _meets(rule: MetricRule, value: float) -> bool:
-    return value >= rule.threshold if rule.direction == "maximize" else value <= rule.threshold
 
 
 def openmetrics(evaluations: list[Evaluation]) -> str:

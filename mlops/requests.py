@@ -1,11 +1,11 @@
 """Build requests: one typed model for every way a build is asked for, and its idempotency key.
 
 A build is asked for by a CI job (`mlops train`), by a tenant's data upload (S3 → EventBridge → SQS) or by
-the daily retraining check. Each is parsed here into a `BuildRequest`, checked against the tenant registry,
-and given a digest that identifies it: the same request delivered three times has the same digest, so the
-same `execution_id` (the ledger key and the pipeline execution's display name) and the same
-`ClientRequestToken`. Anything that cannot become a valid request raises `RejectedRequest` with a reason a
-person can act on; rejected requests are never retried.
+the daily retraining check. Each is parsed into a `BuildRequest` (an upload event by `mlops.uploads`),
+checked against the tenant registry, and given a digest that identifies it: the same request delivered three
+times has the same digest, so the same `execution_id` (the ledger key and the pipeline execution's display
+name) and the same `ClientRequestToken`. Anything that cannot become a valid request raises `RejectedRequest`
+with a reason a person can act on; rejected requests are never retried.
 
 Pure: no boto3, no AWS calls. The pipeline start is a port (`StartExecution`) whose real implementation,
 StartPipelineExecution with per-tenant PipelineParameters, lives in `mlops.aws.sagemaker`.
@@ -23,13 +23,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops.errors import MlopsError
-from mlops.naming import MODEL_MAX, SLUG, TENANT_MAX, Names
+from mlops.naming import MODEL_MAX, SLUG, TENANT_MAX
+from mlops.statuses import SageMakerStatus
 
 Source = Literal["ci", "upload", "retrain"]
-
-#: Detail type of the events S3 sends to EventBridge for a new object.
-S3_OBJECT_CREATED = "Object Created"
-
 
 class RejectedRequest(MlopsError):
     """A request that can never succeed as sent (malformed, unknown tenant or model). Not retried."""
@@ -161,7 +158,7 @@ def parse_json(body: str) -> Any:
         raise RejectedRequest(f"message body is not JSON: {exc}", "send a JSON build request or an EventBridge event") from exc
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
+def json_object(value: Any, what: str) -> dict[str, Any]:
     """`value` when it is a JSON object ({} when absent); a rejection naming `what` otherwise, so one malformed
     record is that record's permanent failure and never an error of the whole batch."""
     if value is None:
@@ -170,89 +167,6 @@ def _object(value: Any, what: str) -> dict[str, Any]:
         raise RejectedRequest(f"malformed event: {what} is a {type(value).__name__}, not an object",
                               "check the EventBridge rule's input")
     return value
-
-
-def tenant_of_bucket(names: Names, tenants: list[str], bucket: str) -> str | None:
-    """Which tenant owns a bucket, from the naming scheme (never from anything the event claims)."""
-    for tenant in tenants:
-        if names.tenant_bucket(tenant) == bucket:
-            return tenant
-    return None
-
-
-def parse_upload_event(event: dict[str, Any], project: str, region: str, tenants: list[str]) -> BuildRequest:
-    """A build request from an EventBridge `Object Created` event on a tenant's `data/<model>/` prefix."""
-    if event.get("source") != "aws.s3" or event.get("detail-type") != S3_OBJECT_CREATED:
-        raise RejectedRequest(
-            f"unexpected event {event.get('source')!r} / {event.get('detail-type')!r}",
-            "the uploads queue only takes S3 'Object Created' events",
-        )
-    detail = _object(event.get("detail"), "detail")
-    bucket = _object(detail.get("bucket"), "detail.bucket").get("name")
-    obj = _object(detail.get("object"), "detail.object")
-    key = obj.get("key")
-    account = str(event.get("account") or "")
-    if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
-        raise RejectedRequest("S3 event without bucket name or object key", "check the EventBridge rule's input")
-    try:
-        names = Names(project=project, account_id=account, region=event.get("region") or region)
-    except MlopsError as exc:
-        raise RejectedRequest(f"S3 event with a bad account or region: {exc.message}") from exc
-    tenant = tenant_of_bucket(names, tenants, bucket)
-    if tenant is None:
-        raise RejectedRequest(f"bucket '{bucket}' belongs to no tenant of project '{project}'",
-                              "only tenant buckets from the registry may trigger builds")
-    parts = key.split("/")
-    if len(parts) < 3 or parts[0] != "data" or not parts[2]:
-        raise RejectedRequest(f"object '{key}' is not under data/<model>/", "upload training data to data/<model>/<file>")
-    return parse_request({
-        "source": "upload",
-        "tenant": tenant,
-        "model": parts[1],
-        "data_uri": f"s3://{bucket}/{key}",
-        "reason": f"new data s3://{bucket}/{key}",
-        "parameters": {k: str(v) for k, v in (("DataETag", obj.get("etag")), ("DataSequencer", obj.get("sequencer")))
-                       if v is not None},
-        "requested_at": event.get("time") or utc_now(),
-    })
-
-
-def rejected_upload(body: str, project: str, region: str, tenants: list[str]) -> dict[str, Any] | None:
-    """What a refused message says about a tenant's upload, for the ledger's record of it: tenant, object, the model
-    the key names (if any), when, and an id equal for every delivery of the same object. None when the message
-    is no S3 `Object Created` event on a tenant's bucket (then there is no tenant to show it to). Never raises."""
-    try:
-        event = json.loads(body)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    if not isinstance(event, dict) or event.get("source") != "aws.s3" or event.get("detail-type") != S3_OBJECT_CREATED:
-        return None
-    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
-    bucket = (detail.get("bucket") or {}).get("name") if isinstance(detail.get("bucket"), dict) else None
-    obj = detail.get("object") if isinstance(detail.get("object"), dict) else {}
-    key = obj.get("key")
-    if not isinstance(bucket, str) or not isinstance(key, str):
-        return None
-    try:
-        names = Names(project=project, account_id=str(event.get("account") or ""), region=str(event.get("region") or region))
-    except MlopsError:
-        return None
-    tenant = tenant_of_bucket(names, tenants, bucket)
-    if tenant is None:
-        return None
-    parts = key.split("/")
-    identity = json.dumps([bucket, key, obj.get("etag"), obj.get("sequencer")], separators=(",", ":"))
-    return {"id": f"{tenant}-upload-{hashlib.sha256(identity.encode()).hexdigest()[:12]}", "tenant": tenant,
-            "model": parts[1] if len(parts) > 2 and parts[0] == "data" and parts[1] else None,
-            "data_uri": f"s3://{bucket}/{key}", "at": str(event.get("time") or utc_now())}
-
-
-def parse_message(body: str, project: str, region: str, tenants: list[str]) -> BuildRequest:
-    """A build request from any message the trigger accepts: an EventBridge S3 event or a request."""
-    data = parse_json(body)
-    if isinstance(data, dict) and "detail-type" in data:
-        return parse_upload_event(data, project, region, tenants)
-    return parse_request(data)
 
 
 def check_registry(request: BuildRequest, registry: Any) -> Any:
@@ -288,7 +202,7 @@ class PipelineStatusEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     execution_id: str = Field(min_length=1, max_length=82, description="the execution's display name")
-    status: Literal["Executing", "Stopping", "Stopped", "Failed", "Succeeded"]
+    status: SageMakerStatus
     pipeline_execution_arn: str = Field(min_length=1)
     at: str = Field(description="event time, ISO-8601")
     started_at: str | None = None
@@ -326,7 +240,7 @@ def parse_status_event(body: str) -> PipelineStatusEvent:
         kind = event.get("detail-type") if isinstance(event, dict) else type(event).__name__
         raise RejectedRequest(f"not a pipeline status-change event: {kind!r}",
                               f"the status queue only takes '{PIPELINE_STATUS_CHANGE}' events")
-    detail = _object(event.get("detail"), "detail")
+    detail = json_object(event.get("detail"), "detail")
     try:
         return PipelineStatusEvent(
             execution_id=detail.get("pipelineExecutionDisplayName") or "",

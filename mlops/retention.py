@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlops.errors import MlopsError
-from mlops.terraform import component
+from mlops.plans import component
 
 #: The flag of `mlops infra apply` that lets a plan destroy data.
 ALLOW_FLAG = "--allow-destroy-data"
@@ -42,7 +42,7 @@ class DataLoss:
     """One data resource a plan deletes or replaces."""
 
     address: str
-    component: str  # `platform`, `tenant <id>`, as mlops.terraform.component says
+    component: str  # `platform`, `tenant <id>`, as mlops.plans.component says
     kind: str  # `S3 bucket`, `KMS key`, ...
     name: str
     action: str  # `delete` or `replace`

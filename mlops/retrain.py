@@ -25,14 +25,9 @@ from typing import Any, Protocol
 
 from semver import Version
 
-from mlops import versioning
+from mlops import statuses, versioning
 from mlops.errors import MlopsError
 from mlops.naming import Names
-
-#: Ledger statuses of a build that is waiting for a slot or running (compared in lower case).
-ACTIVE_STATUSES = frozenset({"active", "requested", "queued", "pending", "admitted", "starting", "executing", "running", "stopping"})
-#: Ledger statuses of a build that produced a model.
-SUCCEEDED_STATUSES = frozenset({"succeeded", "completed"})
 
 RETRAIN, KEEP, WAIT, SKIP = "retrain", "keep", "wait", "skip"
 
@@ -55,13 +50,13 @@ class Execution:
 
     @property
     def active(self) -> bool:
-        """Queued or running: a new build for the same tenant x model must wait."""
-        return self.status.lower() in ACTIVE_STATUSES
+        """Queued or running (in the words of `mlops.statuses`): a new build for the same tenant x model must wait."""
+        return statuses.is_active(self.status)
 
     @property
     def succeeded(self) -> bool:
         """The build produced a model."""
-        return self.status.lower() in SUCCEEDED_STATUSES
+        return statuses.is_succeeded(self.status)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -300,7 +295,7 @@ def decide(tenant: TenantInfo, model: str, policy: Policy, state: ModelState, no
         reasons = _triggers(policy, state, trained_at, age, live)
     if state.history.active:
         running = [Reason("running", f"build {ex.execution_id} is "
-                          + ("queued or running" if ex.status.lower() == "active" else ex.status.lower())
+                          + ("queued or running" if statuses.normalize(ex.status) == statuses.ACTIVE_BUILD else ex.status.lower())
                           + (f" since {_iso(ex.started_at)}" if ex.started_at else "")) for ex in state.history.active]
         held = [Reason(r.code, f"(after it) {r.text}") for r in reasons if r.code != "not-ready"]
         return Decision(tenant.id, model, WAIT, tuple(running + held), tuple(problems), **common)

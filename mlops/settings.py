@@ -17,17 +17,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
-
-
-def local_engine_enabled(env: dict[str, str] | None = None) -> bool:
-    """Whether pipeline executions run on this machine (the local engine): MLOPS_LOCAL_ENGINE=1/0, else a loopback AWS endpoint."""
-    env = dict(os.environ if env is None else env)
-    flag = env.get("MLOPS_LOCAL_ENGINE", "").strip().lower()
-    if flag in ("1", "true", "yes", "0", "false", "no"):
-        return flag in ("1", "true", "yes")
-    endpoint = env.get("AWS_ENDPOINT_URL_SAGEMAKER") or env.get("AWS_ENDPOINT_URL") or ""
-    return urlparse(endpoint).hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _find_root(start: Path) -> Path:

@@ -7,7 +7,7 @@ loses nothing: a message is deleted only once its request is filed (otherwise it
 after its visibility timeout), and an admitted request whose start was lost is retaken by the sweep, which
 also applies the status of any execution whose status event never arrived (asked of SageMaker). Each repair
 is a log line and a CloudWatch metric (namespace `mlops`).
-The logic is `mlops.builds.BuildService.dispatch`.
+The logic is `mlops.builds.dispatcher.Dispatcher`.
 """
 
 from __future__ import annotations

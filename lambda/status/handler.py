@@ -5,7 +5,7 @@ nothing; the terminal event releases the tier slot in the same transaction and s
 Answered with a partial batch response; malformed events go to the DLQ with the reason. A batch is looked at
 first: the slots its terminal events free are handed to the backlog's head with one query per tier, and
 its `Executing` events ride on the terminal transactions.
-The logic is `mlops.builds.BuildService.record_status`.
+The logic is `mlops.builds.status.StatusRecorder`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
 from mlops.requests import PipelineStatusEvent, parse_status_event
+from mlops.statuses import SM_EXECUTING
 
 logger = Logger(service="mlops-status")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -48,12 +49,12 @@ def _terminal_first(event: dict[str, Any]) -> tuple[dict[str, Any], list[Pipelin
             parsed.append((record, parse_status_event(record.get("body") or "")))
         except Exception:  # pylint: disable=broad-exception-caught  # any record that does not parse is answered on its own
             parsed.append((record, None))
-    parsed.sort(key=lambda pair: pair[1] is not None and pair[1].status == "Executing")
+    parsed.sort(key=lambda pair: pair[1] is not None and pair[1].status == SM_EXECUTING)
     return {**event, "Records": [r for r, _ in parsed]}, [e for _, e in parsed if e is not None]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: the batch is looked at first (mlops.builds.BuildService.begin_batch)."""
+    """Lambda entry point: the batch is looked at first (`mlops.builds.status.StatusRecorder.begin_batch`)."""
     service, _ = current_service()
     event, events = _terminal_first(event)
     service.begin_batch(events)

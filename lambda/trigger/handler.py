@@ -1,15 +1,12 @@
 """The trigger Lambda: accepts build requests and starts or queues each exactly once.
 
-Two ways in. An SQS batch from the uploads queue (S3 → EventBridge → SQS): each record is an S3 event,
-answered with a partial batch response; every upload is recorded as the tenant x model's newest data (the
-daily retraining check reads it), and starts a build now unless the tenant's `retrain_on_upload` is
-`scheduled` (then the check starts it, reason new-data); a malformed or unknown-tenant event goes to the DLQ
-with its reason and is not retried, and a tenant's upload that is refused (outside `data/<model>/`, a model
-the tenant does not train) is also recorded in the ledger as REJECTED with its reason, and notified. A direct
-invocation from CI (`mlops train`) or the retraining check, with `{"requests": [...]}` or one request: the
-answer lists what happened to each, rejections and errors included (an error of one request never costs the
-others their answer).
-The logic is `mlops.builds.BuildService.submit`; this file only wires the event to it.
+Two ways in. An SQS batch from the uploads queue (S3 → EventBridge → SQS): each record is one message for the
+upload policy (`mlops.uploads`: which uploads become builds, which refused ones are recorded as REJECTED),
+answered with a partial batch response; a refused message goes to the DLQ with its reason and is not
+retried. A direct invocation from CI (`mlops train`) or the retraining check, with `{"requests": [...]}` or
+one request: the answer lists what happened to each, rejections and errors included (an error of one request
+never costs the others their answer).
+The logic is `mlops.builds.trigger.Trigger` (`accept`, `submit`); this file only wires the events to it.
 """
 
 from __future__ import annotations
@@ -22,28 +19,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from mlops.builds import Outcome, consume, current_service
 from mlops.errors import MlopsError
-from mlops.requests import RejectedRequest, check_registry, parse_message, parse_request
+from mlops.requests import RejectedRequest, parse_request
 
 logger = Logger(service="mlops-trigger")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def _submit_body(body: str) -> Outcome:
+def _accept(body: str) -> Outcome:
     service, _ = current_service()
-    platform = service.registry.platform
-    try:
-        request = parse_message(body, platform.project, platform.region, sorted(service.registry.tenants))
-        if request.source != "upload":
-            return service.submit(request)
-        tenant = check_registry(request, service.registry)
-    except RejectedRequest as exc:
-        service.record_rejected_upload(body, exc.one_line())  # a tenant's refused upload: in the ledger, notified
-        raise
-    service.ledger.record_upload(request)
-    if tenant.retrain_on_upload == "scheduled":
-        return Outcome(request.execution_id, "recorded",
-                       detail="retrain_on_upload is scheduled: the daily retraining check starts the build")
-    return service.submit(request)
+    return service.accept(body)
 
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
@@ -51,7 +35,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     service, config = current_service()
     queue = record.event_source_arn.rsplit(":", 1)[-1]
     outcome = consume(service.queues, queue, record.body, int(record.attributes.approximate_receive_count),
-                      config.max_receives, _submit_body)
+                      config.max_receives, _accept)
     logger.info("trigger", extra=outcome.as_dict())
     return outcome.as_dict()
 

@@ -1,7 +1,9 @@
-"""DynamoDB plumbing shared by the ledger and the tier slots: marshalling and one-call transactions.
+"""DynamoDB plumbing shared by the ledger and the tier slots: the one marshalling of items and one-call transactions.
 
-Admission and release each change items in both tables at once (`TransactWriteItems`), so the two
-adapters build transaction items and this module runs them and says which condition, if any, failed.
+`to_attrs` and `from_attrs` are the only translation between DynamoDB attribute values and plain Python
+in the project. Admission and release each change items in both tables at once (`TransactWriteItems`),
+so the two adapters build transaction items and the build store (`mlops.aws.build_store`) runs them with
+`transact`, which says which condition, if any, failed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from mlops.errors import MlopsError
+from mlops.aws import errors
 
 _SER = TypeSerializer()
 _DES = TypeDeserializer()
@@ -74,9 +76,10 @@ def transact(client: Any, items: list[TxItem]) -> TxOutcome:
         client.transact_write_items(TransactItems=[i.op for i in items])
         return TxOutcome(ok=True)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] != "TransactionCanceledException":
-            raise MlopsError(f"DynamoDB transaction failed: {exc.response['Error']['Code']}: {exc.response['Error'].get('Message')}",
-                             "check the table names and the role's dynamodb:TransactWriteItems permission") from exc
+        if errors.code(exc) != "TransactionCanceledException":
+            raise errors.aws_error("write the ledger and slots transaction", exc,
+                                   access_hint="check the role's dynamodb:TransactWriteItems permission on both tables",
+                                   hint="check the table names and the role's dynamodb:TransactWriteItems permission") from exc
         reasons = exc.response.get("CancellationReasons") or []
         failed = frozenset(items[i].name for i, r in enumerate(reasons)
                            if i < len(items) and r.get("Code") == "ConditionalCheckFailed")

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mlops.aws import errors
 from mlops.errors import MlopsError
 
 COLLISION_CODES = frozenset({"ImageTagAlreadyExistsException", "ImageAlreadyExistsException"})
@@ -45,21 +46,15 @@ class Repository:
     scan_on_push: bool
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def _fail(action: str, repository: str, exc: Exception) -> MlopsError:
     if isinstance(exc, ClientError):
-        code = _code(exc)
-        if code == "RepositoryNotFoundException":
+        if errors.code(exc) == "RepositoryNotFoundException":
             return MlopsError(f"ECR repository {repository} does not exist",
                               "apply the Terraform root (mlops infra apply, or mlops local up for the local AWS)")
-        if code in {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}:
-            return MlopsError(f"not allowed to {action} on {repository}: {code}",
+        if errors.is_access(exc):
+            return MlopsError(f"not allowed to {action} on {repository}: {errors.code(exc)}",
                               "check the CI role's ECR permissions and that its credentials are current")
-        return MlopsError(f"could not {action} on {repository}: {code}: {exc.response.get('Error', {}).get('Message', '')}",
-                          "check the repository and retry")
+        return MlopsError(f"could not {action} on {repository}: {errors.describe(exc)}", "check the repository and retry")
     return MlopsError(f"could not {action} on {repository}: {exc}", "check AWS_ENDPOINT_URL / network access to ECR")
 
 
@@ -94,7 +89,7 @@ def digest_of(client: Any, repository: str, tag: str) -> str | None:
     try:
         images = client.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
     except ClientError as exc:
-        if _code(exc) == "ImageNotFoundException":
+        if errors.code(exc) == "ImageNotFoundException":
             return None
         raise _fail("describe an image", repository, exc) from exc
     except BotoCoreError as exc:
@@ -148,7 +143,7 @@ def upload_blob(client: Any, repository: str, digest: str, chunks: Callable[[int
             first += len(chunk)
         done = client.complete_layer_upload(repositoryName=repository, uploadId=upload_id, layerDigests=[digest])
     except ClientError as exc:
-        if _code(exc) == "LayerAlreadyExistsException":
+        if errors.code(exc) == "LayerAlreadyExistsException":
             return  # another publisher uploaded the same layer meanwhile
         raise _fail("upload a layer", repository, exc) from exc
     except BotoCoreError as exc:
@@ -163,7 +158,7 @@ def put_image(client: Any, repository: str, tag: str, manifest: bytes, media_typ
         answer = client.put_image(repositoryName=repository, imageTag=tag, imageManifest=manifest.decode("utf-8"),
                                   imageManifestMediaType=media_type, imageDigest=digest)
     except ClientError as exc:
-        if _code(exc) not in COLLISION_CODES:
+        if errors.code(exc) not in COLLISION_CODES:
             raise _fail(f"put image {tag}", repository, exc) from exc
         existing = digest_of(client, repository, tag)
         if existing == digest:

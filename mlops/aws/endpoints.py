@@ -6,14 +6,14 @@ What one deployment does, against AWS and against the local AWS alike:
       -> champion = the package behind the tenant's endpoint (endpoint config tags), or none
       -> gate (mlops.gate, pure) -> refuse | deploy | forced
       -> model + endpoint config for that version (idempotent names), CloudWatch alarms for the endpoint
-      -> roll out:  AWS: CreateEndpoint, or UpdateEndpoint with a blue/green DeploymentConfig
-                    (canary / linear / all-at-once) and AutoRollbackConfiguration on the alarms,
-                    then wait for InService; the endpoint still on the old config means it rolled back.
-                    local: moto has no UpdateEndpoint (HTTP 500), so the local runtime does the
-                    blue/green switch itself and says so: start green (mlops.local.serving), health
-                    check, switch traffic, stop blue, then point moto's endpoint at the new config.
-                    A failed health check stops green and leaves blue serving.
+      -> roll out:  CreateEndpoint (a Failed endpoint is deleted first), or UpdateEndpoint with a
+                    blue/green DeploymentConfig (canary / linear / all-at-once) and
+                    AutoRollbackConfiguration on the alarms, then wait for InService; the endpoint still
+                    on the old config means it rolled back
       -> approve the package once it serves, record the outcome in the deployment log (ledger)
+
+The local AWS of `mlops local up` answers the same calls (its endpoints are served by local model servers,
+docs/local-aws.md); nothing here knows which AWS it talks to.
 
 `reject` marks a version Rejected and, if it is live, rolls back to the newest earlier approved one.
 Every AWS error the user can act on becomes an `MlopsError`. Functions take boto3 clients.
@@ -21,7 +21,6 @@ Every AWS error the user can act on becomes an `MlopsError`. Functions take boto
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -34,8 +33,10 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from mlops import evaluation
+from mlops.aws import errors
 from mlops.errors import MlopsError
 from mlops.gate import Candidate, Decision, Force, MetricRule, decide
+from mlops.naming import iam_role_arn
 
 VARIANT = "AllTraffic"
 STRATEGIES = ("canary", "linear", "all-at-once")
@@ -50,24 +51,8 @@ LATENCY_ALARM_MICROSECONDS = 1_000_000
 Progress = Callable[[str], None]
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message", ""))
-
-
 def _aws_error(action: str, exc: ClientError) -> MlopsError:
-    code = _code(exc)
-    if code in {"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"}:
-        return MlopsError(f"not allowed to {action}: {code}", "check the deploy role's SageMaker/CloudWatch permissions")
-    return MlopsError(f"cannot {action}: {code} {_message(exc)[:200]}".strip(), "see the AWS error above")
-
-
-def _not_found(exc: ClientError) -> bool:
-    return _code(exc) in {"ValidationException", "ResourceNotFound"} and any(
-        word in _message(exc).lower() for word in ("could not find", "does not exist", "not found"))
+    return errors.aws_error(action, exc, access_hint="check the deploy role's SageMaker/CloudWatch permissions")
 
 
 # -- what we deploy ---------------------------------------------------------------------------------
@@ -96,7 +81,7 @@ class Target:
         return cls(
             tenant=tenant.id, model=model, environment=environment, endpoint=names.endpoint(tenant.id, model, environment),
             package_group=names.model_package_group(tenant.id, model), instance_type=tier.endpoint_instance_type,
-            role_arn=f"arn:aws:iam::{account_id}:role/{names.inference_role(tenant.id)}",
+            role_arn=iam_role_arn(names, names.inference_role(tenant.id)),
             tags={**tenant.cost_tags(registry.platform.project), "mlops:environment": environment},
         )
 
@@ -272,7 +257,7 @@ class LedgerDeploymentLog:
         try:
             client.describe_table(TableName=table)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if errors.is_not_found(exc):
                 return False
             raise _aws_error(f"describe the ledger table {table}", exc) from exc
         return True
@@ -285,7 +270,7 @@ class LedgerDeploymentLog:
         try:
             self.client.put_item(TableName=self.table, Item=to_attrs(item), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not errors.is_condition_failed(exc):
                 raise _aws_error(f"record the deployment of {event.endpoint} in the ledger", exc) from exc
 
     def events(self, endpoint: str | None = None) -> list[dict[str, Any]]:
@@ -342,14 +327,14 @@ def ensure_model_and_config(sm: Any, target: Target, item: ModelVersion) -> str:
         try:
             sm.describe_model(ModelName=name)
         except ClientError as exc:
-            if not _not_found(exc):
+            if not errors.is_not_found(exc):
                 raise
             sm.create_model(ModelName=name, ExecutionRoleArn=target.role_arn,
                             Containers=[{"ModelPackageName": item.arn}], Tags=tags)
         try:
             sm.describe_endpoint_config(EndpointConfigName=name)
         except ClientError as exc:
-            if not _not_found(exc):
+            if not errors.is_not_found(exc):
                 raise
             sm.create_endpoint_config(
                 EndpointConfigName=name, Tags=tags,
@@ -401,7 +386,7 @@ def describe_endpoint(sm: Any, endpoint: str) -> dict[str, Any] | None:
     try:
         return sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
-        if _not_found(exc):
+        if errors.is_not_found(exc):
             return None
         raise _aws_error(f"describe endpoint {endpoint}", exc) from exc
 
@@ -414,6 +399,12 @@ def serving_package_arn(sm: Any, endpoint: dict[str, Any]) -> str | None:
     except ClientError as exc:
         raise _aws_error(f"read the endpoint config of {endpoint['EndpointName']}", exc) from exc
     return next((t["Value"] for t in tags if t["Key"] == TAG_PACKAGE), None)
+
+
+def _pause(elapsed: float, poll: float) -> float:
+    """How long to wait before the next look: a quarter of the time waited so far, from 0.5 s up to `poll`
+    (an endpoint that is ready in seconds is seen in seconds; one that takes minutes is asked every `poll`)."""
+    return min(poll, max(0.5, elapsed / 4))
 
 
 def wait_in_service(sm: Any, endpoint: str, progress: Progress, timeout: float = 3600, poll: float = 15) -> dict[str, Any]:
@@ -432,7 +423,16 @@ def wait_in_service(sm: Any, endpoint: str, progress: Progress, timeout: float =
         if time.monotonic() - start > timeout:
             raise MlopsError(f"endpoint {endpoint} still {status} after {timeout:.0f}s",
                              "watch it in the console; nothing was rolled back by mlops")
-        time.sleep(poll)
+        time.sleep(_pause(time.monotonic() - start, poll))
+
+
+def wait_deleted(sm: Any, endpoint: str, timeout: float = 900, poll: float = 15) -> None:
+    """Poll until the endpoint is gone (DeleteEndpoint returns while it is still Deleting)."""
+    start = time.monotonic()
+    while describe_endpoint(sm, endpoint) is not None:
+        if time.monotonic() - start > timeout:
+            raise MlopsError(f"endpoint {endpoint} still exists {timeout:.0f}s after its deletion", "check the SageMaker console")
+        time.sleep(_pause(time.monotonic() - start, poll))
 
 
 # -- the deployment itself --------------------------------------------------------------------------
@@ -447,20 +447,19 @@ class Rollout:
 
 
 class Deployer:
-    """Gate, approve, roll out, reject and roll back for one account (AWS or the local AWS)."""
+    """Gate, approve, roll out, reject and roll back for one account."""
 
-    def __init__(self, sm: Any, s3: Any, cw: Any, log: DeploymentLog, *, local: Any = None,
-                 progress: Progress = lambda _m: None, poll: float = 15.0):
+    def __init__(self, sm: Any, s3: Any, cw: Any, log: DeploymentLog, *, progress: Progress = lambda _m: None,
+                 poll: float = 15.0):
         self.sm, self.s3, self.cw, self.log = sm, s3, cw, log
-        self.local = local  # mlops.local.serving.LocalEndpoints when the AWS is the local one
         self.progress = progress
         self.poll = poll
 
     # -- reading ---------------------------------------------------------------------------------
     def champion(self, target: Target, versions: list[ModelVersion]) -> ModelVersion | None:
-        """The version serving the tenant's endpoint, or None (first deployment)."""
+        """The version serving the tenant's endpoint, or None (first deployment, or a Failed endpoint serves nothing)."""
         desc = describe_endpoint(self.sm, target.endpoint)
-        if desc is None:
+        if desc is None or desc["EndpointStatus"] == "Failed":
             return None
         arn = serving_package_arn(self.sm, desc)
         found = next((v for v in versions if v.arn == arn), None)
@@ -485,18 +484,9 @@ class Deployer:
         return challenger, champion, decide(challenger_c, champion_c, rule, force)
 
     # -- deploying -------------------------------------------------------------------------------
-    def _exclusive(self, target: Target) -> Any:
-        """Locally, one deploy or reject per endpoint at a time (SageMaker itself refuses a second update)."""
-        return self.local.lock(target.endpoint) if self.local is not None else contextlib.nullcontext()
-
     def deploy(self, target: Target, rule: MetricRule | None, version: str | None = None, strategy: str = "canary",
                force: Force | None = None, actor: str | None = None) -> dict[str, Any]:
         """Gate the version, and roll it out if the gate (or --force) says so; record the outcome."""
-        with self._exclusive(target):
-            return self._deploy(target, rule, version, strategy, force, actor)
-
-    def _deploy(self, target: Target, rule: MetricRule | None, version: str | None, strategy: str,
-                force: Force | None, actor: str | None) -> dict[str, Any]:
         if strategy not in STRATEGIES:
             raise MlopsError(f"unknown strategy '{strategy}'", f"use one of: {', '.join(STRATEGIES)}")
         challenger, champion, decision = self.gate(target, rule, version, force)
@@ -508,10 +498,6 @@ class Deployer:
                                 serving_version=champion.version if champion else None)
         if decision.outcome == "unchanged":
             event.outcome = "unchanged"
-            if self.local is not None:
-                self._repair_local(target, challenger, event)
-            self.log.record(event)
-            return {"decision": decision.as_dict(), **asdict(event)}
         if not decision.deploy:
             self.log.record(event)
             return {"decision": decision.as_dict(), **asdict(event)}
@@ -526,19 +512,20 @@ class Deployer:
         return {"decision": decision.as_dict(), **asdict(event)}
 
     def roll_out(self, target: Target, item: ModelVersion, current: ModelVersion | None, strategy: str) -> Rollout:
-        """Put `item` behind the endpoint, replacing `current` (None: create the endpoint)."""
+        """Put `item` behind the endpoint, replacing `current` (None: create the endpoint), and wait for the outcome."""
         config = ensure_model_and_config(self.sm, target, item)
         alarms = ensure_alarms(self.cw, target)
         self.progress(f"{target.endpoint}: {item.version} as {config}; rollback alarms {', '.join(alarms)}")
-        if self.local is not None:
-            return self._roll_out_local(target, item, current, config, strategy)
-        return self._roll_out_aws(target, item, current, config, deployment_config(strategy, alarms))
-
-    def _roll_out_aws(self, target: Target, item: ModelVersion, current: ModelVersion | None, config: str,
-                      deployment: dict[str, Any]) -> Rollout:
-        exists = describe_endpoint(self.sm, target.endpoint) is not None
+        deployment = deployment_config(strategy, alarms)
+        desc = describe_endpoint(self.sm, target.endpoint)
         try:
-            if not exists:
+            if desc is not None and desc["EndpointStatus"] == "Failed":
+                self.progress(f"{target.endpoint}: the endpoint is Failed ({desc.get('FailureReason') or 'no reason given'}); "
+                              "deleting it to create it again")
+                self.sm.delete_endpoint(EndpointName=target.endpoint)
+                wait_deleted(self.sm, target.endpoint, poll=self.poll)
+                desc = None
+            if desc is None:
                 self.progress(f"{target.endpoint}: creating the endpoint with {item.version}")
                 self.sm.create_endpoint(EndpointName=target.endpoint, EndpointConfigName=config, Tags=target.aws_tags())
             else:
@@ -550,7 +537,7 @@ class Deployer:
         except NotImplementedError as exc:  # in-process moto raises this for operations it lacks
             raise _no_update_endpoint() from exc
         except ClientError as exc:
-            if _code(exc) in {"500", "InternalFailure", "NotImplemented"}:
+            if errors.code(exc) in {"500", "InternalFailure", "NotImplemented"}:
                 raise _no_update_endpoint() from exc
             raise _aws_error(f"roll {item.version} out to {target.endpoint}", exc) from exc
         desc = wait_in_service(self.sm, target.endpoint, self.progress, poll=self.poll)
@@ -559,61 +546,12 @@ class Deployer:
         reason = desc.get("FailureReason") or f"endpoint is {desc['EndpointStatus']} on {desc['EndpointConfigName']}"
         back = current.version if current and desc["EndpointStatus"] == "InService" else None
         what = "rolled back" if back else "failed"
+        self.progress(f"  {what}: {reason}" + (f"; {back} keeps serving {target.endpoint}" if back else ""))
         return Rollout(False, f"rollout of {item.version} {what}: {reason}", back)
-
-    def _roll_out_local(self, target: Target, item: ModelVersion, current: ModelVersion | None, config: str, strategy: str) -> Rollout:
-        from mlops.local.serving import prepare_version
-
-        self.progress(f"{target.endpoint}: the local AWS has no UpdateEndpoint, so the local runtime performs the "
-                      f"blue/green switch itself ({strategy} traffic shifting is SageMaker's; locally traffic moves at once "
-                      "after green passes its health check)")
-        try:
-            prepared = prepare_version(self.s3, item.description, self.local.new_folder(target.endpoint, item.version))
-            green = self.local.start(prepared, endpoint=target.endpoint, tenant=target.tenant, model=target.model,
-                                     version=item.version, package_arn=item.arn)
-        except MlopsError as exc:
-            return self._local_failure(target, item, current, exc.one_line())
-        health = self.local.health(green)
-        self.progress(f"  green {item.version} on port {green.port}: {'healthy' if health.ok else 'UNHEALTHY'} ({health.detail})")
-        if not health.ok:
-            self.local.stop(green)
-            return self._local_failure(target, item, current, f"health check failed: {health.detail}")
-        blue = self.local.switch(green)
-        self.progress(f"  traffic: 100% to green {item.version}" + (f"; blue {blue.version} stopped" if blue else ""))
-        try:  # make moto's endpoint tell the truth about what serves
-            if describe_endpoint(self.sm, target.endpoint) is not None:
-                self.sm.delete_endpoint(EndpointName=target.endpoint)
-            self.sm.create_endpoint(EndpointName=target.endpoint, EndpointConfigName=config, Tags=target.aws_tags())
-        except ClientError as exc:
-            raise _aws_error(f"point the local endpoint {target.endpoint} at {config}", exc) from exc
-        wait_in_service(self.sm, target.endpoint, self.progress, poll=self.poll)
-        return Rollout(True, f"{target.endpoint} serves {item.version} (local blue/green switch, {health.detail})", item.version)
-
-    def _local_failure(self, target: Target, item: ModelVersion, current: ModelVersion | None, why: str) -> Rollout:
-        live = self.local.live(target.endpoint)
-        if current is not None and live is not None:
-            self.progress(f"  rolled back: {why}; {live.version} keeps serving {target.endpoint}")
-            return Rollout(False, f"rollout of {item.version} rolled back: {why}; {live.version} keeps serving", live.version)
-        self.progress(f"  failed: {why}; nothing serves {target.endpoint}")
-        return Rollout(False, f"rollout of {item.version} failed: {why}", None)
-
-    def _repair_local(self, target: Target, item: ModelVersion, event: DeploymentEvent) -> None:
-        """The champion is asked for again: restart its local server if it is not answering."""
-        live = self.local.live(target.endpoint)
-        if live is not None and live.version == item.version and self.local.health(live).ok:
-            return
-        self.progress(f"{target.endpoint}: {item.version} is the champion but its local server is down; restarting it")
-        result = self._roll_out_local(target, item, None, ensure_model_and_config(self.sm, target, item), "all-at-once")
-        event.reasons.append(result.detail)
-        event.serving_version = result.serving_version
 
     # -- rejecting -------------------------------------------------------------------------------
     def reject(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
         """Mark a version Rejected; if it is live, roll back to the newest earlier approved version."""
-        with self._exclusive(target):
-            return self._reject(target, version, reason, actor)
-
-    def _reject(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
         if not reason or not reason.strip():
             raise MlopsError("rejecting needs a reason", "add --reason 'what is wrong with it'")
         versions = list_versions(self.sm, target.package_group)
@@ -655,29 +593,27 @@ class Deployer:
                              "deploy another version with mlops deploy --force")
         return asdict(event)
 
-
     def revert_rejection(self, target: Target, version: str, reason: str, actor: str) -> dict[str, Any]:
         """Take a rejection back: the version gets the approval status it had before (kept on the package when it
         was rejected; PendingManualApproval for a rejection made elsewhere), with the reason recorded. Nothing
         is deployed: a version that was live and rolled back is deployed again with `mlops deploy`."""
         if not reason or not reason.strip():
             raise MlopsError("reverting a rejection needs a reason", "add --reason 'why the rejection was wrong'")
-        with self._exclusive(target):
-            versions = list_versions(self.sm, target.package_group)
-            item = resolve_version(versions, target.package_group, version, allow_rejected=True)
-            if item.status != "Rejected":
-                raise MlopsError(f"version {item.version} of {target.package_group} is not rejected ({item.status})",
-                                 "nothing to revert")
-            before = item.metadata.get(STATUS_BEFORE_REJECTION) or "PendingManualApproval"
-            note = f"rejection reverted by {actor}: {reason.strip()}"
-            set_approval(self.sm, item, before, note)
-            champion = self.champion(target, list_versions(self.sm, target.package_group))
-            event = DeploymentEvent(kind="revert-rejection", outcome="reverted", tenant=target.tenant, model=target.model,
-                                    endpoint=target.endpoint, version=item.version, package_arn=item.arn, actor=actor,
-                                    reasons=[f"{note}; {item.version} is {before} again"],
-                                    serving_version=champion.version if champion else None)
-            self.log.record(event)
-            return asdict(event)
+        versions = list_versions(self.sm, target.package_group)
+        item = resolve_version(versions, target.package_group, version, allow_rejected=True)
+        if item.status != "Rejected":
+            raise MlopsError(f"version {item.version} of {target.package_group} is not rejected ({item.status})",
+                             "nothing to revert")
+        before = item.metadata.get(STATUS_BEFORE_REJECTION) or "PendingManualApproval"
+        note = f"rejection reverted by {actor}: {reason.strip()}"
+        set_approval(self.sm, item, before, note)
+        champion = self.champion(target, list_versions(self.sm, target.package_group))
+        event = DeploymentEvent(kind="revert-rejection", outcome="reverted", tenant=target.tenant, model=target.model,
+                                endpoint=target.endpoint, version=item.version, package_arn=item.arn, actor=actor,
+                                reasons=[f"{note}; {item.version} is {before} again"],
+                                serving_version=champion.version if champion else None)
+        self.log.record(event)
+        return asdict(event)
 
 
 #: The package metadata key holding a version's approval status from before its rejection.
@@ -692,20 +628,29 @@ def _previous_approved(versions: list[ModelVersion], rejected: ModelVersion) -> 
 
 def _no_update_endpoint() -> MlopsError:
     return MlopsError(
-        "this AWS endpoint does not implement UpdateEndpoint (moto answers HTTP 500)",
-        "against the local AWS the local runtime performs the blue/green switch: run mlops with the env file of `mlops local up`",
+        "this AWS endpoint does not implement UpdateEndpoint (a bare moto answers HTTP 500)",
+        "deploy to AWS, or to the local AWS of `mlops local up` (source its env file), whose server implements it",
     )
 
 
 def invoke_endpoint(runtime: Any, endpoint: str, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
-    """Call a SageMaker endpoint through the runtime API; a model error becomes one readable line."""
+    """Call a SageMaker endpoint through the runtime API; a model error becomes one readable line.
+
+    SageMaker answers a model's own error as `ModelError` with the container's status and answer
+    (`OriginalStatusCode`, `OriginalMessage`): a 4xx is the input's fault, anything else the model's.
+    """
     try:
         response = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, Accept=accept)
     except ClientError as exc:
-        if _code(exc) == "ModelError":
-            original = exc.response.get("OriginalMessage") or _message(exc)
-            raise MlopsError(f"{endpoint} rejected the input: {' '.join(str(original).split())[:500]}", "fix the request body") from exc
-        if _not_found(exc):
-            raise MlopsError(f"endpoint {endpoint} does not exist", "deploy it first with mlops deploy") from exc
+        if errors.code(exc) == "ModelError":
+            original = " ".join(str(exc.response.get("OriginalMessage") or errors.message(exc)).split())[:500]
+            status = int(exc.response.get("OriginalStatusCode") or 0)
+            if 400 <= status < 500:
+                raise MlopsError(f"{endpoint} rejected the input: {original}", "fix the request body") from exc
+            raise MlopsError(f"{endpoint} failed to answer: {original}",
+                             f"see the endpoint's log group /aws/sagemaker/Endpoints/{endpoint} in CloudWatch Logs") from exc
+        if errors.is_not_found(exc):
+            raise MlopsError(f"endpoint {endpoint} does not exist or is not in service",
+                             "deploy it first with mlops deploy") from exc
         raise _aws_error(f"invoke {endpoint}", exc) from exc
     return response["Body"].read(), response.get("ContentType", "")

@@ -2,8 +2,10 @@
 
 Key: `pk = EXEC#<execution_id>`, `sk = EXEC` (docs/trigger.md). Every status write is conditional on the
 item's `status_rank` being lower than the new status's rank, so a status event delivered twice or late
-(Executing after Succeeded) changes nothing. Writes that must happen together with a slot change are
-returned as transaction items (`mlops.aws.dynamo.TxItem`) for the caller to combine with the slots table.
+(Executing after Succeeded) changes nothing; the statuses and their ranks are `mlops.statuses`. Writes that
+must happen together with a slot change are returned as transaction items (`mlops.aws.dynamo.TxItem`), which
+the build store (`mlops.aws.build_store`) combines with the slots table's. `Ledger.records` and `Ledger.record`
+are the one reading of executions and refused uploads for people (`mlops executions`, `mlops cost`).
 
 Beside the executions, one small *state* item per tenant x model (`pk = STATE#<shard>`, `sk = <tenant>#<model>`)
 keeps what the daily retraining check needs, so that it reads N small items instead of the whole history
@@ -20,19 +22,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mlops.aws import errors
 from mlops.aws.dynamo import TxItem, from_attrs, to_attrs
 from mlops.errors import MlopsError
 from mlops.requests import BuildRequest
+from mlops.statuses import EXECUTING, QUEUED, RANK, REJECTED, STARTING
 
-QUEUED, STARTING, EXECUTING, STOPPING = "QUEUED", "STARTING", "EXECUTING", "STOPPING"
-SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
-RANK = {QUEUED: 10, STARTING: 20, EXECUTING: 30, STOPPING: 40, SUCCEEDED: 50, FAILED: 50, STOPPED: 50}
-TERMINAL = frozenset({SUCCEEDED, FAILED, STOPPED})
-#: SageMaker's pipeline execution statuses, as they appear in status-change events.
-FROM_SAGEMAKER = {"Executing": EXECUTING, "Stopping": STOPPING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Stopped": STOPPED}
-#: A tenant's upload the trigger refused (outside `data/<model>/`, unknown model, disabled tenant): kept beside the
-#: executions (`pk = REJECTED#<id>`, `sk = REJECTED`) so people see it, out of the way of every execution reader.
-REJECTED = "REJECTED"
+#: The sort key of an execution's item; a tenant's upload the trigger refused (outside `data/<model>/`, unknown
+#: model, disabled tenant) is kept beside the executions (`pk = REJECTED#<id>`, `sk = REJECTED`) so people see it,
+#: out of the way of every execution reader.
+EXECUTION_SK = "EXEC"
 #: State items are spread over this many partitions (write sharding); the check reads them with one Query each.
 STATE_SHARDS = 8
 STATE_PREFIX = "STATE#"
@@ -40,7 +39,7 @@ STATE_PREFIX = "STATE#"
 
 def key(execution_id: str) -> dict[str, Any]:
     """The ledger key of an execution."""
-    return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}
+    return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": EXECUTION_SK}}
 
 
 def rejected_key(rejection_id: str) -> dict[str, Any]:
@@ -85,7 +84,7 @@ class Ledger:
                  status: str, now: str) -> TxItem:
         """Create the item of a new request; fails (as a transaction condition) if it exists."""
         values: dict[str, Any] = {
-            "pk": f"EXEC#{request.execution_id}", "sk": "EXEC",
+            "pk": f"EXEC#{request.execution_id}", "sk": EXECUTION_SK,
             "execution_id": request.execution_id, "request_digest": request.digest,
             "tenant": request.tenant, "model": request.model, "tier": tier, "source": request.source,
             "version": request.version, "git_commit": request.git_commit, "image_uri": request.image_uri,
@@ -191,9 +190,9 @@ class Ledger:
                 ExpressionAttributeNames=names, ExpressionAttributeValues=attrs | {":at": {"S": at}})
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return False  # a newer one is recorded already
-            raise _error(exc, "update the retraining state") from exc
+            raise _error(exc, "update the retraining state in the execution ledger") from exc
 
     def record_trained(self, item: dict[str, Any]) -> bool:
         """A SUCCEEDED execution (its ledger item) becomes the tenant x model's newest training, unless a newer
@@ -211,7 +210,7 @@ class Ledger:
             "tenant": request.tenant, "model": request.model, "uploaded_at": at, "upload_uri": request.data_uri})
 
     def record_rejected(self, upload: dict[str, Any], reason: str, now: str) -> dict[str, Any] | None:
-        """Record a refused upload (`mlops.requests.rejected_upload`) once; its item, or None when a delivery
+        """Record a refused upload (`mlops.uploads.refused_upload`) once; its item, or None when a delivery
         before this one recorded it already."""
         item = {"execution_id": upload["id"], "tenant": upload["tenant"], "model": upload.get("model"), "source": "upload",
                 "status": REJECTED, "status_time": now, "requested_at": utc_text(upload["at"]) or now,
@@ -221,9 +220,9 @@ class Ledger:
             self.client.put_item(TableName=self.table, Item=to_attrs(item) | rejected_key(upload["id"]),
                                  ConditionExpression="attribute_not_exists(pk)")
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return None
-            raise _error(exc, "record a rejected upload") from exc
+            raise _error(exc, "record a refused upload in the execution ledger") from exc
         return item
 
     def set_rejected_notified(self, rejection_id: str) -> None:
@@ -232,7 +231,7 @@ class Ledger:
             self.client.update_item(TableName=self.table, Key=rejected_key(rejection_id), UpdateExpression="SET notified = :t",
                                     ExpressionAttributeValues={":t": {"BOOL": True}})
         except ClientError as exc:
-            raise _error(exc, "update a rejected upload") from exc
+            raise _error(exc, "update a refused upload in the execution ledger") from exc
 
     # -- single writes ---------------------------------------------------------------------------------
     def write(self, item: TxItem) -> bool:
@@ -244,9 +243,9 @@ class Ledger:
             call(**params)
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return False
-            raise _error(exc, "write") from exc
+            raise _error(exc, "write to the execution ledger") from exc
 
     def record_started(self, execution_id: str, arn: str, now: str) -> bool:
         """After StartPipelineExecution: STARTING → EXECUTING with the ARN, unless an event got there first."""
@@ -259,8 +258,8 @@ class Ledger:
                                     ConditionExpression="attribute_exists(pk)",
                                     ExpressionAttributeValues={":a": {"S": arn}})
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _error(exc, "record the start") from exc
+            if not errors.is_condition_failed(exc):
+                raise _error(exc, "record a start in the execution ledger") from exc
         return False
 
     def claim_restart(self, execution_id: str, attempt: int, stale_before: str, now: str) -> bool:
@@ -276,9 +275,9 @@ class Ledger:
                                            ":stale": {"S": stale_before}})
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return False
-            raise _error(exc, "claim a restart") from exc
+            raise _error(exc, "claim a restart in the execution ledger") from exc
 
     def set_fields(self, execution_id: str, fields: dict[str, Any], only_if_missing: str | None = None) -> bool:
         """Set plain fields (results, `notified`); with `only_if_missing`, only if that field is absent."""
@@ -294,9 +293,9 @@ class Ledger:
                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return False
-            raise _error(exc, "update") from exc
+            raise _error(exc, "update the execution ledger") from exc
 
     # -- reads ---------------------------------------------------------------------------------------
     def get(self, execution_id: str) -> dict[str, Any] | None:
@@ -304,7 +303,7 @@ class Ledger:
         try:
             item = self.client.get_item(TableName=self.table, Key=key(execution_id), ConsistentRead=True).get("Item")
         except ClientError as exc:
-            raise _error(exc, "read") from exc
+            raise _error(exc, "read the execution ledger") from exc
         return public(from_attrs(item)) if item else None
 
     def get_rejected(self, rejection_id: str) -> dict[str, Any] | None:
@@ -312,7 +311,7 @@ class Ledger:
         try:
             item = self.client.get_item(TableName=self.table, Key=rejected_key(rejection_id), ConsistentRead=True).get("Item")
         except ClientError as exc:
-            raise _error(exc, "read") from exc
+            raise _error(exc, "read the execution ledger") from exc
         return public(from_attrs(item)) if item else None
 
     def rejected(self, tenant: str | None = None, model: str | None = None) -> list[dict[str, Any]]:
@@ -320,7 +319,7 @@ class Ledger:
         return self.scan(tenant, model, kind=REJECTED)
 
     def scan(self, tenant: str | None = None, model: str | None = None, status: str | None = None,
-             kind: str = "EXEC") -> list[dict[str, Any]]:
+             kind: str = EXECUTION_SK) -> list[dict[str, Any]]:
         """Every execution (or, with `kind=REJECTED`, rejected upload) matching the filters, newest request first."""
         filters, values = ["sk = :sk"], {":sk": {"S": kind}}
         names: dict[str, str] = {}
@@ -338,8 +337,20 @@ class Ledger:
             for page in self.client.get_paginator("scan").paginate(**params):
                 items.extend(public(from_attrs(i)) for i in page.get("Items", []))
         except ClientError as exc:
-            raise _error(exc, "scan") from exc
+            raise _error(exc, "scan the execution ledger") from exc
         return sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)
+
+    def records(self, tenant: str | None = None, model: str | None = None, status: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """Executions and refused uploads (status REJECTED) matching the filters, newest request first, at most `limit`."""
+        items = [] if status == REJECTED else self.scan(tenant, model, status)
+        if status in (None, REJECTED):
+            items += self.rejected(tenant, model)
+        return sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)[:limit]
+
+    def record(self, record_id: str) -> dict[str, Any] | None:
+        """One execution, or else one refused upload, by its id; None if the ledger has neither."""
+        return self.get(record_id) or self.get_rejected(record_id)
 
 
 def set_clause(values: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -367,8 +378,7 @@ def public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in ("pk", "sk")}
 
 
-def _error(exc: ClientError, what: str) -> MlopsError:
-    code = exc.response["Error"]["Code"]
-    hint = "create the ledger table (terraform apply / mlops local up)" if code == "ResourceNotFoundException" \
-        else "check the role's DynamoDB permissions on the ledger table"
-    return MlopsError(f"ledger {what} failed: {code}: {exc.response['Error'].get('Message', '')}", hint)
+def _error(exc: ClientError, action: str) -> MlopsError:
+    return errors.aws_error(action, exc, not_found_hint="create the ledger table (terraform apply / mlops local up)",
+                            access_hint="check the role's DynamoDB permissions on the ledger table",
+                            hint="check the role's DynamoDB permissions on the ledger table")

@@ -7,11 +7,12 @@ DLQ with the reason in the `mlops-reject-reason` attribute, so a person reading 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mlops.aws import errors
+from mlops.build_ports import Message
 from mlops.errors import MlopsError
 from mlops.naming import Names
 
@@ -19,18 +20,9 @@ REASON_ATTRIBUTE = "mlops-reject-reason"
 SOURCE_ATTRIBUTE = "mlops-source-queue"
 
 
-@dataclass(frozen=True)
-class Message:
-    """A received message."""
-
-    message_id: str
-    receipt: str
-    body: str
-    receive_count: int
-
-
 class Queues:
-    """Queue URLs resolved once per name, and the calls the trigger and dispatcher make."""
+    """Queue URLs resolved once per name, and the calls the trigger and dispatcher make (`mlops.build_ports.Queues`);
+    received messages are `mlops.build_ports.Message`."""
 
     def __init__(self, client: Any):
         self.client = client
@@ -42,8 +34,8 @@ class Queues:
             try:
                 self._urls[name] = self.client.get_queue_url(QueueName=name)["QueueUrl"]
             except ClientError as exc:
-                raise MlopsError(f"queue '{name}' not found: {exc.response['Error']['Code']}",
-                                 "create it (terraform apply / mlops local up)") from exc
+                raise errors.aws_error(f"find the queue '{name}'", exc, not_found_hint="create it (terraform apply / mlops local up)",
+                                       hint="create it (terraform apply / mlops local up)") from exc
         return self._urls[name]
 
     def send(self, queue: str, body: str) -> str:

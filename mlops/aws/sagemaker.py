@@ -1,7 +1,7 @@
 """Thin adapter over the SageMaker (and S3, for the pipeline's code) APIs the training stage uses.
 
 Every function takes a boto3 client and plain data, and turns AWS errors into `MlopsError` with what to
-do. No decisions live here (they are in `mlops.pipeline.parameters`), and nothing here imports the
+do. No decisions live here (they are in `mlops.pipeline.parameters`, which this module does not import), and nothing here imports the
 SageMaker SDK: the trigger Lambda will call `start_execution` too.
 """
 
@@ -13,15 +13,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from mlops.aws import errors
 from mlops.errors import MlopsError
-from mlops.pipeline.parameters import SOURCE_BUNDLE, SOURCE_FOLDER
-from mlops.pipeline.source import SourceBundle
+from mlops.naming import SOURCE_BUNDLE, SOURCE_FOLDER, code_pointer_key, code_prefix
 from mlops.requests import StartRejected
-
-
-def _message(exc: ClientError) -> str:
-    error = exc.response.get("Error", {})
-    return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
 
 
 def upsert_pipeline(sm: Any, *, name: str, definition: str, role_arn: str, description: str = "",
@@ -34,27 +29,27 @@ def upsert_pipeline(sm: Any, *, name: str, definition: str, role_arn: str, descr
         )["PipelineArn"]
         return arn, True
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        exists = error.get("Code") == "ResourceInUse" or "already exists" in str(error.get("Message", ""))
+        exists = errors.code(exc) == "ResourceInUse" or "already exists" in errors.message(exc)
         if not exists:
-            raise MlopsError(f"cannot create pipeline {name}: {_message(exc)}", "check the role and the definition") from exc
+            raise MlopsError(f"cannot create pipeline {name}: {errors.describe(exc)}", "check the role and the definition") from exc
     try:
         arn = sm.update_pipeline(PipelineName=name, PipelineDefinition=definition, PipelineDescription=description,
                                  RoleArn=role_arn)["PipelineArn"]
     except ClientError as exc:
-        raise MlopsError(f"cannot update pipeline {name}: {_message(exc)}", "check the role and the definition") from exc
+        raise MlopsError(f"cannot update pipeline {name}: {errors.describe(exc)}", "check the role and the definition") from exc
     return arn, False
 
 
-def upload_source_bundle(s3: Any, *, bucket: str, model: str, bundle: SourceBundle) -> str:
-    """Upload a model's sources (bundle + unpacked files) under a content-addressed prefix; returns the code URI."""
-    prefix = f"code/{model}/{bundle.short_digest}"
+def upload_source_bundle(s3: Any, *, bucket: str, model: str, bundle: Any) -> str:
+    """Upload a model's sources (a `mlops.pipeline.source.SourceBundle`: its archive and its unpacked files) under a
+    content-addressed prefix; returns the code URI."""
+    prefix = code_prefix(model, bundle.short_digest)
     try:
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{SOURCE_BUNDLE}", Body=bundle.archive, ContentType="application/gzip")
         for rel, data in bundle.files.items():
             s3.put_object(Bucket=bucket, Key=f"{prefix}/{SOURCE_FOLDER}/{rel}", Body=data)
     except ClientError as exc:
-        raise MlopsError(f"cannot upload the model sources to s3://{bucket}/{prefix}: {_message(exc)}",
+        raise MlopsError(f"cannot upload the model sources to s3://{bucket}/{prefix}: {errors.describe(exc)}",
                          "check that the artifacts bucket exists (mlops local up, or the platform Terraform)") from exc
     return f"s3://{bucket}/{prefix}"
 
@@ -79,12 +74,12 @@ def start_pipeline_execution(sm: Any, *, pipeline: str, parameters: dict[str, st
             PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in parameters.items()], ClientRequestToken=token,
         )["PipelineExecutionArn"]
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = errors.code(exc)
         if code in START_REFUSED:
             hint = ("register it first with `mlops pipeline upsert`" if code == "ResourceNotFound"
                     else "check the request's parameters and the role's permissions")
-            raise StartRejected(f"SageMaker refused to start pipeline {pipeline}: {_message(exc)}", hint) from exc
-        raise MlopsError(f"cannot start pipeline {pipeline} now: {_message(exc)}",
+            raise StartRejected(f"SageMaker refused to start pipeline {pipeline}: {errors.describe(exc)}", hint) from exc
+        raise MlopsError(f"cannot start pipeline {pipeline} now: {errors.describe(exc)}",
                          "a temporary error: the start is retried") from exc
 
 
@@ -97,22 +92,22 @@ def find_execution_by_display_name(sm: Any, *, pipeline: str, display_name: str)
                 if summary.get("PipelineExecutionDisplayName") == display_name:
                     return str(summary["PipelineExecutionArn"])
     except ClientError as exc:
-        raise MlopsError(f"cannot list the executions of {pipeline}: {_message(exc)}") from exc
+        raise MlopsError(f"cannot list the executions of {pipeline}: {errors.describe(exc)}") from exc
     return None
 
 
 def write_code_pointer(s3: Any, *, bucket: str, model: str, code_uri: str, digest: str) -> None:
     """Remember the code URI of a model's latest upserted sources (what a start without one uses)."""
     try:
-        s3.put_object(Bucket=bucket, Key=f"code/{model}/current.json", ContentType="application/json",
+        s3.put_object(Bucket=bucket, Key=code_pointer_key(model), ContentType="application/json",
                       Body=json.dumps({"code_uri": code_uri, "digest": digest}).encode())
     except ClientError as exc:
-        raise MlopsError(f"cannot write s3://{bucket}/code/{model}/current.json: {_message(exc)}") from exc
+        raise MlopsError(f"cannot write s3://{bucket}/{code_pointer_key(model)}: {errors.describe(exc)}") from exc
 
 
 def read_code_pointer(s3: Any, *, bucket: str, model: str) -> str | None:
     """The code URI written by the last `mlops pipeline upsert` of a model, if any."""
-    document = read_json_object(s3, f"s3://{bucket}/code/{model}/current.json")
+    document = read_json_object(s3, f"s3://{bucket}/{code_pointer_key(model)}")
     return str(document["code_uri"]) if isinstance(document, dict) and document.get("code_uri") else None
 
 
@@ -121,7 +116,7 @@ def describe_execution(sm: Any, execution_arn: str) -> dict[str, Any]:
     try:
         return sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
     except ClientError as exc:
-        raise MlopsError(f"cannot describe execution {execution_arn}: {_message(exc)}") from exc
+        raise MlopsError(f"cannot describe execution {execution_arn}: {errors.describe(exc)}") from exc
 
 
 def list_execution_steps(sm: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -130,7 +125,7 @@ def list_execution_steps(sm: Any, execution_arn: str) -> list[dict[str, Any]]:
         pages = sm.get_paginator("list_pipeline_execution_steps").paginate(PipelineExecutionArn=execution_arn)
         steps = [step for page in pages for step in page.get("PipelineExecutionSteps", [])]
     except ClientError as exc:
-        raise MlopsError(f"cannot list the steps of {execution_arn}: {_message(exc)}") from exc
+        raise MlopsError(f"cannot list the steps of {execution_arn}: {errors.describe(exc)}") from exc
     return sorted(steps, key=lambda step: str(step.get("StartTime", "")))
 
 
@@ -139,7 +134,7 @@ def describe_model_package(sm: Any, arn: str) -> dict[str, Any]:
     try:
         return sm.describe_model_package(ModelPackageName=arn)
     except ClientError as exc:
-        raise MlopsError(f"cannot describe model package {arn}: {_message(exc)}") from exc
+        raise MlopsError(f"cannot describe model package {arn}: {errors.describe(exc)}") from exc
 
 
 def list_model_packages(sm: Any, group: str) -> list[dict[str, Any]]:
@@ -148,7 +143,7 @@ def list_model_packages(sm: Any, group: str) -> list[dict[str, Any]]:
         pages = sm.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
         packages = [p for page in pages for p in page.get("ModelPackageSummaryList", [])]
     except ClientError as exc:
-        raise MlopsError(f"cannot list model packages of {group}: {_message(exc)}") from exc
+        raise MlopsError(f"cannot list model packages of {group}: {errors.describe(exc)}") from exc
     return sorted(packages, key=lambda p: p.get("ModelPackageVersion", 0))
 
 

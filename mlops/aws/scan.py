@@ -42,11 +42,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlops.aws import ecr
+from mlops.aws import ecr, errors
+from mlops.aws.dynamo import from_attrs
 from mlops.aws.ledger import STATE_PREFIX, STATE_SHARDS
 from mlops.errors import MlopsError
-from mlops.naming import Names
+from mlops.naming import Names, model_package_group_prefix
 from mlops.retrain import DriftReading, Execution, Inventory, Package, TenantInfo, TenantModel, last_trained
+from mlops.statuses import ACTIVE_BUILD, SUCCEEDED
 
 #: Ledger attributes the check reads (docs/trigger.md, item `pk = EXEC#<execution_id>`, `sk = EXEC`).
 #: `data_watermark` (the newest data object a build read) is not written yet; when it is, new data is judged
@@ -108,20 +110,6 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _plain(attr: Mapping[str, Any] | None) -> Any:
-    """One DynamoDB attribute value (low-level client shape) as plain Python."""
-    if not attr:
-        return None
-    kind, value = next(iter(attr.items()))
-    if kind == "N":
-        return Decimal(value)
-    if kind == "NULL":
-        return None
-    if kind == "SS":
-        return list(value)
-    return value if kind in {"S", "BOOL"} else str(value)
-
-
 def scan_ledger(client: Any, table: str, page_size: int | None = None) -> tuple[list[Execution], dict[TenantModel, datetime], list[str]]:
     """Every execution in the ledger, and per tenant x model the newest request that came from a data
     upload (the trigger turns each upload into a build with `source = upload`): one paginated Scan."""
@@ -136,7 +124,8 @@ def scan_ledger(client: Any, table: str, page_size: int | None = None) -> tuple[
     try:
         for page in client.get_paginator("scan").paginate(**kwargs):
             for raw in page.get("Items", []):
-                item = {key: _plain(raw.get(attr)) for key, attr in LEDGER_FIELDS.items()}
+                decoded = from_attrs(raw)
+                item = {key: decoded.get(attr) for key, attr in LEDGER_FIELDS.items()}
                 if item["sk"] not in (None, EXECUTION_SK):
                     _keep_newest(uploads, item, parse_time(item["uploaded_at"]))  # a state item: an upload recorded
                     continue
@@ -147,7 +136,7 @@ def scan_ledger(client: Any, table: str, page_size: int | None = None) -> tuple[
                 if item["source"] == "upload":
                     _keep_newest(uploads, item, parse_time(item["requested_at"]))
     except ClientError as exc:
-        problems.append(f"ledger {table} could not be read ({_code(exc)}): live versions, ages and running builds are unknown")
+        problems.append(f"ledger {table} could not be read ({errors.code(exc)}): live versions, ages and running builds are unknown")
     except BotoCoreError as exc:
         problems.append(f"ledger {table} could not be read ({exc}): live versions, ages and running builds are unknown")
     if skipped:
@@ -193,7 +182,7 @@ def scan_state(client: Any, table: str,
             for page in pages:
                 for raw in page.get("Items", []):
                     seen += 1
-                    item = {key: _plain(value) for key, value in raw.items()}
+                    item = from_attrs(raw)
                     if not item.get("tenant") or not item.get("model"):
                         skipped += len(item) > 2  # an item with only its key: a build ended before its state existed
                         continue
@@ -202,18 +191,18 @@ def scan_state(client: Any, table: str,
                     if when is not None:
                         uploads[(str(item["tenant"]), str(item["model"]))] = when
     except (ClientError, BotoCoreError) as exc:
-        return [], {}, 0, [f"ledger {table} could not be read ({_code(exc)}): live versions, ages and running builds are unknown"]
+        return [], {}, 0, [f"ledger {table} could not be read ({errors.code(exc)}): live versions, ages and running builds are unknown"]
     problems = [f"ledger {table}: {skipped} state item(s) without tenant or model were ignored"] if skipped else []
     return executions, uploads, seen, problems
 
 
 def _state_executions(item: Mapping[str, Any]) -> list[Execution]:
     tenant, model = str(item["tenant"]), str(item["model"])
-    out = [Execution(tenant, model, str(eid), "ACTIVE") for eid in sorted(item.get("active") or [])]
+    out = [Execution(tenant, model, str(eid), ACTIVE_BUILD) for eid in sorted(item.get("active") or [])]
     ended = parse_time(item.get("trained_ended_at"))
     if ended is not None:
         version = item.get("trained_version")
-        out.append(Execution(tenant, model, str(item.get("trained_execution") or "(no id)"), "SUCCEEDED",
+        out.append(Execution(tenant, model, str(item.get("trained_execution") or "(no id)"), SUCCEEDED,
                              parse_time(item.get("trained_started_at")) or ended, ended,
                              None if version is None else str(version), parse_time(item.get("trained_data_watermark"))))
     return out
@@ -235,7 +224,8 @@ def scan_images(client: Any, names: Names, models: Iterable[str]) -> tuple[dict[
 
 def scan_packages(client: Any, names: Names, page_size: int | None = None) -> tuple[dict[str, Package], list[str]]:
     """The newest approved version of every model package group of the project: one cross-group list."""
-    kwargs: dict[str, Any] = {"ModelApprovalStatus": "Approved", "ModelPackageType": "Versioned", "NameContains": f"{names.project}-"}
+    prefix = model_package_group_prefix(names)
+    kwargs: dict[str, Any] = {"ModelApprovalStatus": "Approved", "ModelPackageType": "Versioned", "NameContains": prefix}
     if page_size:
         kwargs["PaginationConfig"] = {"PageSize": page_size}
     newest: dict[str, Package] = {}
@@ -243,13 +233,13 @@ def scan_packages(client: Any, names: Names, page_size: int | None = None) -> tu
         for page in client.get_paginator("list_model_packages").paginate(**kwargs):
             for summary in page.get("ModelPackageSummaryList", []):
                 group = summary.get("ModelPackageGroupName")
-                if not group or not group.startswith(f"{names.project}-"):
+                if not group or not group.startswith(prefix):
                     continue
                 package = Package(group, summary.get("ModelPackageVersion"), summary.get("CreationTime"))
                 if group not in newest or (package.version or 0) > (newest[group].version or 0):
                     newest[group] = package
     except (ClientError, BotoCoreError) as exc:
-        return {}, [f"model registry could not be listed ({_code(exc)}); registry versions are not shown"]
+        return {}, [f"model registry could not be listed ({errors.code(exc)}); registry versions are not shown"]
     return newest, []
 
 
@@ -287,7 +277,7 @@ def _newest_in_bucket(client: Any, names: Names, tenant: str, page_size: int | N
                 if parts[1] not in newest or when > newest[parts[1]]:
                     newest[parts[1]] = when
     except (ClientError, BotoCoreError) as exc:
-        return tenant, newest, f"tenant {tenant}: bucket {bucket} could not be listed ({_code(exc)}); new data is not detected"
+        return tenant, newest, f"tenant {tenant}: bucket {bucket} could not be listed ({errors.code(exc)}); new data is not detected"
     return tenant, newest, None
 
 
@@ -347,7 +337,7 @@ class CloudWatchDrift:
                         i = int(result["Id"][1:])
                         self._keep(readings, batch[i], result, whole if coarse[i] else source, trained.get(batch[i]))
             except (ClientError, BotoCoreError) as exc:
-                self.problems.append(f"{source} could not be read ({_code(exc)}); the drift check is skipped")
+                self.problems.append(f"{source} could not be read ({errors.code(exc)}); the drift check is skipped")
                 return readings
         return readings
 
@@ -442,9 +432,3 @@ class CallCounter:
 def budget(models: int) -> int:
     """The goal per service for `models` tenant x models: ceil(N/100) calls (plus a small constant)."""
     return math.ceil(models / 100)
-
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "error"))
-    return type(exc).__name__

@@ -7,7 +7,8 @@ mlops.admission). Admission is one transaction whose
 counter update is conditional on `inflight < limit`: under any number of concurrent dispatchers the
 tier can never run more than its limit. Release deletes the slot item (conditional on it existing) and
 decrements the counters in the same transaction, so releasing twice releases once. An optional account
-counter (`ACCOUNT/#COUNTER`) holds every tier to the account's pipeline-execution quota.
+counter (`ACCOUNT/#COUNTER`) holds every tier to the account's pipeline-execution quota. The `*_items`
+methods build transaction items; the build store (`mlops.aws.build_store`) runs them with the ledger's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from mlops.admission import TenantState, TierState
+from mlops.aws import errors
 from mlops.aws.dynamo import TxItem, from_attrs, transact
 from mlops.errors import MlopsError
 
@@ -103,7 +105,7 @@ class Slots:
                                            ":limit": _n(limit), ":zero": _n(0)},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return None
             raise _error(exc) from exc
         return _counter_state(tier, limit, from_attrs(item))
@@ -115,7 +117,7 @@ class Slots:
                                     ConditionExpression="lease_owner = :me",
                                     ExpressionAttributeValues={":zero": _n(0), ":me": {"S": owner}})
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not errors.is_condition_failed(exc):
                 raise _error(exc) from exc
 
     def old_slots(self, tier: str, admitted_before: str) -> list[dict[str, Any]]:
@@ -221,9 +223,9 @@ class Slots:
                   for name, sort_key in (("counter", COUNTER), ("tenant", f"TENANT#{tenant}")))]
 
     def recount(self, tier: str, limit: int,
-                unfiled_drifted: Callable[[int], bool] = lambda _: False) -> dict[str, tuple[int, int]]:
+                unfiled_drifted: Callable[[int], bool] = lambda _: False) -> dict[tuple[str | None, str], tuple[int, int]]:
         """Recompute the tier's counts from its items and correct those that drifted; returns what was corrected
-        (`"<item>.<count>": (was, now)`).
+        (`(tenant, count): (was, now)`, the tenant None for the tier's counter).
 
         `inflight` and each tenant's `running` are its slot items; `waiting` is the backlog's items plus the
         requests not yet filed, which only the caller can judge: `unfiled_drifted(counted)` says whether the
@@ -236,15 +238,15 @@ class Slots:
         slots = Counter(state.slot_tenants.values())
         filed = Counter(str(from_attrs(i)["tenant"]) for i in self._query_all(f"BACKLOG#{tier}", "tenant"))
         unfiled = 0 if unfiled_drifted(state.unfiled) else max(0, state.unfiled)
-        fixes: dict[str, tuple[int, int]] = {}
-        self._correct(tier, COUNTER, {"inflight": state.inflight, "waiting": state.waiting, "unfiled": state.unfiled},
+        fixes: dict[tuple[str | None, str], tuple[int, int]] = {}
+        self._correct(tier, None, {"inflight": state.inflight, "waiting": state.waiting, "unfiled": state.unfiled},
                       {"inflight": sum(slots.values()), "waiting": sum(filed.values()) + unfiled, "unfiled": unfiled}, fixes)
         for tenant in sorted(set(state.tenants) | set(slots) | set(filed)):
             known = state.tenants.get(tenant, TenantState())
             was, now = {"running": known.running}, {"running": slots[tenant]}
             if unfiled == 0:
                 was["waiting"], now["waiting"] = known.waiting, filed[tenant]
-            self._correct(tier, f"TENANT#{tenant}", was, now, fixes)
+            self._correct(tier, tenant, was, now, fixes)
         return fixes
 
     def _query_all(self, pk: str, projection: str) -> list[dict[str, Any]]:
@@ -257,8 +259,11 @@ class Slots:
         except ClientError as exc:
             raise _error(exc) from exc
 
-    def _correct(self, tier: str, sk: str, was: dict[str, int], now: dict[str, int], fixes: dict[str, tuple[int, int]]) -> None:
-        """Set the counts that differ, on condition that the item still holds what was read."""
+    def _correct(self, tier: str, tenant: str | None, was: dict[str, int], now: dict[str, int],
+                 fixes: dict[tuple[str | None, str], tuple[int, int]]) -> None:
+        """Set the counts that differ (of the tier's counter, or of a tenant's item), on condition that the item
+        still holds what was read."""
+        sk = COUNTER if tenant is None else f"TENANT#{tenant}"
         changed = {name: value for name, value in now.items() if was.get(name, 0) != value}
         if not changed:
             return
@@ -274,10 +279,10 @@ class Slots:
                 UpdateExpression="SET " + ", ".join(f"#{name} = :now_{name}" for name in changed),
                 ConditionExpression=" AND ".join(f"({c})" for c in conditions))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if errors.is_condition_failed(exc):
                 return  # it moved: the next recount looks again
             raise _error(exc) from exc
-        fixes.update({f"{sk}.{name}": (was.get(name, 0), value) for name, value in changed.items()})
+        fixes.update({(tenant, name): (was.get(name, 0), value) for name, value in changed.items()})
 
     def admit_items(self, tier: str, limit: int, tenant: str, execution_id: str, now: str, *,
                     tenant_cap: int | None = None) -> list[TxItem]:
@@ -458,5 +463,6 @@ def _counter_state(tier: str, limit: int, values: dict[str, Any]) -> TierState:
 
 
 def _error(exc: ClientError) -> MlopsError:
-    return MlopsError(f"tier slots: {exc.response['Error']['Code']}: {exc.response['Error'].get('Message', '')}",
-                      "create the slots table (terraform apply / mlops local up) and check the role's permissions")
+    return errors.aws_error("use the tier slots table", exc, access_hint="check the role's DynamoDB permissions on the slots table",
+                            not_found_hint="create the slots table (terraform apply / mlops local up)",
+                            hint="check the slots table and the role's DynamoDB permissions on it")

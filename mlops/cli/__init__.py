@@ -2,7 +2,9 @@
 
 Commands are loaded lazily: the table below names each command's module and its one-sentence help, so
 `mlops --help` imports neither boto3 nor sagemaker and starts in a fraction of a second. A command module
-imports heavy libraries inside its functions only. A command whose module is not installed is not listed.
+imports heavy libraries inside its functions only. A command whose module is not installed is not listed; a
+command whose optional extra is not installed (`mlops.extras`: `local` for `mlops local` and `mlops demo`,
+`lint` for `mlops lint`) says so in one line, with the command that installs it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from mlops import __version__
+from mlops import __version__, extras
 from mlops.cli.output import error_data, wants_json
 from mlops.errors import MlopsError
 
@@ -26,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("mlops.cli.models:models", "List the platform's models, or add one to platform.yaml and tenants in one step."),
     "contract": ("mlops.cli.tenants:contract", "Check a model repository's mlops.yaml against the model contract."),
     "local": ("mlops.cli.local:local", "Start, inspect and stop the embedded local AWS (moto + Terraform)."),
-    "infra": ("mlops.cli.infra:infra", "Plan or apply the Terraform root for the local AWS or a real account."),
+    "infra": ("mlops.cli.infra:infra", "Plan or apply the Terraform root for an AWS account."),
     "lint": ("mlops.cli.build:lint", "Run pylint on a model repository and write a GitLab Code Quality report."),
     "version": ("mlops.cli.build:version", "Compute the next semantic version of a model from ECR tags and commits."),
     "image": ("mlops.cli.build:image", "Build a model's image with Buildah and publish it to ECR under its version."),
@@ -40,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "invoke": ("mlops.cli.deploy:invoke", "Send rows to a tenant's endpoint and print the predictions."),
     "retrain-check": ("mlops.cli.retrain:retrain_check", "Decide which tenant models need retraining, and why."),
     "report": ("mlops.cli.report:report", "Report each tenant's evaluation for the job log, GitLab and the merge request."),
-    "demo": ("mlops.cli.demo:demo", "Run the whole story on the embedded local AWS and print a summary."),
+    "demo": ("mlops.demo:demo", "Run the whole story on the embedded local AWS and print a summary."),
 }
 
 
@@ -64,6 +66,13 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = entry[0].split(":", 1)
         return getattr(importlib.import_module(module_name), attr)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        extra = extras.COMMANDS.get(name or "")
+        if extra and not ctx.resilient_parsing and not {"-h", "--help"} & set(rest):  # its --help needs no extra
+            extras.require(extra, name or "")
+        return name, command, rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -100,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
               f"see `{command.command_path} --help`" if command is not None else None, exc.exit_code)
     except MlopsError as exc:
         _fail(as_json, type(exc).__name__, exc.message, exc.hint, exc.exit_code, getattr(exc, "problems", None))
+    except ModuleNotFoundError as exc:  # an optional extra's module (moto, pylint) that is not installed
+        missing = extras.missing_extra(exc)
+        if missing is None:
+            raise
+        _fail(as_json, "MissingExtra", missing.message, missing.hint, missing.exit_code)
     except KeyboardInterrupt:
         _fail(as_json, "Interrupted", "interrupted", None, 130, text="interrupted")
     except Exception as exc:  # pylint: disable=broad-exception-caught  # only botocore's own errors are answered here

@@ -1,20 +1,17 @@
 """`mlops gate`, `mlops deploy`, `mlops reject` and `mlops invoke`: the deploy stage's commands.
 
 Wiring only: tenant and model are checked against the registry and every name comes from mlops.naming;
-the gate is `mlops.gate`, AWS work is `mlops.aws.endpoints`, local serving is `mlops.local.serving`.
-When the AWS endpoint is on loopback (the env file of `mlops local up`), the local runtime serves the
-endpoints and performs the blue/green switch that moto cannot; the output says so.
+the gate is `mlops.gate`, AWS work is `mlops.aws.endpoints` (SageMaker and its runtime API through boto3,
+the same calls against AWS and against the local AWS of `mlops local up`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import click
 
@@ -37,18 +34,6 @@ def actor() -> str:
     return os.environ.get("GITLAB_USER_LOGIN") or os.environ.get("USER") or "unknown"
 
 
-def local_aws() -> bool:
-    """Whether SageMaker calls go to the local AWS (an endpoint URL on loopback)."""
-    url = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class _Context:
     """Registry, target and the deployer for one tenant and model."""
 
@@ -58,7 +43,6 @@ class _Context:
 
         from mlops.aws.endpoints import Deployer, JsonlDeploymentLog, LedgerDeploymentLog, Target
         from mlops.config.tenants import load_from_settings
-        from mlops.local.serving import LocalEndpoints
         from mlops.settings import Settings
 
         self.settings = Settings.from_env()
@@ -72,7 +56,6 @@ class _Context:
             raise MlopsError(f"cannot reach AWS to find the account: {exc}",
                              "check credentials, or source the env file of mlops local up") from exc
         self.target = Target.from_registry(registry, tenant_id, model, account, environment)
-        self.local = LocalEndpoints(self.settings.state_dir) if local_aws() else None
         ledger = registry.names(account).ledger_table()
         dynamodb = session.client("dynamodb")
         if LedgerDeploymentLog.exists(dynamodb, ledger):
@@ -82,7 +65,7 @@ class _Context:
             self.log = JsonlDeploymentLog(self.settings.state_dir / "deployments.jsonl")
             self.log_place = f"{self.log.path} (no ledger table {ledger} in this account)"
         self.deployer = Deployer(session.client("sagemaker"), session.client("s3"), session.client("cloudwatch"), self.log,
-                                 local=self.local, progress=info)
+                                 progress=info)
 
 
 def _rule(repo: Path | None, model: str) -> Any:
@@ -207,21 +190,15 @@ def _read_body(body: str) -> bytes:
         raise MlopsError(f"cannot read the request body {body}: {exc.strerror}", "pass an existing file or - for stdin") from exc
 
 
-def _send(settings: Any, region: str, endpoint: str, tenant_id: str, request: tuple[bytes, str, str]) -> tuple[bytes, str, str | None]:
-    """(answer, its content type, the version that served it when known) of one request to `endpoint`."""
-    payload, kind, accept = request
-    if local_aws():
-        from mlops.local.serving import LocalEndpoints
-
-        answer, answer_type, server = LocalEndpoints(settings.state_dir).invoke(endpoint, tenant_id, payload, kind, accept)
-        return answer, answer_type, server.version
+def _send(region: str, endpoint: str, request: tuple[bytes, str, str]) -> tuple[bytes, str]:
+    """(answer, its content type) of one request to `endpoint`, through SageMaker's runtime API."""
     import boto3
 
     from mlops.aws.endpoints import invoke_endpoint
 
+    payload, kind, accept = request
     runtime = boto3.session.Session(region_name=region).client("sagemaker-runtime")
-    answer, answer_type = invoke_endpoint(runtime, endpoint, payload, kind, accept)
-    return answer, answer_type, None
+    return invoke_endpoint(runtime, endpoint, payload, kind, accept)
 
 
 @click.command()
@@ -243,15 +220,15 @@ def invoke(tenant_id: str, model: str, body: str, content_type: str | None, acce
     tenant = registry.check_model(tenant_id, model)
     endpoint = registry.names().endpoint(tenant.id, model, environment)  # never a name from the caller
     request = (_read_body(body), _content_type(body, content_type), accept)
-    answer, answer_type, version = _send(settings, registry.platform.region, endpoint, tenant.id, request)
+    answer, answer_type = _send(registry.platform.region, endpoint, request)
     text = answer.decode("utf-8", errors="replace")
     if as_json:
         try:
             parsed: Any = json.loads(text)
         except ValueError:
             parsed = text
-        emit({"tenant": tenant.id, "model": model, "endpoint": endpoint, "version": version,
-              "content_type": answer_type, "response": parsed}, True, lambda _d: None)
+        emit({"tenant": tenant.id, "model": model, "endpoint": endpoint, "content_type": answer_type, "response": parsed},
+             True, lambda _d: None)
         return
-    info(f"{endpoint}" + (f" ({version})" if version else "") + f" answered {answer_type or 'a response'}")
+    info(f"{endpoint} answered {answer_type or 'a response'}")
     click.echo(text.rstrip("\n"))

@@ -1,9 +1,9 @@
 """`mlops infra plan|apply`: the Terraform root for one environment, fed by the tenant registry.
 
-`--environment local` (the default) targets the running local AWS (`mlops local up`), with the same
-working folder and state as `up`: add a tenant file, `mlops infra plan` shows its resources, `mlops infra
-apply` creates them. Any other environment name targets the AWS account of the current credentials
-(state under `$MLOPS_STATE_DIR/<environment>/terraform/`). Only click is imported at the top.
+`--environment NAME` targets the AWS account of the current credentials, with its Terraform state under
+`$MLOPS_STATE_DIR/<NAME>/terraform/`; a `.tfvars.json` file gives the environment's variables. The local AWS
+has its own commands, `mlops local plan|apply`, which run the same plan and apply (`run_plan`, `run_apply`)
+in the working folder of `mlops local up`. Only click is imported at the top.
 
 The tenant registry is validated first, exactly as `mlops tenants validate` does: an invalid registry, or two
 tenants whose resource names would collide, is refused before anything is built or planned (the Terraform root
@@ -16,6 +16,7 @@ data resource (mlops.retention) unless `--allow-destroy-data` is given, and appl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -23,8 +24,9 @@ import click
 from mlops.cli.output import emit, info, json_option, table
 
 environment_option = click.option(
-    "--environment", "-e", default="local", show_default=True,
-    help="`local` for the local AWS, or a name for a real account's state folder.",
+    "--environment", "-e", required=True, envvar="MLOPS_INFRA_ENVIRONMENT",
+    help="The environment's name: its state folder under $MLOPS_STATE_DIR [MLOPS_INFRA_ENVIRONMENT]. "
+         "The local AWS is planned and applied with `mlops local plan|apply`.",
 )
 var_file_option = click.option(
     "--var-file", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
@@ -36,38 +38,48 @@ allow_destroy_data_option = click.option(
          "DynamoDB table, ECR repository); what goes is listed first. Without it such a plan is refused.",
 )
 _ACTIONS = ("create", "update", "replace", "delete")
+#: The environment name of the local AWS (`mlops local up`): its own commands plan and apply it.
+LOCAL = "local"
 
 
-def _variables(environment: str, var_file: str | None = None) -> tuple[Any, dict[str, Any]]:
+def check_registry() -> Any:
+    """The settings, once the tenant registry passes the check of `mlops tenants validate`; the refusal says nothing was built."""
     from mlops.config.tenants import load_from_settings
-    from mlops.errors import ConfigError, MlopsError
-    from mlops.local.stack import LocalStack
-    from mlops.packaging import build_packages
+    from mlops.errors import ConfigError
     from mlops.settings import Settings
-    from mlops.terraform import Workspace
 
-    # Checked before anything is built: the registry (as `mlops tenants validate` does, so two tenants that would
-    # share a resource name never reach Terraform), the environment's name and the variables file.
+    # Checked before anything is built, so two tenants that would share a resource name never reach Terraform.
     settings = Settings.from_env()
     try:
         load_from_settings(settings)
     except ConfigError as error:  # the refusal of `mlops tenants validate`, saying that nothing happened
         raise ConfigError(error.message, error.hint or "nothing was built or planned: fix the registry files listed "
                           "(`mlops tenants validate` checks them alone)", error.problems) from None
-    workspace = Workspace(environment, settings)
+    return settings
+
+
+def prepare(environment: str, var_file: str | None = None, extra: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The environment's Terraform workspace and variables, after the registry check; the Lambda packages are built."""
+    from mlops.packaging import build_packages
+    from mlops.terraform import Workspace
+
+    settings = check_registry()
+    workspace = Workspace(environment, settings)  # checks the environment's name
     given = _read_var_file(var_file) if var_file else {}
     build_dir = settings.state_dir / environment / "build"
-    variables: dict[str, Any] = {"lambda_package_dir": str(build_dir)}
-    if environment == "local":
-        stack = LocalStack(settings)
-        state = stack.read_state()
-        if not stack.is_running(state):
-            raise MlopsError("the local AWS is not running", "start it with `mlops local up`")
-        state = stack.wait(progress=info)  # the background part of `up` owns the Terraform state until it ends
-        variables.update(aws_endpoint_url=state["endpoint"], force_destroy=True)
+    variables: dict[str, Any] = {"lambda_package_dir": str(build_dir), **(extra or {})}
     build_packages(settings.root, build_dir)
     variables.update(given)
     return workspace, variables
+
+
+def _account_environment(environment: str) -> str:
+    from mlops.errors import ConfigError
+
+    if environment == LOCAL:
+        raise ConfigError(f"the environment '{LOCAL}' is the local AWS's",
+                          "plan and apply it with `mlops local plan` and `mlops local apply`, or name an account's environment")
+    return environment
 
 
 def _read_var_file(path: str) -> dict[str, Any]:
@@ -93,7 +105,7 @@ def _read_var_file(path: str) -> dict[str, Any]:
 
 @click.group()
 def infra() -> None:
-    """Plan or apply the Terraform root for the local AWS or a real account."""
+    """Plan or apply the Terraform root for an AWS account (the local AWS: `mlops local plan|apply`)."""
 
 
 @infra.command()
@@ -103,14 +115,23 @@ def infra() -> None:
 def plan(environment: str, var_file: str | None, as_json: bool) -> None:
     """Show what `apply` would change: a count per tenant, platform and CI, then resource by resource, and the
     data resources it would destroy (which `apply` refuses without --allow-destroy-data)."""
-    from mlops.retention import data_losses
-    from mlops.terraform import summarise
+    workspace, variables = prepare(_account_environment(environment), var_file)
+    run_plan(workspace, environment, variables, as_json, moto_drift=False)
 
-    workspace, variables = _variables(environment, var_file)
+
+def run_plan(workspace: Any, environment: str, variables: dict[str, Any], as_json: bool, *, moto_drift: bool) -> None:
+    """Plan, then print the changes by component and resource and the data the plan destroys.
+
+    `moto_drift` leaves out the in-place updates that only come from moto reading attributes back
+    differently (the local AWS)."""
+    from mlops.retention import data_losses
+    from mlops.plans import summarise
+
     info(f"terraform plan ({environment})")
     planned = workspace.plan(variables)
-    summary = summarise(planned, local=environment == "local")
+    summary = summarise(planned, local=moto_drift)
     result = {"environment": environment, **summary, "data_destroyed": [loss.as_dict() for loss in data_losses(planned)]}
+    apply_command = "mlops local apply" if environment == LOCAL else "mlops infra apply"
 
     def render(data: dict[str, Any]) -> None:
         if not data["changes"]:
@@ -125,7 +146,7 @@ def plan(environment: str, var_file: str | None, as_json: bool) -> None:
                        "(docs/terraform.md, drift)")
         _render_losses(data["data_destroyed"], "Data this plan destroys")
         if data["data_destroyed"]:
-            click.echo("`mlops infra apply` refuses this plan without --allow-destroy-data")
+            click.echo(f"`{apply_command}` refuses this plan without --allow-destroy-data")
 
     emit(result, as_json, render)
 
@@ -147,9 +168,17 @@ def apply(environment: str, var_file: str | None, allow_destroy_data: bool, as_j
     The plan is saved and checked first: one that deletes or replaces a data resource is refused, with
     nothing applied, unless --allow-destroy-data is given; then exactly that plan is applied.
     """
+    workspace, variables = prepare(_account_environment(environment), var_file)
+    run_apply(workspace, environment, variables, allow_destroy_data, as_json)
+
+
+# pylint: disable-next=too-many-arguments  # the plan's inputs, the data guard, the output format and the hook
+def run_apply(workspace: Any, environment: str, variables: dict[str, Any], allow_destroy_data: bool,
+              as_json: bool, *, applied: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Plan and save, refuse a plan that destroys data unless allowed, apply exactly that plan, print what exists;
+    `applied` receives the outputs before they are printed."""
     from mlops.retention import data_losses, refuse_data_loss
 
-    workspace, variables = _variables(environment, var_file)
     info(f"terraform plan ({environment})")
     losses = data_losses(workspace.plan(variables))
     refuse_data_loss(losses, allowed=allow_destroy_data)
@@ -157,10 +186,8 @@ def apply(environment: str, var_file: str | None, allow_destroy_data: bool, as_j
         info(f"destroying {loss.describe()} (--allow-destroy-data)")
     info(f"terraform apply ({environment})")
     outputs = workspace.apply(variables, saved_plan=True)
-    if environment == "local":
-        from mlops.local.stack import LocalStack
-
-        LocalStack().record_outputs(outputs)
+    if applied is not None:
+        applied(outputs)
 
     def render(data: dict[str, Any]) -> None:
         names = data.get("names", {})

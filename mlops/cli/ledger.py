@@ -1,7 +1,8 @@
 """`mlops executions list|show` and `mlops cost report`: read the execution ledger.
 
-The ledger is the DynamoDB table `Names.ledger_table()` (or `MLOPS_LEDGER_TABLE`); locally it lives in the
-embedded AWS (`mlops local up` writes the endpoint into the environment).
+The ledger is the DynamoDB table `Names.ledger_table()` (or `MLOPS_LEDGER_TABLE`), read through its one reader
+(`mlops.aws.ledger.Ledger.records` and `record`, as `mlops.builds.ledger_from_env` opens it); locally it lives
+in the embedded AWS (`mlops local up` writes the endpoint into the environment).
 """
 
 from __future__ import annotations
@@ -15,18 +16,13 @@ import click
 
 from mlops.cli.output import emit, fmt_cost, fmt_number, fmt_seconds, fmt_time, info, json_option, table
 from mlops.errors import MlopsError
+from mlops.statuses import FAILED, LEDGER, REJECTED
 
 
 def _ledger() -> Any:
-    import os
+    from mlops.builds import ledger_from_env
 
-    import boto3
-
-    from mlops.aws.ledger import Ledger
-    from mlops.config.tenants import load_from_settings
-
-    name = os.environ.get("MLOPS_LEDGER_TABLE") or load_from_settings().names().ledger_table()
-    return Ledger(boto3.client("dynamodb"), name)
+    return ledger_from_env()
 
 
 @click.group()
@@ -49,17 +45,13 @@ def _failure_text(item: dict[str, Any]) -> str:
 @executions.command("list")
 @click.option("--tenant", help="Only this tenant.")
 @click.option("--model", help="Only this model.")
-@click.option("--status", type=click.Choice(["QUEUED", "STARTING", "EXECUTING", "STOPPING", "SUCCEEDED", "FAILED", "STOPPED", "REJECTED"]),
+@click.option("--status", type=click.Choice([*LEDGER, REJECTED]),
               help="Only executions in this status (REJECTED: uploads the trigger refused).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest first, at most this many.")
 @json_option
 def list_executions(tenant: str | None, model: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """List executions and refused uploads, newest request first; a failed one with its failing step and reason."""
-    ledger = _ledger()
-    items = [] if status == "REJECTED" else ledger.scan(tenant=tenant, model=model, status=status)
-    if status in (None, "REJECTED"):
-        items += ledger.rejected(tenant=tenant, model=model)
-    items = sorted(items, key=lambda i: i.get("requested_at", ""), reverse=True)[:limit]
+    items = _ledger().records(tenant=tenant, model=model, status=status, limit=limit)
     rows = [{k: item.get(k) for k in ("execution_id", "tenant", "model", "version", "source", "status", "tier",
                                       "requested_at", "duration_seconds", "failed_step", "failure_reason")} for item in items]
 
@@ -71,7 +63,7 @@ def list_executions(tenant: str | None, model: str | None, status: str | None, l
                                             "duration", "failure"],
               [[r["execution_id"], r["tenant"], r["model"], r["version"], r["source"], r["status"], fmt_time(r["requested_at"]),
                 fmt_seconds(r["duration_seconds"]), _failure_text(r)] for r in data])
-        if any(r["status"] in ("FAILED", "REJECTED") for r in data):
+        if any(r["status"] in (FAILED, REJECTED) for r in data):
             info("the whole reason and the log tail: `mlops executions show EXECUTION`")
 
     emit(rows, as_json, render)
@@ -98,12 +90,11 @@ def _live_failure(item: dict[str, Any]) -> dict[str, Any] | None:
 def show_execution(execution_id: str, as_json: bool) -> None:
     """Everything the ledger knows about one execution (or refused upload), with its status history; a failed one
     with its failing step, reason and the last lines of that step's log."""
-    ledger = _ledger()
-    item = ledger.get(execution_id) or ledger.get_rejected(execution_id)
+    item = _ledger().record(execution_id)
     if item is None:
         raise MlopsError(f"no execution '{execution_id}' in the ledger", "list them with `mlops executions list`")
     item.pop("request", None)
-    if item.get("status") == "FAILED" and item.get("pipeline_execution_arn") and not item.get("failed_step"):
+    if item.get("status") == FAILED and item.get("pipeline_execution_arn") and not item.get("failed_step"):
         found = _live_failure(item) or {}
         item |= {k: v for k, v in {"failed_step": found.get("step"), "failure_reason": item.get("failure_reason") or found.get("reason"),
                                    "failure_log": found.get("log"), "log_tail": found.get("log_tail")}.items() if v}

@@ -1,4 +1,7 @@
-"""`mlops local up|wait|status|down`: the embedded local AWS (a moto server provisioned by the Terraform root).
+"""`mlops local up|wait|status|plan|apply|down`: the embedded local AWS (a moto server provisioned by the Terraform root).
+
+`plan` and `apply` are `mlops infra plan|apply` for the local AWS: the same root, in the working folder and
+state of `up`, with the provider pointed at the running server.
 
 Only click and light modules are imported here; moto, boto3 and Terraform are reached inside the commands.
 """
@@ -9,6 +12,7 @@ from typing import Any
 
 import click
 
+from mlops.cli.infra import allow_destroy_data_option, var_file_option
 from mlops.cli.output import emit, info, json_option, table
 
 
@@ -96,3 +100,39 @@ def down(as_json: bool) -> None:
     """Stop the local AWS and remove its state (says so when nothing runs)."""
     result = _stack().down(progress=info)
     emit(result, as_json, lambda data: click.echo(data["message"]))
+
+
+def _local_root(var_file: str | None) -> tuple[Any, dict[str, Any]]:
+    """The local AWS's workspace and variables: the registry is checked first, then that the local AWS runs."""
+    from mlops.cli.infra import LOCAL, check_registry, prepare
+    from mlops.errors import MlopsError
+
+    check_registry()
+    stack = _stack()
+    if not stack.is_running(stack.read_state()):
+        raise MlopsError("the local AWS is not running", "start it with `mlops local up`")
+    state = stack.wait(progress=info)  # the background part of `up` owns the Terraform state until it ends
+    return prepare(LOCAL, var_file, {"aws_endpoint_url": state["endpoint"], "force_destroy": True})
+
+
+@local.command()
+@var_file_option
+@json_option
+def plan(var_file: str | None, as_json: bool) -> None:
+    """Show what `mlops local apply` would change in the running local AWS (after a tenant or model is added, say)."""
+    from mlops.cli.infra import LOCAL, run_plan
+
+    workspace, variables = _local_root(var_file)
+    run_plan(workspace, LOCAL, variables, as_json, moto_drift=True)
+
+
+@local.command()
+@var_file_option
+@allow_destroy_data_option
+@json_option
+def apply(var_file: str | None, allow_destroy_data: bool, as_json: bool) -> None:
+    """Apply the Terraform root to the running local AWS; `mlops local status` then lists what is new."""
+    from mlops.cli.infra import LOCAL, run_apply
+
+    workspace, variables = _local_root(var_file)
+    run_apply(workspace, LOCAL, variables, allow_destroy_data, as_json, applied=_stack().record_outputs)

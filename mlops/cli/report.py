@@ -44,10 +44,9 @@ def _rule(repo: Path | None) -> Any:
     if repo is None:
         return None
     from mlops.config.contract import load_contract
-    from mlops.report import MetricRule
+    from mlops.gate import MetricRule
 
-    metric = load_contract(repo).metric
-    return MetricRule(metric.name, metric.direction, metric.threshold)
+    return MetricRule.from_contract(load_contract(repo).metric)
 
 
 def _read(files: list[Path], model: str, version: str | None, tenant: str | None) -> tuple[list[Any], list[str]]:

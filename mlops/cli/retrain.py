@@ -4,14 +4,12 @@ Wiring only: the registry and each model's `retraining` policy (`--contract`) fe
 `mlops.retrain`; `mlops.aws.scan` gathers the ledger, ECR, the model registry, tenant data and drift with
 list calls. A dry run is the default; `--apply` hands every "retrain" decision to the trigger through the
 `BuildRequester` port (`source = retrain`, so the trigger's daily identity makes a second run on the same
-day a no-op): the trigger Lambda invoked directly on AWS, the trigger's service in this process on the
-local AWS (moto never runs Lambda code). Tests and the demo may inject their own requester as
-`ctx.obj["build_requester"]`.
+day a no-op): the trigger Lambda, invoked with Lambda Invoke (`mlops.trigger_client.TriggerRequester`).
+Tests may inject their own requester as `ctx.obj["build_requester"]`.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,88 +20,16 @@ from mlops.cli.output import emit, fmt_time, info, json_option, table, verbose_o
 from mlops.errors import MlopsError
 
 
-def build_request(request: Any, now: datetime) -> dict[str, Any]:
-    """A `RetrainRequest` as the trigger's build request (`mlops.requests.BuildRequest`, `source = retrain`).
-
-    The trigger's identity of a retraining request is (tenant, model, version, day of `requested_at`), so
-    running the check twice on one day starts nothing twice."""
-    return {"source": "retrain", "tenant": request.tenant, "model": request.model, "version": request.version,
-            "reason": request.reason, "requested_at": now.isoformat()}
-
-
-class LambdaTrigger:
-    """`BuildRequester` on AWS: invoke the trigger Lambda directly with `{"requests": [...]}`, 25 per call."""
-
-    batch = 25
-
-    def __init__(self, client: Any, function: str, now: datetime):
-        self.client, self.function, self.now = client, function, now
-
-    def submit(self, requests: Any) -> list[Any]:
-        """Send every request; a failed invocation marks its batch failed, with the reason."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from mlops.retrain import Submitted
-
-        out = []
-        for start in range(0, len(requests), self.batch):
-            chunk = requests[start:start + self.batch]
-            payload = json.dumps({"requests": [build_request(r, self.now) for r in chunk]})
-            try:
-                response = self.client.invoke(FunctionName=self.function, Payload=payload.encode())
-                body = json.loads(response["Payload"].read() or b"{}")
-                error = response.get("FunctionError")
-            except (BotoCoreError, ClientError, ValueError) as exc:
-                body, error = {}, f"{type(exc).__name__}: {exc}"
-            results = body.get("results") if isinstance(body, dict) else None
-            if error or not isinstance(results, list) or len(results) != len(chunk):
-                detail = f"trigger {self.function} failed: {error or 'unexpected answer'} {str(body)[:200]}".strip()
-                out += [Submitted(r.tenant, r.model, "failed", detail=detail) for r in chunk]
-                continue
-            out += [Submitted(r.tenant, r.model, str(res.get("result", "failed")), res.get("execution_id"), res.get("detail"))
-                    for r, res in zip(chunk, results)]
-        return out
-
-
-class InProcessTrigger:
-    """`BuildRequester` for the local AWS, where moto stores Lambdas but never runs them: the trigger's own
-    service (`mlops.builds.current_service`, as the local Lambda runtime builds it) in this process."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def submit(self, requests: Any) -> list[Any]:
-        """Submit each request to the build service; a rejection or failure is an answer, not a crash."""
-        from mlops.builds import current_service
-        from mlops.requests import parse_request
-        from mlops.retrain import Submitted
-
-        service, _ = current_service()
-        out = []
-        for request in requests:
-            try:
-                outcome = service.submit(parse_request(build_request(request, self.now)))
-                out.append(Submitted(request.tenant, request.model, outcome.result, outcome.execution_id, outcome.detail))
-            except MlopsError as exc:
-                result = "rejected" if getattr(exc, "exit_code", 1) == 2 else "failed"
-                out.append(Submitted(request.tenant, request.model, result, detail=exc.one_line()))
-        return out
-
-
-def _requester(ctx: click.Context, how: str, now: datetime, names: Any) -> Any:
-    """The `BuildRequester`: injected (tests, demo), the trigger Lambda (AWS) or in-process (local AWS)."""
+def _requester(ctx: click.Context, now: datetime, names: Any) -> Any:
+    """The `BuildRequester`: the one injected (tests), else the trigger Lambda."""
     injected = (ctx.obj or {}).get("build_requester")
     if injected is not None:
         return injected
-    if how == "auto":
-        from mlops.cli.deploy import local_aws
-
-        how = "in-process" if local_aws() else "lambda"
-    if how == "in-process":
-        return InProcessTrigger(now)
     import boto3
 
-    return LambdaTrigger(boto3.session.Session(region_name=names.region).client("lambda"), names.lambda_function("trigger"), now)
+    from mlops.trigger_client import TriggerClient, TriggerRequester
+
+    return TriggerRequester(TriggerClient.connect(boto3.session.Session(region_name=names.region), names), now)
 
 
 def _policies(contracts: tuple[Path, ...]) -> dict[str, Any]:
@@ -209,15 +135,13 @@ def _apply(report: Any, requester: Any) -> dict[tuple[str, str], str]:
 @click.option("--drift-metric", default="DriftScore", show_default=True, help="Drift metric name (dimensions Tenant, Model).")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write a Markdown report here.")
 @click.option("--apply", "apply_", is_flag=True, help="Send the retraining requests through the trigger (default: dry run).")
-@click.option("--trigger", "how", type=click.Choice(["auto", "lambda", "in-process"]), default="auto", show_default=True,
-              help="How --apply reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
 @verbose_option
 @json_option
 @click.pass_context
 def retrain_check(  # pylint: disable=too-many-locals  # the CLI's options
         ctx: click.Context, tenant_id: str | None, model: str | None, now_text: str | None, contracts: tuple[Path, ...],
         data_from: str, ledger_read: str, read_registry: bool, drift_namespace: str | None, drift_metric: str,
-        report_file: Path | None, apply_: bool, how: str, verbose: bool, as_json: bool) -> None:
+        report_file: Path | None, apply_: bool, verbose: bool, as_json: bool) -> None:
     """Decide which tenant models need retraining, and why (dry run unless --apply).
 
     Exits 1 after its report when it found a problem (`problem:` lines: something it could not read or a request
@@ -232,7 +156,7 @@ def retrain_check(  # pylint: disable=too-many-locals  # the CLI's options
     scan = {"data_from": data_from, "ledger": ledger_read, "registry": read_registry,
             "drift_namespace": drift_namespace, "drift_metric": drift_metric}
     report, counter, names = _run_check(tenant_id, model, now, _policies(contracts), scan)
-    applied = _apply(report, _requester(ctx, how, now, names)) if apply_ else {}
+    applied = _apply(report, _requester(ctx, now, names)) if apply_ else {}
     if verbose:
         info(f"AWS calls: {counter.total} ({', '.join(f'{k} {v}' for k, v in sorted(counter.by_service().items()))})")
     if data_from == "s3" and verbose:

@@ -2,13 +2,12 @@
 
 `pipeline definition` prints the SageMaker pipeline definition JSON built from a model repo's mlops.yaml;
 `pipeline upsert` uploads the repo's sources and creates or updates the pipeline of each tenant that trains
-the model (one pipeline per tenant and model, same definition). `train` asks the trigger
-for one tenant's build (a `BuildRequest`, source `ci`): the trigger Lambda through lambda:Invoke on AWS, the
-trigger's own service in this process on the local AWS (moto never runs Lambda code). The trigger starts
-it at once or queues it for a tier slot; with --wait, `train` waits for the start (the ledger item gets its
-execution ARN), follows the execution step by step to its metrics and registered model package, and
-shows the ledger's final status. Heavy modules
-(boto3, the SageMaker SDK) are imported inside the commands.
+the model (one pipeline per tenant and model, same definition: the use case is `mlops.pipeline.upsert`).
+`train` asks the trigger Lambda for one tenant's build (a `BuildRequest`, source `ci`) with Lambda Invoke
+(`mlops.trigger_client`). The trigger starts it at once or queues it for a tier slot; with --wait, `train`
+waits for the start (the ledger item gets its execution ARN), follows the execution step by step to its
+metrics and registered model package, and shows the ledger's final status. Heavy modules (boto3, the
+SageMaker SDK) are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -24,26 +23,13 @@ import click
 
 from mlops.cli.output import emit, fmt_number, fmt_seconds, info, json_option
 from mlops.errors import MlopsError
+from mlops.statuses import TERMINAL
 
 _repo_option = click.option("--repo", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
                             envvar="MLOPS_MODEL_REPO", help="Model repository holding mlops.yaml [MLOPS_MODEL_REPO].")
 _model_option = click.option("--model", help="Model name (default: the one in mlops.yaml; must match it).")
-
-
-def _contract(repo: Path, model: str | None) -> Any:
-    from mlops.config.contract import load_contract
-
-    contract = load_contract(repo)
-    if model is not None and model != contract.model:
-        raise MlopsError(f"--model {model} does not match model '{contract.model}' in {repo / 'mlops.yaml'}",
-                         "pass the model repository of that model")
-    return contract
-
-
-def _definition(contract: Any, pipeline_name: str) -> str:
-    from mlops.pipeline.builder import definition_json
-
-    return definition_json(contract, pipeline_name=pipeline_name)
+#: How long `--wait` gives the status function to record the end in the ledger.
+LEDGER_WAIT_SECONDS = 60.0
 
 
 @click.group()
@@ -59,63 +45,11 @@ def pipeline() -> None:
 @json_option
 def definition(repo: Path, model: str | None, pipeline_name: str | None, as_json: bool) -> None:
     """Print the pipeline definition JSON (tenant values are parameters, never baked in; JSON with or without --json)."""
-    contract = _contract(repo, model)
+    from mlops.pipeline.upsert import contract_of, definition as build_definition
+
+    contract = contract_of(repo, model)
     name = pipeline_name or f"{contract.project}-{contract.model}"
-    emit(json.loads(_definition(contract, name)), as_json, lambda data: click.echo(json.dumps(data, indent=2)))
-
-
-def upload_sources(session: Any, names: Any, repo: Path, model: str) -> tuple[str, str]:
-    """Upload the model repo's source bundle to the artifacts bucket; (code URI, digest)."""
-    from mlops.aws import sagemaker as adapter
-    from mlops.pipeline.source import bundle
-
-    try:
-        sources = bundle(repo)
-    except ValueError as exc:
-        raise MlopsError(str(exc)) from None
-    code_uri = adapter.upload_source_bundle(session.client("s3"), bucket=names.artifacts_bucket(), model=model, bundle=sources)
-    return code_uri, sources.digest
-
-
-def _pipeline_tenants(registry: Any, model: str, tenants: tuple[str, ...] | list[str] | None) -> list[Any]:
-    """The tenants whose pipeline of `model` to write: the given ones (checked), else every enabled subscriber."""
-    if tenants:
-        return [registry.check_model(tenant_id, model) for tenant_id in dict.fromkeys(tenants)]
-    return [t for _, t in sorted(registry.tenants.items()) if t.enabled and model in t.models]
-
-
-def upsert(session: Any, registry: Any, repo: Path, model: str | None,
-           tenants: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
-    """Upload the sources once, then create or update the model's pipeline of each tenant (same definition)."""
-    from mlops.aws import sagemaker as adapter
-    from mlops.pipeline.parameters import pipeline_role_arn
-    from mlops.pipeline.start import account_id
-
-    contract = _contract(repo, model)
-    if contract.project != registry.platform.project:
-        raise MlopsError(f"{repo / 'mlops.yaml'} belongs to project '{contract.project}', "
-                         f"this platform is '{registry.platform.project}'", "fix `project` in mlops.yaml")
-    if contract.model not in registry.platform.models:
-        raise MlopsError(f"model '{contract.model}' is not in platform.yaml", f"known models: {', '.join(registry.platform.models)}")
-    targets = _pipeline_tenants(registry, contract.model, tenants)  # check every tenant before writing anything
-    names = registry.names(account_id(session))
-    code_uri, digest = upload_sources(session, names, repo, contract.model)
-    adapter.write_code_pointer(session.client("s3"), bucket=names.artifacts_bucket(), model=contract.model,
-                               code_uri=code_uri, digest=digest)
-    # The definition names no tenant (tenants differ by execution parameters): build it once.
-    definition = _definition(contract, names.pipeline(targets[0].id, contract.model)) if targets else ""
-    sm = session.client("sagemaker")
-    pipelines = []
-    for tenant in targets:
-        name = names.pipeline(tenant.id, contract.model)
-        arn, created = adapter.upsert_pipeline(
-            # Each tenant's pipeline runs as that tenant's pipeline role: it can pass no other tenant's step role.
-            sm, name=name, definition=definition, role_arn=pipeline_role_arn(names, tenant.id),
-            description=f"{contract.model} of {tenant.id}: {contract.description}"[:3072],
-            tags={**tenant.cost_tags(contract.project), "mlops:model": contract.model},
-        )
-        pipelines.append({"tenant": tenant.id, "pipeline": name, "pipeline_arn": arn, "created": created})
-    return {"model": contract.model, "code_uri": code_uri, "pipelines": pipelines}
+    emit(json.loads(build_definition(contract, name)), as_json, lambda data: click.echo(json.dumps(data, indent=2)))
 
 
 def _render_upsert(data: dict[str, Any]) -> None:
@@ -142,6 +76,7 @@ def upsert_command(repo: Path, model: str | None, tenants: tuple[str, ...], as_j
     import boto3
 
     from mlops.config.tenants import load_from_settings
+    from mlops.pipeline.upsert import upsert
 
     data = upsert(boto3.session.Session(), load_from_settings(), repo, model, tenants)
     emit(data, as_json, _render_upsert)
@@ -217,38 +152,13 @@ def _image_digest() -> str | None:
     return digest if digest.startswith("sha256:") and len(digest) == 71 else None
 
 
-def submit_in_process(request: Any) -> dict[str, Any]:
-    """The trigger's own service in this process (the local AWS, where moto never runs Lambda code)."""
-    from mlops.builds import current_service
-
-    service, _ = current_service()
-    return service.submit(request).as_dict()
-
-
-def submit_to_lambda(session: Any, function: str, request: Any) -> dict[str, Any]:
-    """Invoke the trigger Lambda with `{"requests": [request]}` and return its answer for the request."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    payload = json.dumps({"requests": [request.model_dump(mode="json", exclude_none=True)]})
-    try:
-        response = session.client("lambda").invoke(FunctionName=function, Payload=payload.encode())
-        body = json.loads(response["Payload"].read() or b"{}")
-    except (BotoCoreError, ClientError, ValueError) as exc:
-        raise MlopsError(f"cannot invoke the trigger {function}: {exc}", "check the CI role may lambda:InvokeFunction it") from exc
-    results = body.get("results") if isinstance(body, dict) else None
-    if response.get("FunctionError") or not isinstance(results, list) or len(results) != 1:
-        raise MlopsError(f"trigger {function} failed: {response.get('FunctionError') or 'unexpected answer'} {str(body)[:300]}",
-                         f"see the logs of {function}")
-    return dict(results[0])
-
-
 def _await_start(ledger: Any, execution_id: str, tier: str, timeout: float) -> dict[str, Any]:
     """Wait until a queued request is started (a handover or the dispatcher) and its `Executing` event recorded
     the execution ARN in its ledger item."""
     deadline, shown, item = time.monotonic() + timeout, 0.0, {}
     while time.monotonic() < deadline:
         item = ledger.get(execution_id) or {}
-        if item.get("pipeline_execution_arn") or item.get("status") in ("FAILED", "STOPPED", "SUCCEEDED"):
+        if item.get("pipeline_execution_arn") or item.get("status") in TERMINAL:
             return item
         if time.monotonic() - shown > 60:
             info(f"{execution_id} queued for a {tier} slot ({item.get('status', 'not recorded yet')})")
@@ -263,37 +173,9 @@ def _final_ledger(ledger: Any, execution_id: str, timeout: float) -> dict[str, A
     deadline = time.monotonic() + timeout
     while True:
         item = ledger.get(execution_id) or {}
-        if item.get("status") in ("SUCCEEDED", "FAILED", "STOPPED") or time.monotonic() >= deadline:
+        if item.get("status") in TERMINAL or time.monotonic() >= deadline:
             return item
         time.sleep(1)
-
-
-def _status_consumer_runs() -> bool:
-    """Whether something turns status events into ledger updates: the status Lambda on AWS, the local runtime locally."""
-    from mlops.cli.deploy import local_aws
-
-    if not local_aws():
-        return True
-    from mlops.local.stack import LocalStack
-
-    stack = LocalStack()
-    return stack.runtime_running(stack.read_state())
-
-
-def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, Any]:
-    """Hand the request to the trigger; a rejection or a failed start is a one-line error."""
-    from mlops.cli.deploy import local_aws
-    from mlops.pipeline.start import pipeline_names
-
-    if how == "auto":
-        how = "in-process" if local_aws() else "lambda"
-    if how == "in-process":
-        answer = submit_in_process(request)
-    else:
-        answer = submit_to_lambda(session, pipeline_names(session, registry).lambda_function("trigger"), request)
-    if answer.get("result") in ("rejected", "failed", "error"):
-        raise MlopsError(f"the trigger {answer['result']} the build request: {answer.get('detail', 'no reason given')}")
-    return answer
 
 
 @click.command()
@@ -305,12 +187,10 @@ def _submit(session: Any, registry: Any, request: Any, how: str) -> dict[str, An
 @click.option("--wait", is_flag=True, help="Follow the execution step by step until it ends.")
 @click.option("--follow", "follow_arn", help="Follow an execution that is already running (no start).")
 @click.option("--timeout", type=float, default=3 * 3600, show_default=True, help="Seconds --wait waits.")
-@click.option("--trigger", "how", type=click.Choice(["auto", "lambda", "in-process"]), default="auto", show_default=True,
-              help="How the request reaches the trigger: its Lambda, or its service in this process (auto: in-process on the local AWS).")
 @json_option
 def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positional-arguments  # CLI options and wiring
         tenant: str | None, model: str | None, repo: Path | None, version: str | None,
-        wait: bool, follow_arn: str | None, timeout: float, how: str, as_json: bool) -> None:
+        wait: bool, follow_arn: str | None, timeout: float, as_json: bool) -> None:
     """Ask the trigger for a tenant's training build (and with --wait, follow it to its model package)."""
     from mlops.requests import SEMVER_TAG
 
@@ -339,7 +219,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
     else:
         request = _build_request(session, registry, tenant, model, repo, version)
         execution_id = request.execution_id
-        arn, extra = _request_start(session, registry, request, how)
+        arn, extra = _request_start(session, names, registry, request)
         if not wait:
             emit({"execution_arn": arn, "status": "Executing" if arn else "Queued", **extra}, as_json, lambda d: None)
             return
@@ -356,7 +236,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
     final = progress.follow(read, _print_step, timeout=timeout)
     data = final.as_dict() | extra
     if execution_id:
-        data["ledger"] = _ledger_result(ledger, execution_id, final, _status_consumer_runs())
+        data["ledger"] = _ledger_result(ledger, execution_id, final)
     emit(data, as_json, _render)
     if final.status != "Succeeded":
         raise SystemExit(1)
@@ -365,6 +245,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
 def _build_request(session: Any, registry: Any, tenant: str, model: str | None, repo: Path | None,  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the CLI's options
                    version: str | None) -> Any:
     """The CI build request; with --repo, after uploading the sources and upserting the pipeline."""
+    from mlops.pipeline.upsert import upsert
     from mlops.requests import BuildRequest
 
     parameters: dict[str, str] = {}
@@ -381,9 +262,12 @@ def _build_request(session: Any, registry: Any, tenant: str, model: str | None, 
                         reason="mlops train")
 
 
-def _request_start(session: Any, registry: Any, request: Any, how: str) -> tuple[str | None, dict[str, Any]]:
-    """Submit to the trigger: (execution ARN if it started now, what to add to the output)."""
-    answer = _submit(session, registry, request, how)
+def _request_start(session: Any, names: Any, registry: Any, request: Any) -> tuple[str | None, dict[str, Any]]:
+    """Submit to the trigger Lambda: (execution ARN if it started now, what to add to the output); a refusal is a
+    one-line error."""
+    from mlops.trigger_client import TriggerClient
+
+    answer = TriggerClient.connect(session, names).submit(request)
     tier = registry.tenant(request.tenant).tier
     extra: dict[str, Any] = {"execution_id": request.execution_id, "trigger": answer.get("result"), "tier": tier}
     arn = answer.get("pipeline_execution_arn")
@@ -408,12 +292,14 @@ def _parameters(session: Any, arn: str) -> dict[str, str]:
     return {p["Name"]: p["Value"] for p in found.get("PipelineParameters", [])}
 
 
-def _ledger_result(ledger: Any, execution_id: str, final: Any, consumer: bool) -> dict[str, Any]:
-    """The ledger's view at the end; the model package found while following is recorded on the item."""
+def _ledger_result(ledger: Any, execution_id: str, final: Any, timeout: float = LEDGER_WAIT_SECONDS) -> dict[str, Any]:
+    """The ledger's view at the end (waiting up to `timeout` for the status Lambda to record it); the model
+    package found while following is recorded on the item."""
     if final.model_package_arn:
         ledger.set_fields(execution_id, {"model_package_arn": final.model_package_arn}, only_if_missing="model_package_arn")
-    item = _final_ledger(ledger, execution_id, 60.0 if consumer else 0.0)
+    item = _final_ledger(ledger, execution_id, timeout)
     result = {k: item.get(k) for k in ("execution_id", "status", "tier", "duration_seconds", "model_package_arn")}
-    if not consumer:
-        result["note"] = "no local Lambda runtime records status events here; `mlops local up` starts one"
+    if item.get("status") not in TERMINAL:
+        result["note"] = (f"the execution ended {final.status} but the ledger still shows {item.get('status') or 'nothing'} "
+                          f"after {timeout:.0f} s: the status function has not recorded its end")
     return result

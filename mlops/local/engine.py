@@ -31,8 +31,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mlops.aws import errors
 from mlops.local import container
 from mlops.local.engine_expressions import Context, ExpressionError, evaluate_condition, execution_order, parameter_values, resolve
+from mlops.naming import sagemaker_job_arn
 
 RECORD_PREFIX = "local-engine"
 HEARTBEAT_SECONDS = 5.0
@@ -313,7 +315,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
         try:
             answer = sts.assume_role(RoleArn=str(role_arn), RoleSessionName="SageMaker")["Credentials"]
         except sts.exceptions.ClientError as exc:
-            raise StepFailed(f"cannot assume the job's role {role_arn}: {exc.response['Error'].get('Message', exc)}") from None
+            raise StepFailed(f"cannot assume the job's role {role_arn}: {errors.message(exc) or exc}") from None
         import boto3  # pylint: disable=import-outside-toplevel  # the engine module stays importable without it
 
         role = boto3.session.Session(aws_access_key_id=answer["AccessKeyId"], aws_secret_access_key=answer["SecretAccessKey"],
@@ -344,7 +346,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
 
     def _job_arn(self, kind: str, name: str) -> str:
         region, account = self.execution_arn.split(":")[3:5]
-        return f"arn:aws:sagemaker:{region}:{account}:{'processing-job' if kind == 'ProcessingJob' else 'training-job'}/{name}"
+        return sagemaker_job_arn(region, account, kind, name)
 
     def _processing(self, step: dict[str, Any]) -> dict[str, Any]:
         metadata = self._job(step, "ProcessingJob")
@@ -395,7 +397,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
         try:
             arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
         except self.sagemaker.exceptions.ClientError as exc:
-            raise StepFailed(f"CreateModelPackage failed: {exc.response['Error'].get('Message', exc)}") from None
+            raise StepFailed(f"CreateModelPackage failed: {errors.message(exc) or exc}") from None
         self.record["ModelPackageArn"] = arn
         self.record["ModelPackageMetadata"] = request.get("CustomerMetadataProperties", {})
         self.context.steps[step["Name"]] = {"ModelPackageArn": arn}

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.local.processes import pid_alive, terminate_tree
+from mlops.local.wsgi import Answer, answer_of, json_request
 
 LOG = logging.getLogger("mlops.local.pipelines_api")
 TARGET_PREFIX = "SageMaker."
@@ -91,6 +92,7 @@ class PipelinesApi:
         self._lock = threading.Lock()
         self._s3: Any = None
         self._published: set[str] = set()
+        self._log_lock = threading.Lock()
 
     # -- WSGI ---------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -102,31 +104,14 @@ class PipelinesApi:
                    "ListPipelineExecutionSteps": self._steps, "StopPipelineExecution": self._stop}.get(operation)
         if handler is None:
             return self.app(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
+        request = json_request(environ)
+        if request is None:
             return self.app(environ, start_response)  # moto answers a malformed body as AWS does
         return handler(environ, start_response, request)
 
-    def _inner(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    def _inner(self, environ: dict[str, Any]) -> Answer:
         """moto's answer to the request, kept to be changed or passed on."""
-        answer: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            del exc_info
-            answer.update(status=status, headers=headers)
-            return lambda data: None
-
-        chunks = self.app(environ, start_response)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-        return answer["status"], answer["headers"], body
+        return answer_of(self.app, environ)
 
     @staticmethod
     def _pass(start_response: StartResponse, status: str, headers: list[tuple[str, str]], body: bytes) -> list[bytes]:
@@ -282,15 +267,17 @@ class PipelinesApi:
             log_file = Path(entry.get("LogFile") or "")
             if job is None or entry.get("StepStatus") not in ("Succeeded", "Failed", "Stopped") or not log_file.is_file():
                 continue
-            with self._lock:
+            # One publisher at a time: a reader that lists the steps while another publishes waits for the log to
+            # be whole (the CLI and the status function read a failed execution at the same moment).
+            with self._log_lock:
                 if job[1] in self._published:
                     continue
                 self._published.add(job[1])
-            try:
-                publish_job_log(self._logs(region), job[0], job[1].rsplit("/", 1)[-1], log_file,
-                                _epoch(entry.get("StartTime")) or time.time())
-            except Exception as exc:  # pylint: disable=broad-exception-caught  # the log stays on disk
-                LOG.warning("cannot put the log of %s into CloudWatch Logs: %s", job[1], exc)
+                try:
+                    publish_job_log(self._logs(region), job[0], job[1].rsplit("/", 1)[-1], log_file,
+                                    _epoch(entry.get("StartTime")) or time.time())
+                except Exception as exc:  # pylint: disable=broad-exception-caught  # the log stays on disk
+                    LOG.warning("cannot put the log of %s into CloudWatch Logs: %s", job[1], exc)
 
     def _logs(self, region: str) -> Any:
         import boto3  # pylint: disable=import-outside-toplevel

@@ -3,9 +3,11 @@
 `python -m mlops.local.server --port 0 --ready-file F` binds a free port itself (no race between picking
 a port and binding it), then writes `{"pid", "host", "port"}` to F atomically so the parent knows where it
 listens. It serves until SIGTERM or SIGINT. Request logging is off: the log would grow with every call.
-moto's application is served as moto's own threaded server serves it, behind two middlewares: an SDK's retry
-of a call that already succeeded gets that call's answer again (mlops.local.retried_requests), and, with
-`--engine-record-bucket`, pipeline executions are run by the local engine (mlops.local.pipelines_api).
+moto's application is served as moto's own threaded server serves it, behind its middlewares: an SDK's retry
+of a call that already succeeded gets that call's answer again (mlops.local.retried_requests), Lambda Invoke
+runs the function moto holds (mlops.local.lambda_api), with `--engine-record-bucket`, pipeline
+executions are run by the local engine (mlops.local.pipelines_api), and, with `--state-dir`, SageMaker
+endpoints are served by local model servers (mlops.local.endpoints_api).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class ThreadedServer:
     server outside their own process use this one. `with ThreadedServer() as url:` yields the endpoint URL.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, engine: dict[str, Any] | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, engine: dict[str, Any] | None = None,
+                 endpoints: dict[str, Any] | None = None):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -41,6 +44,13 @@ class ThreadedServer:
             from mlops.local.pipelines_api import PipelinesApi
 
             app = PipelinesApi(app, endpoint_url=lambda: self.url, **engine)
+        if endpoints is not None:  # SageMaker endpoints served by local model servers (mlops.local.endpoints_api)
+            from mlops.local.endpoints_api import EndpointsApi
+
+            app = EndpointsApi(app, endpoint_url=lambda: self.url, **endpoints)
+        from mlops.local.lambda_api import LambdaApi  # Lambda Invoke runs the function moto holds
+
+        app = LambdaApi(app, endpoint_url=lambda: self.url)
         self.app = RetriedRequests(app)
         self._server = make_server(host, port, self.app, True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
@@ -84,20 +94,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine-record-bucket",
                         help="run pipeline executions with the local engine, keeping its records in this bucket")
     parser.add_argument("--engine-dir", type=Path, help="the engine's work folders (with --engine-record-bucket)")
+    parser.add_argument("--state-dir", type=Path,
+                        help="serve SageMaker endpoints with local model servers, kept under <state dir>/endpoints")
     args = parser.parse_args(argv)
     if bool(args.engine_record_bucket) != bool(args.engine_dir):
         parser.error("--engine-record-bucket and --engine-dir go together")
 
-    from mlops.local.lambda_runtime import make_moto_dynamodb_atomic, make_moto_reads_linear
+    from mlops.local import moto_patches
 
     # moto checks a DynamoDB condition and writes in separate steps, and walks SQS queues without a lock;
     # real AWS is atomic per call, and tier admission (`inflight < limit`) depends on it under concurrency.
-    make_moto_dynamodb_atomic()
-    make_moto_reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
+    moto_patches.atomic()  # for the server's life: never undone
+    moto_patches.reads_linear()  # DynamoDB reads cost what they return, not the table size (bench/retrain_scan.py)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     engine = {"record_bucket": args.engine_record_bucket, "engine_dir": args.engine_dir} if args.engine_dir else None
-    server = ThreadedServer(args.host, args.port, engine=engine)
+    endpoints = {"state_dir": args.state_dir} if args.state_dir else None
+    server = ThreadedServer(args.host, args.port, engine=engine, endpoints=endpoints)
     server.start()
     host, port = server.host_and_port
 

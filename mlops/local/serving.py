@@ -1,17 +1,17 @@
-"""Local endpoints: serve a deployed model version over HTTP through its inference script.
+"""Local endpoint servers: serve one endpoint's model over HTTP through its inference script.
 
-moto's SageMaker endpoints are InService at once and answer canned bodies, so the local runtime serves
-each deployed model itself. For one endpoint version it downloads `model.tar.gz` from the (local) S3,
-extracts it, finds the inference module the model package carries, and starts a small HTTP server in a
-detached process that loads the model with `model_fn` and answers the SageMaker container routes: `GET
-/ping` and `POST /endpoints/<endpoint>/invocations` (the runtime API's path, so the endpoint name is part
-of every request) through `input_fn` -> `predict_fn` -> `output_fn`.
+The SageMaker endpoints of the local AWS (`mlops.local.endpoints_api`, in the server process) are served by
+these. For one endpoint config it downloads `model.tar.gz` from the (local) S3, extracts it, finds the
+inference module the model carries, and starts a small HTTP server in a detached process that loads the
+model with `model_fn` and answers the SageMaker container routes: `GET /ping` and `POST
+/endpoints/<endpoint>/invocations` (the runtime API's path, so the endpoint name is part of every request)
+through `input_fn` -> `predict_fn` -> `output_fn`. An error of the inference code is answered as one line
+of text: 400 for a `ValueError` (bad input), 500 naming the failing hook otherwise.
 
-A server serves exactly one endpoint of one tenant: a request naming another endpoint, or carrying
-another tenant in `X-Mlops-Tenant`, is refused. Which server is live for an endpoint is recorded in
-`$MLOPS_STATE_DIR/endpoints/<endpoint>/live.json`; `mlops invoke` finds the port there, after checking
-that the entry belongs to the tenant it was asked for. The blue/green switch is: start green, health
-check it, rewrite `live.json`, stop blue (`LocalEndpoints.switch`).
+A server serves exactly one endpoint of one tenant: a request naming another endpoint, or carrying another
+tenant in `X-Mlops-Tenant`, is refused (403). Which server is live for an endpoint is recorded in
+`<state dir>/endpoints/<endpoint>/live.json`. The blue/green switch is: start green, health check it,
+rewrite `live.json`, stop blue (`LocalEndpoints.switch`).
 
 Where the inference code comes from, first match wins (docs/deploy.md):
 1. the container's `SAGEMAKER_SUBMIT_DIRECTORY` (an S3 `.tar.gz` of the source) and `SAGEMAKER_PROGRAM`;
@@ -20,15 +20,13 @@ Where the inference code comes from, first match wins (docs/deploy.md):
 3. a `code/` folder inside `model.tar.gz` (SageMaker's framework convention), program `SAGEMAKER_PROGRAM`
    or `inference.py`.
 
-This module imports only the standard library at the top: the server process must start fast, and the
-caller passes its own boto3 S3 client for the downloads.
+This module imports only the standard library and mlops' error modules at the top: the server process must
+start fast, and the caller passes its own boto3 S3 client for the downloads.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -38,15 +36,16 @@ import subprocess
 import sys
 import tarfile
 import time
+import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mlops.aws import errors
 from mlops.errors import MlopsError
 from mlops.local.processes import pid_alive
 
@@ -75,8 +74,8 @@ def _download_tar(s3: Any, uri: str, dest: Path, what: str) -> None:
     try:
         s3.download_file(bucket, key, str(archive))
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "?")
-        raise MlopsError(f"cannot download the {what} {uri}: {code}", "check that the object exists in the tenant's bucket") from exc
+        raise MlopsError(f"cannot download the {what} {uri}: {errors.code(exc) or '?'}",
+                         "check that the object exists in the tenant's bucket") from exc
     try:
         with tarfile.open(archive, "r:*") as tar:
             tar.extractall(dest, filter="data")
@@ -201,11 +200,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not match:
             self._reply(404, {"error": f"no route {self.path}"})
             return
-        if match.group(1) != self.server.endpoint or self.headers.get(TENANT_HEADER) != self.server.tenant:
-            self._reply(403, {"error": f"this server serves endpoint {self.server.endpoint} of its own tenant only"})
+        if match.group(1) != self.server.endpoint or self.headers.get(TENANT_HEADER, "") != self.server.tenant:
+            self._reply(403, f"this server serves endpoint {self.server.endpoint} of its own tenant only", "text/plain")
             return
         if self.server.load_error or self.server.module is None:
-            self._reply(503, {"error": self.server.load_error or "model not loaded"})
+            self._reply(503, self.server.load_error or "model not loaded", "text/plain")
             return
         module, stage = self.server.module, "input_fn"
         try:
@@ -216,10 +215,11 @@ class _Handler(BaseHTTPRequestHandler):
             accept = self.headers.get("Accept") or "application/json"
             out = module.output_fn(prediction, accept)
         except ValueError as exc:
-            self._reply(400, {"error": _one_line(exc), "stage": stage})
+            self._reply(400, _one_line(exc), "text/plain")
             return
         except Exception as exc:  # pylint: disable=broad-exception-caught  # a model error must answer, not kill the server
-            self._reply(500, {"error": _one_line(exc), "stage": stage})
+            traceback.print_exc()  # into the server's log, as a container's stderr goes to its log stream
+            self._reply(500, f"{stage} failed: {_one_line(exc)}", "text/plain")
             return
         content_type = accept if accept not in ("*/*", "") else "application/json"
         if isinstance(out, tuple):  # the SageMaker toolkits accept (body, content_type)
@@ -244,11 +244,12 @@ def serve(endpoint: str, tenant: str, version: str, program: Path, model_dir: Pa
         server.server_close()
 
 
-# -- the local runtime's side: start, check, switch, stop, invoke ----------------------------------
+# -- the stand-in's side: start, check, switch, stop, forward --------------------------------------
 
 @dataclass
 class LocalServer:
-    """A running (or failed) local endpoint server."""
+    """A running (or failed) local endpoint server: `model` is the SageMaker model, `version` the endpoint
+    config it serves, `package_arn` the model package (or model) it was made from."""
 
     endpoint: str
     tenant: str
@@ -272,6 +273,15 @@ class Health:
 
     ok: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A model server's answer to one invocation."""
+
+    status: int
+    body: bytes
+    content_type: str
 
 
 def _is_our_server(pid: int, endpoint: str) -> bool:
@@ -300,20 +310,8 @@ class LocalEndpoints:
             return None
         return LocalServer(**json.loads(path.read_text(encoding="utf-8")))
 
-    @contextlib.contextmanager
-    def lock(self, endpoint: str) -> Iterator[None]:
-        """Hold the endpoint for one deploy or reject at a time (two CI jobs clicked at once wait in turn)."""
-        folder = self.root / endpoint
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def new_folder(self, endpoint: str, version: str) -> Path:
-        """A fresh folder for one deployment of a version (a redeploy never reuses a live one)."""
+        """A fresh folder for one start of a version (a redeploy never reuses a live one)."""
         label = re.sub(r"[^A-Za-z0-9.-]", "-", version)
         folder = self.root / endpoint / f"{label}-{time.time_ns()}"
         folder.mkdir(parents=True)
@@ -387,38 +385,34 @@ class LocalEndpoints:
             stopped.append(server.endpoint)
         return stopped
 
-    def invoke(self, endpoint: str, tenant: str, body: bytes, content_type: str, accept: str = "application/json",
-               timeout: float = 30.0) -> tuple[bytes, str, LocalServer]:
-        """Send a request to the tenant's endpoint; return (body, content type, the server that answered)."""
+    def retire(self, endpoint: str) -> LocalServer | None:
+        """Stop the endpoint's live server and forget it (the endpoint was deleted); the server stopped, if any."""
         server = self.live(endpoint)
-        if server is None:
-            raise MlopsError(f"endpoint {endpoint} is not deployed locally", f"deploy it first: mlops deploy --tenant {tenant} ...")
-        if server.tenant != tenant:
-            raise MlopsError(f"endpoint {endpoint} does not belong to tenant {tenant}", "a tenant can only invoke its own endpoints")
-        request = urllib.request.Request(
-            f"{server.url}/endpoints/{endpoint}/invocations", data=body, method="POST",
-            headers={"Content-Type": content_type, "Accept": accept, TENANT_HEADER: tenant},
-        )
+        if server is not None:
+            self.stop(server)
+        self._live_file(endpoint).unlink(missing_ok=True)
+        return server
+
+    @staticmethod
+    def forward(server: LocalServer, endpoint: str, tenant: str, body: bytes, headers: dict[str, str],  # pylint: disable=too-many-arguments,too-many-positional-arguments  # the request's parts
+                timeout: float = 60.0) -> Reply:
+        """Post one request for `endpoint` of `tenant` to `server`: its answer, whatever the status (the server refuses
+        another endpoint or tenant with 403). OSError: no answer."""
+        request = urllib.request.Request(f"{server.url}/endpoints/{endpoint}/invocations", data=body, method="POST",
+                                         headers={**headers, TENANT_HEADER: tenant})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.read(), response.headers.get("Content-Type", ""), server
+                return Reply(response.status, response.read(), response.headers.get("Content-Type", ""))
         except urllib.error.HTTPError as exc:
-            data = _error_body(exc)
-            message = data.get("error", f"HTTP {exc.code}")
-            if exc.code == 400:
-                raise MlopsError(f"{endpoint} ({server.version}) rejected the input: {message}", "fix the request body") from None
-            if exc.code == 403:
-                raise MlopsError(f"{endpoint} refused the request: {message}", "a tenant can only invoke its own endpoints") from None
-            raise MlopsError(f"{endpoint} ({server.version}) failed in {data.get('stage', 'the model')}: {message}",
-                             f"see {Path(server.folder) / 'server.log'}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise MlopsError(f"the local server of {endpoint} does not answer ({exc})",
-                             f"redeploy: mlops deploy --tenant {tenant} --model {server.model} --version {server.version}") from None
+            with exc:
+                return Reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
 
 
 def _error_body(exc: urllib.error.HTTPError) -> dict[str, Any]:
+    """The JSON body of an error answer (closed once read)."""
     try:
-        data = json.loads(exc.read() or b"{}")
+        with exc:
+            data = json.loads(exc.read() or b"{}")
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

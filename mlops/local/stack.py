@@ -182,13 +182,15 @@ class LocalStack:
     # -- server process ------------------------------------------------------------------------------
     def _spawn_server(self, names: Any) -> subprocess.Popen[bytes]:
         """Start the server process detached; `_await_server` waits until it answers. Pipeline executions are run
-        by the local engine inside it (mlops.local.pipelines_api), its records kept in the artifacts bucket."""
+        by the local engine inside it (mlops.local.pipelines_api), its records kept in the artifacts bucket, and
+        SageMaker endpoints by local model servers (mlops.local.endpoints_api) under the state dir."""
         ready = self.home / "server.ready"
         ready.unlink(missing_ok=True)
         with open(self.log_file, "ab") as log:
             return subprocess.Popen(  # pylint: disable=consider-using-with  # detached on purpose
                 [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0", "--ready-file", str(ready),
-                 "--engine-record-bucket", names.artifacts_bucket(), "--engine-dir", str(self.settings.state_dir / "engine")],
+                 "--engine-record-bucket", names.artifacts_bucket(), "--engine-dir", str(self.settings.state_dir / "engine"),
+                 "--state-dir", str(self.settings.state_dir)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

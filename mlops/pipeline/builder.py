@@ -20,8 +20,8 @@ Processing scripts get the arguments `mlops.yaml` declares for them and nothing 
 gets its hyperparameters, as SageMaker passes them. The scripts run as code, not baked into the definition:
 `CodeUri` points at the uploaded source bundle
 (`sourcedir.tar.gz` for training, as script mode expects, and the unpacked files under `src/` for the
-processing steps). Building the definition makes no AWS call; `definition_json` additionally runs inside
-moto so a change in the SDK can never reach a real account while building.
+processing steps). Building the definition makes no AWS call: the session it builds with (unless one is
+given) refuses to send any request, so a change in the SDK can never reach an AWS account while building.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.config.contract import ModelContract
+from mlops.errors import MlopsError
 from mlops.pipeline import parameters as P
 
 PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
@@ -166,7 +167,6 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
     max_runtime_seconds: int,
     inference_instances: tuple[str, ...],
 ) -> Any:
-    import boto3
     from sagemaker.estimator import Estimator
     from sagemaker.inputs import TrainingInput
     from sagemaker.model import Model
@@ -187,8 +187,7 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
     if session is None:
         # A placeholder bucket: the SDK would otherwise ask STS/S3 for its default bucket; every output
         # path below is explicit, so nothing is ever written there.
-        session = PipelineSession(boto_session=boto3.Session(region_name=os.environ.get("AWS_REGION", "us-east-1")),
-                                  default_bucket="mlops-unused-default-bucket")
+        session = PipelineSession(boto_session=_offline_session(), default_bucket="mlops-unused-default-bucket")
     params = {
         name: ParameterInteger(name=name, default_value=1) if kind == "Integer" else ParameterString(name=name)
         for name, kind in P.PARAMETERS.items()
@@ -284,8 +283,22 @@ def _build(  # pylint: disable=too-many-locals  # one local per step and paramet
 
 
 def definition_json(contract: ModelContract, *, pipeline_name: str, **build_args: Any) -> str:
-    """The pipeline definition JSON, built with no way to reach a real AWS account."""
-    from moto import mock_aws
-
-    with _sdk_imported(), mock_aws():
+    """The pipeline definition JSON, built with no way to reach AWS (the session refuses to send a request)."""
+    with _sdk_imported():
         return get_pipeline(contract, pipeline_name=pipeline_name, **build_args).definition()
+
+
+def _offline_session() -> Any:
+    """A boto3 session that refuses to send any request: a change in the SDK never reaches AWS."""
+    import boto3  # pylint: disable=import-outside-toplevel  # with the SDK only
+
+    session = boto3.Session(region_name=os.environ.get("AWS_REGION", "us-east-1"))
+    session.events.register("before-send", _refuse_request)
+    return session
+
+
+def _refuse_request(request: Any = None, **_: Any) -> None:
+    """botocore's `before-send` hook of the building session: building a definition sends nothing to AWS."""
+    url = getattr(request, "url", "AWS")
+    raise MlopsError(f"building the pipeline definition tried to call {url}",
+                     "the SageMaker SDK changed what it does while building: nothing was sent; report it")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops.naming import Names
+from mlops import naming
+from mlops.naming import Names, ecr_image_uri, iam_role_arn
 
 TENANT_ID = "TenantId"
 TIER = "Tier"
@@ -52,8 +53,7 @@ PENDING_APPROVAL = "PendingManualApproval"
 TENANT_BOUND = frozenset({TENANT_ID, TIER, INPUT_DATA_URI, OUTPUT_URI, ROLE_ARN, MODEL_PACKAGE_GROUP, APPROVAL_STATUS})
 
 #: Names of the bundle and of the unpacked sources under the code URI (see mlops.pipeline.source).
-SOURCE_BUNDLE = "sourcedir.tar.gz"
-SOURCE_FOLDER = "src"
+SOURCE_BUNDLE, SOURCE_FOLDER = naming.SOURCE_BUNDLE, naming.SOURCE_FOLDER  # the layout under a code URI
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,17 @@ class RunRequest:
 
 def image_uri(names: Names, model: str, version: str) -> str:
     """The ECR image URI of a model's image at a version."""
-    return f"{names.account_id}.dkr.ecr.{names.region}.amazonaws.com/{names.ecr_repository(model)}:{version}"
+    return ecr_image_uri(names, model, version)
 
 
 def role_arn(names: Names, tenant: str) -> str:
     """The ARN of the IAM role a tenant's jobs run as (the steps' RoleArn parameter)."""
-    return f"arn:aws:iam::{names.account_id}:role/{names.tenant_role(tenant)}"
+    return iam_role_arn(names, names.tenant_role(tenant))
 
 
 def pipeline_role_arn(names: Names, tenant: str) -> str:
     """The ARN of the IAM role a tenant's pipelines run as (CreatePipeline's RoleArn)."""
-    return f"arn:aws:iam::{names.account_id}:role/{names.pipeline_role(tenant)}"
+    return iam_role_arn(names, names.pipeline_role(tenant))
 
 
 def execution_parameters(names: Names, request: RunRequest) -> dict[str, str]:

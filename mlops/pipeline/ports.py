@@ -1,5 +1,5 @@
-"""The pipeline ports of `mlops.builds`: start an execution for a BuildRequest, find one already started,
-read an execution's status.
+"""The pipeline ports of the build use cases (`mlops.build_ports`): start an execution for a BuildRequest, find one
+already started, read an execution's status. `mlops.builds.wiring.pipeline_ports` loads them for the handlers.
 
 They wire the trigger to the pipeline start (`mlops.pipeline.start`) and the SageMaker adapter
 (`mlops.aws.sagemaker`); keeping them here, not in the adapter, keeps the adapter free of a dependency on the

@@ -16,8 +16,10 @@ from typing import Any
 
 from mlops import evaluation
 from mlops.errors import MlopsError
+from mlops.statuses import SAGEMAKER_TERMINAL, SM_EXECUTING, SM_FAILED, SM_STOPPED
 
-TERMINAL = ("Succeeded", "Failed", "Stopped")
+#: SageMaker's statuses of an execution that has ended (`mlops.statuses`).
+TERMINAL = SAGEMAKER_TERMINAL
 
 
 @dataclass
@@ -108,7 +110,7 @@ def aws_status(sm: Any, s3: Any, arn: str, logs: Any = None) -> Status:
         statistics = registered.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {})
         if statistics.get("S3Uri"):
             metrics = _metrics_of(adapter.read_json_object(s3, statistics["S3Uri"]), registered.get("CustomerMetadataProperties"))
-    return Status(arn, described.get("PipelineExecutionStatus", "Executing"), described.get("FailureReason") or None,
+    return Status(arn, described.get("PipelineExecutionStatus", SM_EXECUTING), described.get("FailureReason") or None,
                   steps, metrics, package)
 
 
@@ -155,7 +157,7 @@ def failure_reader(*, session: Any = None) -> Callable[[str], dict[str, Any] | N
 
 def failure(status: Status) -> dict[str, Any] | None:
     """Why a failed execution failed: the first failed step, its reason (else the execution's) and its log tail."""
-    if status.status not in ("Failed", "Stopped") and not any(s.get("StepStatus") == "Failed" for s in status.steps):
+    if status.status not in (SM_FAILED, SM_STOPPED) and not any(s.get("StepStatus") == "Failed" for s in status.steps):
         return None
     step = next((s for s in status.steps if s.get("StepStatus") == "Failed"), {})
     found = {"step": step.get("StepName"), "reason": step.get("FailureReason") or status.failure_reason,

@@ -8,7 +8,7 @@ It never imports the SageMaker SDK (the trigger Lambda imports it); boto3 is imp
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlops.errors import MlopsError
@@ -16,8 +16,8 @@ from mlops.naming import Names
 from mlops.pipeline import parameters as P
 from mlops.requests import StartRejected, execution_description
 
-#: The version a local run uses when no image was ever published (the local engine runs no image).
-LOCAL_VERSION = "0.0.0"
+#: The model version of a build whose image was given by URI without a version.
+UNVERSIONED = "0.0.0"
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class StartedExecution:
     pipeline: str
     display_name: str
     parameters: dict[str, str]
-    notes: list[str] = field(default_factory=list)
 
 
 #: session -> its account: asked once per session (a trigger or status Lambda starts many executions with one)
@@ -53,32 +52,24 @@ def pipeline_names(session: Any = None, registry: Any = None) -> Names:
     return registry.names(account_id(session or boto3.session.Session()))
 
 
-def resolve_image(ecr: Any, names: Names, model: str, version: str | None, local: bool) -> tuple[str, str, str, list[str]]:
-    """(version, image URI, image digest, notes) for a model: the given version, else the latest release in ECR."""
+def resolve_image(ecr: Any, names: Names, model: str, version: str | None) -> tuple[str, str, str]:
+    """(version, image URI, image digest) of a model: the given version, else the latest release in ECR.
+
+    The image must be in ECR: a build of a version that was never published is refused for good (StartRejected:
+    no retry publishes it); ECR's own errors stay temporary."""
     from mlops.aws import ecr as ecr_adapter
     from mlops.versioning import scan_tags
 
     repository = names.ecr_repository(model)
-    problem = None
-    try:
-        if version is None:
-            latest = scan_tags(ecr_adapter.list_tags(ecr, repository)).latest_release
-            version = str(latest) if latest else None
-        digest = ecr_adapter.digest_of(ecr, repository, version) if version else None
-    except MlopsError as exc:
-        if not local:
-            raise
-        digest, problem = None, exc.message
-    # A refusal for good (StartRejected, an MlopsError): no retry publishes the image; ECR's own errors stay temporary.
-    if version is None and not local:
-        raise StartRejected(f"no released image of {model} in ECR ({repository})", "publish one with `mlops image` or pass --version")
-    if digest is None and not local:
-        raise StartRejected(f"image {repository}:{version} is not in ECR", "publish it with `mlops image` first")
-    notes = []
+    if version is None:
+        latest = scan_tags(ecr_adapter.list_tags(ecr, repository)).latest_release
+        if latest is None:
+            raise StartRejected(f"no released image of {model} in ECR ({repository})", "publish one with `mlops image` or pass --version")
+        version = str(latest)
+    digest = ecr_adapter.digest_of(ecr, repository, version)
     if digest is None:
-        version = version or LOCAL_VERSION
-        notes.append(f"no image {repository}:{version} in ECR ({problem or 'not published'}); the local engine runs the scripts without it")
-    return version, P.image_uri(names, model, version), digest or "unknown", notes
+        raise StartRejected(f"image {repository}:{version} is not in ECR", "publish it with `mlops image` first")
+    return version, P.image_uri(names, model, version), digest
 
 
 def start_for_request(  # pylint: disable=too-many-locals  # one straight line from request to execution reads best
@@ -89,7 +80,7 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
 
     from mlops.aws import sagemaker as adapter
     from mlops.config.tenants import load_from_settings
-    from mlops.settings import Settings, local_engine_enabled
+    from mlops.settings import Settings
 
     settings = settings or Settings.from_env()
     registry = registry or load_from_settings(settings)
@@ -100,12 +91,11 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
         raise StartRejected(exc.message, exc.hint) from exc
     tier = tenant.effective_tier(registry.platform.tiers)
     names = registry.names(account_id(session))
-    local = local_engine_enabled()
     extra = dict(request.parameters)
-    if request.image_uri:
-        version, image, digest, notes = request.version or LOCAL_VERSION, request.image_uri, request.image_digest or "unknown", []
+    if request.image_uri:  # an image given by URI (e.g. a SageMaker framework image): its version is the request's
+        version, image, digest = request.version or UNVERSIONED, request.image_uri, request.image_digest or "unknown"
     else:
-        version, image, digest, notes = resolve_image(session.client("ecr"), names, request.model, request.version, local)
+        version, image, digest = resolve_image(session.client("ecr"), names, request.model, request.version)
         digest = request.image_digest or digest
     s3 = session.client("s3")
     code_uri = extra.pop(P.CODE_URI, None) or adapter.read_code_pointer(s3, bucket=names.artifacts_bucket(), model=request.model)
@@ -134,4 +124,4 @@ def start_for_request(  # pylint: disable=too-many-locals  # one straight line f
     arn = adapter.start_pipeline_execution(session.client("sagemaker"), pipeline=pipeline, parameters=values,
                                            display_name=request.execution_id, description=description,
                                            token=client_request_token)
-    return StartedExecution(arn=arn, pipeline=pipeline, display_name=request.execution_id, parameters=values, notes=notes)
+    return StartedExecution(arn=arn, pipeline=pipeline, display_name=request.execution_id, parameters=values)

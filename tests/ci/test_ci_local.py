@@ -430,15 +430,19 @@ def test_schedule_mode_applies_the_retraining_check(gitlab_ci_local, snapshot, l
 def test_self_mode_plans_the_infrastructure(gitlab_ci_local, snapshot, local_aws) -> None:
     if not _has_command("infra"):
         pytest.skip("`mlops infra` does not exist yet")
+    # An account's environment of its own, whose variables file points the provider at the local AWS.
+    endpoint = json.loads((local_aws / "local" / "state.json").read_text(encoding="utf-8"))["endpoint"]
+    var_file = local_aws / "ci-plan.tfvars.json"
+    var_file.write_text(json.dumps({"aws_endpoint_url": endpoint, "force_destroy": True}), encoding="utf-8")
     variables = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", **_local_variables(local_aws),
-                 "MLOPS_INFRA_ENVIRONMENT": "local"}
+                 "MLOPS_INFRA_ENVIRONMENT": "ci-plan", "MLOPS_INFRA_VAR_FILE": str(var_file)}
     if os.environ.get("MLOPS_TF_PLUGIN_DIR"):
         variables["MLOPS_TF_PLUGIN_DIR"] = os.environ["MLOPS_TF_PLUGIN_DIR"]
     result = run_gcl(gitlab_ci_local, snapshot, "infra-plan", variables=variables, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert re.search(r"PASS +infra-plan", output)
-    assert "terraform plan (local)" in output
+    assert "terraform plan (ci-plan)" in output
 
 
 def test_triggered_mode_fails_the_train_job_on_a_failing_evaluation(gitlab_ci_local, snapshot, local_aws, model_repo,

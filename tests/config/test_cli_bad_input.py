@@ -148,7 +148,7 @@ OPTION_VALUES: list[Case] = [
     Case("month-empty", ("cost", "report", "--month", ""), "'' is not a month"),
     Case("approval-status", ("train", "--tenant", "acme", "--model", "churn", "--approval-status", "Approved"), "No such option"),
     Case("environment", ("deploy", "--tenant", "acme", "--model", "churn", "--environment", "prod"), "'prod' is not one of"),
-    Case("train-trigger", ("train", "--tenant", "acme", "--model", "churn", "--trigger", "email"), "'email' is not one of"),
+    Case("train-trigger", ("train", "--tenant", "acme", "--model", "churn", "--trigger", "lambda"), "No such option"),
     Case("train-timeout-text", ("train", "--follow", "arn:x", "--timeout", "soon"), "'soon' is not a valid float"),
     Case("train-missing-repo", ("train", "--tenant", "acme", "--repo", "@missing"), "does not exist"),
     Case("train-repo-is-a-file", ("train", "--tenant", "acme", "--repo", "@binary.yaml"), "is a file"),
@@ -198,7 +198,9 @@ OPTION_VALUES: list[Case] = [
     Case("names-account-id", ("names", "--account-id", "abc"), "account id 'abc' is not 12 digits"),
     Case("infra-environment-path", ("infra", "plan", "-e", "../x"), "is not a simple folder name"),
     Case("infra-environment-empty", ("infra", "apply", "-e", ""), "is not a simple folder name"),
-    Case("infra-local-not-running", ("infra", "plan"), "the local AWS is not running"),
+    Case("infra-local-not-running", ("local", "plan"), "the local AWS is not running"),
+    Case("infra-environment-local", ("infra", "plan", "-e", "local"), "the environment 'local' is the local AWS's"),
+    Case("infra-environment-missing", ("infra", "apply"), "Missing option '--environment'"),
 ]
 #: commands that reach AWS with valid input: no endpoint, then no credentials
 AWS_COMMANDS: dict[str, tuple[tuple[str, ...], str, str]] = {

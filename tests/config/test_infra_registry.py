@@ -54,10 +54,10 @@ def _problem(registry: Path) -> str:
 
 
 @pytest.mark.parametrize("command", [("plan",), ("apply",), ("apply", "--allow-destroy-data")], ids=" ".join)
-@pytest.mark.parametrize("environment", ["local", "staging"])
+@pytest.mark.parametrize("where", [("local",), ("infra", "--environment", "staging")], ids=" ".join)
 def test_colliding_tenants_are_refused_in_one_line_before_anything_is_built(colliding: Path, command: tuple[str, ...],
-                                                                           environment: str) -> None:
-    code, out, err = _mlops("infra", *command, "--environment", environment)
+                                                                           where: tuple[str, ...]) -> None:
+    code, out, err = _mlops(where[0], *command, *where[1:])
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and out == ""
     assert errors == ["error: 1 problem(s) in the tenant registry (nothing was built or planned: fix the registry files "
@@ -81,7 +81,7 @@ def test_a_registry_without_collisions_gets_past_the_check(registry_dir: Path, m
     for name, value in {"MLOPS_ROOT": ROOT, "MLOPS_PLATFORM_FILE": registry_dir / "platform.yaml",
                         "MLOPS_TENANTS_DIR": registry_dir / "tenants", "MLOPS_STATE_DIR": registry_dir / "state"}.items():
         monkeypatch.setenv(name, str(value))
-    code, _, err = _mlops("infra", "plan")
+    code, _, err = _mlops("local", "plan")
     assert code == 1 and err.splitlines()[0] == "error: the local AWS is not running (start it with `mlops local up`)"
 
 

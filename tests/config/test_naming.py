@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops.errors import NamingError
+from mlops import naming
 from mlops.naming import Names
 
 
@@ -65,3 +66,17 @@ def test_every_generated_name_respects_its_limit() -> None:
     assert len(names.artifacts_bucket()) <= 63
     with pytest.raises(NamingError):
         names.model_package_group("t" * 24, "m" * 24)
+
+
+def test_arns_and_uris_are_built_from_the_names(names: Names) -> None:
+    assert naming.iam_role_arn(names, names.tenant_role("globex")) == "arn:aws:iam::123456789012:role/acme-ml-tenant-globex"
+    assert naming.ecr_image_uri(names, "churn", "1.2.0") == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme-ml/churn:1.2.0"
+    assert (naming.sagemaker_job_arn("eu-west-1", "123456789012", "TrainingJob", "pipelines-abc-Train-1")
+            == "arn:aws:sagemaker:eu-west-1:123456789012:training-job/pipelines-abc-Train-1")
+    assert (naming.lambda_function_arn("eu-west-1", "123456789012", names.lambda_function("trigger"))
+            == "arn:aws:lambda:eu-west-1:123456789012:function:acme-ml-trigger")
+    assert names.model_package_group("globex", "churn").startswith(naming.model_package_group_prefix(names))
+    with pytest.raises(NamingError, match="not a SageMaker job kind"):
+        naming.sagemaker_job_arn("eu-west-1", "123456789012", "Endpoint", "x")
+    with pytest.raises(NamingError, match="IAM role"):
+        naming.iam_role_arn(names, "no spaces allowed")

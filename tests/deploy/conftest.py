@@ -171,27 +171,41 @@ def packages(aws: None, registry: Any) -> Packages:  # pylint: disable=unused-ar
     return Packages(boto3.client("sagemaker"), boto3.client("s3"), registry)
 
 
+@dataclass(frozen=True)
+class Server:
+    """The local AWS server of a test module: its URL and the state dir of its endpoint servers."""
+
+    url: str
+    state_dir: Path
+
+
 @pytest.fixture(scope="module")
-def deploy_moto() -> Iterator[str]:
-    """A moto server of this module's own (reset per test), so resets never touch other areas' state."""
+def deploy_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A local AWS server of this module's own, as `mlops local up` runs it (endpoints served by local model
+    servers), reset per test, so resets never touch other areas' state."""
     from mlops.local.server import ThreadedServer
 
-    with ThreadedServer() as url:
-        yield url
+    state_dir = tmp_path_factory.mktemp("aws-state")
+    with ThreadedServer(endpoints={"state_dir": state_dir}) as url:
+        yield Server(url, state_dir)
+
+
+def _reset(url: str) -> None:
+    """moto's reset; the endpoints stand-in stops every endpoint's server with it."""
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30):
+        pass
 
 
 @pytest.fixture
-def local_aws(deploy_moto: str, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Packages]:
-    """The local AWS as `mlops local up` leaves it: endpoint URL on loopback, a state dir; servers stopped after."""
+def local_aws(deploy_moto: Server, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Packages]:
+    """The local AWS as `mlops local up` leaves it: AWS_ENDPOINT_URL names it, the CLI has a state dir of its own."""
     import boto3
 
-    from mlops.local.serving import LocalEndpoints
-
-    with urllib.request.urlopen(urllib.request.Request(f"{deploy_moto}/moto-api/reset", method="POST"), timeout=10):
-        pass
-    monkeypatch.setenv("AWS_ENDPOINT_URL", deploy_moto)
+    _reset(deploy_moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deploy_moto.url)
     monkeypatch.setenv("MLOPS_ROOT", str(ROOT))
     monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("GITLAB_USER_LOGIN", "alice")
-    yield Packages(boto3.client("sagemaker", endpoint_url=deploy_moto), boto3.client("s3", endpoint_url=deploy_moto), registry)
-    LocalEndpoints(tmp_path / "state").stop_all()
+    yield Packages(boto3.client("sagemaker", endpoint_url=deploy_moto.url), boto3.client("s3", endpoint_url=deploy_moto.url),
+                   registry)
+    _reset(deploy_moto.url)

@@ -1,4 +1,4 @@
-"""The deploy commands' wiring that needs no AWS: metric rule from --repo, local runtime detection, imports."""
+"""The deploy commands' wiring that needs no AWS: metric rule from --repo, loopback detection, imports."""
 
 from __future__ import annotations
 
@@ -21,19 +21,6 @@ def test_rule_comes_from_the_model_repository() -> None:
     assert cli._rule(None, "churn") is None  # pylint: disable=protected-access
     with pytest.raises(MlopsError, match="holds model 'churn', not 'house-prices'"):
         cli._rule(ROOT / "examples" / "churn", "house-prices")  # pylint: disable=protected-access
-
-
-@pytest.mark.parametrize(("url", "local"), [
-    pytest.param("http://127.0.0.1:5000", True, id="loopback-v4"),
-    pytest.param("http://localhost:4566", True, id="localhost"),
-    pytest.param("http://[::1]:5000", True, id="loopback-v6"),
-    pytest.param("https://sagemaker.eu-west-1.amazonaws.com", False, id="aws"),
-    pytest.param("", False, id="unset"),
-])
-def test_local_runtime_only_for_a_loopback_endpoint(monkeypatch: pytest.MonkeyPatch, url: str, local: bool) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SAGEMAKER", raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    assert cli.local_aws() is local
 
 
 def test_force_needs_reason_and_reason_needs_force(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,10 @@
-"""The endpoints adapter against in-process moto: versions, metrics, approval, AWS rollouts, reject.
+"""The endpoints adapter against in-process moto: versions, metrics, approval, rollouts, reject.
 
-moto has no UpdateEndpoint. The AWS path is exercised by wrapping that one operation with a botocore
-`before-call` hook (the request is still validated against SageMaker's API model first) that plays
-SageMaker: either it switches the endpoint to the new config, or it leaves the old one (auto-rollback).
+In-process moto has no UpdateEndpoint (the local AWS server has one: tests/deploy/test_deploy_local.py,
+tests/local/test_endpoints_api.py). Here the request SageMaker gets is checked by wrapping that one operation
+with a botocore `before-call` hook (the request is still validated against SageMaker's API model first)
+that plays SageMaker: either it switches the endpoint to the new config, or it leaves the old one
+(auto-rollback).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ AUC = MetricRule(name="auc", direction="maximize", threshold=0.7)
 
 @pytest.fixture
 def deployer(packages: Any, tmp_path: Path) -> ep.Deployer:
-    """A deployer on in-process moto (AWS path: no local runtime), logging to a file."""
+    """A deployer on in-process moto, logging to a file."""
     log = ep.JsonlDeploymentLog(tmp_path / "deployments.jsonl")
     return ep.Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
 
@@ -170,7 +172,7 @@ def test_missing_update_endpoint_is_an_explicit_error(packages: Any, deployer: e
     packages.register("acme", "churn", "1.1.0", {"auc": 0.85})
     with pytest.raises(MlopsError, match="does not implement UpdateEndpoint") as caught:
         deployer.deploy(target, AUC)
-    assert "local runtime" in (caught.value.hint or "")
+    assert "mlops local up" in (caught.value.hint or "")
 
 
 def test_gate_refuses_a_worse_challenger_and_force_overrides_it(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:

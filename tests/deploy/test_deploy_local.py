@@ -1,8 +1,8 @@
-"""Local endpoints: real predictions through the inference script, blue/green with health checks,
-rollback, reject, malformed input and tenant isolation, through the `mlops` CLI against a moto server.
+"""Deploying to the local AWS: real predictions through the inference script, blue/green with health checks,
+rollback, reject, malformed input and tenant isolation, through the `mlops` CLI and boto3 alone.
 
-The model servers are separate processes, so these tests run the local AWS as a moto server (the CLI
-finds it through AWS_ENDPOINT_URL on loopback, as after `mlops local up`).
+The local AWS runs as a server with its endpoints stand-in (mlops.local.endpoints_api), as after `mlops
+local up`; the CLI finds it through AWS_ENDPOINT_URL and makes the calls it makes on SageMaker.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from mlops.errors import MlopsError
 from mlops.local.serving import LocalEndpoints, prepare_version
 
 ENDPOINT = "mlops-demo-staging-acme-churn"
+GLOBEX = "mlops-demo-staging-globex-churn"
 
 
 def mlops(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -73,6 +74,7 @@ def test_deploy_invoke_and_blue_green_upgrade(local_aws: Any, capsys: pytest.Cap
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 0, err
     assert "deployed: mlops-demo-staging-acme-churn serves 1.0.0" in out
+    assert f"endpoint {ENDPOINT}: Creating" in err and f"endpoint {ENDPOINT}: InService" in err
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
 
     local_aws.register("acme", "churn", "2.0.0", {"auc": 0.85})
@@ -80,15 +82,15 @@ def test_deploy_invoke_and_blue_green_upgrade(local_aws: Any, capsys: pytest.Cap
     assert code == 0 and json.loads(out)["outcome"] == "deploy"
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn", "--strategy", "linear")
     assert code == 0, err
-    assert "the local runtime performs the blue/green switch itself" in err
-    assert "blue 1.0.0 stopped" in err
+    assert "blue/green update 1.0.0 -> 2.0.0 (LINEAR, auto-rollback on alarms)" in err
+    assert f"endpoint {ENDPOINT}: Updating" in err
     assert predictions(capsys, "acme", rows) == [2.0, 2.0]
     assert [(e["outcome"], e["version"]) for e in _log(tmp_path)] == [("deployed", "1.0.0"), ("deployed", "2.0.0")]
 
     code, out, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows),
                            "--content-type", "application/json")
     assert code == 1 and out == ""
-    assert err == "error: mlops-demo-staging-acme-churn (2.0.0) rejected the input: unsupported content type 'application/json'; " \
+    assert err == "error: mlops-demo-staging-acme-churn rejected the input: unsupported content type 'application/json'; " \
                   "send text/csv (fix the request body)\n"
     bad = tmp_path / "bad.csv"
     bad.write_text("1.0,abc\n", encoding="utf-8")
@@ -105,15 +107,35 @@ def test_failed_health_check_leaves_the_previous_version_serving(local_aws: Any,
     broken = local_aws.register("acme", "churn", "2.0.0", {"auc": 0.95}, broken=True)
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 1
-    assert "UNHEALTHY" in err and "model_fn failed" in err
+    assert "rolled back:" in err and "model_fn failed" in err and f"1.0.0 keeps serving {ENDPOINT}" in err
     assert "rolled-back: mlops-demo-staging-acme-churn serves 1.0.0" in out
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
     last = _log(tmp_path)[-1]
     assert (last["outcome"], last["version"], last["serving_version"]) == ("rolled-back", "2.0.0", "1.0.0")
-    assert "health check failed" in last["reasons"][-1]
+    assert "health check" in last["reasons"][-1]
     assert local_aws.sm.describe_model_package(ModelPackageName=broken)["ModelApprovalStatus"] == "PendingManualApproval"
     code, out, _ = mlops(capsys, "gate", "--tenant", "acme", "--model", "churn", "--json")
-    assert json.loads(out)["champion"]["version"] == "1.0.0", "the local AWS endpoint still points at the champion"
+    assert json.loads(out)["champion"]["version"] == "1.0.0", "the endpoint still serves the champion's config"
+
+
+@pytest.mark.slow
+def test_a_failed_first_deployment_is_replaced_by_the_next(local_aws: Any, capsys: pytest.CaptureFixture[str], rows: Path,
+                                                          tmp_path: Path) -> None:
+    local_aws.register("acme", "churn", "1.0.0", {"auc": 0.80}, broken=True)
+    code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
+    assert code == 1 and f"endpoint {ENDPOINT}: Failed" in err
+    assert "failed: mlops-demo-staging-acme-churn serves nothing" in out
+    assert local_aws.sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "Failed"
+    code, _, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows))
+    assert code == 1 and f"endpoint {ENDPOINT} does not exist or is not in service" in err
+
+    local_aws.register("acme", "churn", "1.1.0", {"auc": 0.80})
+    code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
+    assert code == 0, err
+    assert "the endpoint is Failed" in err and "deleting it to create it again" in err
+    assert "deployed: mlops-demo-staging-acme-churn serves 1.1.0" in out
+    assert predictions(capsys, "acme", rows) == [1.0, 1.0]
+    assert [(e["outcome"], e["version"]) for e in _log(tmp_path)] == [("failed", "1.0.0"), ("deployed", "1.1.0")]
 
 
 @pytest.mark.slow
@@ -143,9 +165,22 @@ def test_rejecting_the_live_version_restores_the_previous_approved(local_aws: An
     assert predictions(capsys, "acme", rows) == [1.0, 1.0]
 
 
+def _as_tenant_role(url: str, tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the CLI signs as a role tagged with `tenant` (as the tenant's deploy role is)."""
+    import boto3
+
+    iam, sts = boto3.client("iam", endpoint_url=url), boto3.client("sts", endpoint_url=url)
+    role = f"mlops-demo-deploy-staging-{tenant}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}", Tags=[{"Key": "mlops:tenant", "Value": tenant}])
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName="deploy-job")["Credentials"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
+    monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+
+
 @pytest.mark.slow
-def test_a_tenant_never_reaches_another_tenants_endpoint(local_aws: Any, capsys: pytest.CaptureFixture[str], rows: Path,
-                                                         tmp_path: Path) -> None:
+def test_a_tenant_never_reaches_another_tenants_endpoint(local_aws: Any, deploy_moto: Any, capsys: pytest.CaptureFixture[str],
+                                                         rows: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     local_aws.register("acme", "churn", "1.0.0", {"auc": 0.80}, constant=11.0)
     local_aws.register("globex", "churn", "1.0.0", {"auc": 0.80}, constant=22.0)
     assert mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")[0] == 0
@@ -158,28 +193,31 @@ def test_a_tenant_never_reaches_another_tenants_endpoint(local_aws: Any, capsys:
     code, _, err = mlops(capsys, "invoke", "--tenant", "initech", "--model", "churn", "--body", str(rows))
     assert code == 1 and "unknown tenant 'initech'" in err
 
-    endpoints = LocalEndpoints(tmp_path / "state")
+    # globex's endpoint made to point at acme's server: the server answers for its own endpoint and tenant only.
+    endpoints = LocalEndpoints(deploy_moto.state_dir)
     acme = endpoints.live(ENDPOINT)
     assert acme is not None
-    live_file = tmp_path / "state" / "endpoints" / "mlops-demo-staging-globex-churn" / "live.json"
+    live_file = deploy_moto.state_dir / "endpoints" / GLOBEX / "live.json"
     tampered = json.loads(live_file.read_text(encoding="utf-8"))
-    live_file.write_text(json.dumps({**tampered, "port": acme.port}), encoding="utf-8")  # globex's entry now points at acme's server
+    live_file.write_text(json.dumps({**tampered, "port": acme.port, "pid": acme.pid}), encoding="utf-8")
     code, _, err = mlops(capsys, "invoke", "--tenant", "globex", "--model", "churn", "--body", str(rows))
-    assert code == 1 and "refused the request: this server serves endpoint mlops-demo-staging-acme-churn of its own tenant only" in err
-    live_file.write_text(json.dumps({**tampered, "tenant": "acme"}), encoding="utf-8")
-    code, _, err = mlops(capsys, "invoke", "--tenant", "globex", "--model", "churn", "--body", str(rows))
-    assert code == 1 and "does not belong to tenant globex" in err
+    assert code == 1 and f"not allowed to invoke {GLOBEX}: AccessDeniedException" in err
+    live_file.write_text(json.dumps(tampered), encoding="utf-8")
+
+    # A caller of globex (its deploy role) is refused acme's endpoint by the local AWS, as by IAM on AWS.
+    _as_tenant_role(deploy_moto.url, "globex", monkeypatch)
+    assert predictions(capsys, "globex", rows) == [22.0, 22.0]
+    code, _, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows))
+    assert code == 1 and f"not allowed to invoke {ENDPOINT}: AccessDeniedException" in err
 
 
 @pytest.mark.slow
-def test_deploying_the_champion_again_restarts_a_stopped_local_server(local_aws: Any, capsys: pytest.CaptureFixture[str], rows: Path,
-                                                                     tmp_path: Path) -> None:
+def test_an_endpoint_whose_server_stopped_serves_again(local_aws: Any, deploy_moto: Any, capsys: pytest.CaptureFixture[str],
+                                                      rows: Path) -> None:
     local_aws.register("acme", "churn", "1.0.0", {"auc": 0.80})
     assert mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")[0] == 0
-    assert LocalEndpoints(tmp_path / "state").stop_all() == [ENDPOINT]
-    code, _, err = mlops(capsys, "invoke", "--tenant", "acme", "--model", "churn", "--body", str(rows))
-    assert code == 1 and "is not deployed locally" in err
+    assert LocalEndpoints(deploy_moto.state_dir).stop_all() == [ENDPOINT]
+    assert predictions(capsys, "acme", rows) == [1.0, 1.0], "started again, as SageMaker replaces a failed instance"
     code, out, err = mlops(capsys, "deploy", "--tenant", "acme", "--model", "churn")
     assert code == 0, err
-    assert "unchanged: mlops-demo-staging-acme-churn serves 1.0.0" in out and "restarting it" in err
-    assert predictions(capsys, "acme", rows) == [1.0, 1.0]
+    assert "unchanged: mlops-demo-staging-acme-churn serves 1.0.0" in out

@@ -22,7 +22,8 @@ import pytest
 from mlops.config.tenants import load_registry
 from mlops.local.stack import LocalStack, endpoint_answers
 from mlops.settings import Settings
-from mlops.terraform import Workspace, summarise
+from mlops.plans import summarise
+from mlops.terraform import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,8 +179,8 @@ def test_env_file_lines_export_endpoint_fake_credentials_and_region(tmp_path: Pa
     assert all(line.startswith(("#", "export ")) for line in lines)
 
 
-def test_infra_plan_needs_the_local_aws_running(local_env: dict[str, str]) -> None:
-    result = subprocess.run([sys.executable, "-m", "mlops", "infra", "plan"], env=local_env, capture_output=True, text=True,
+def test_local_plan_needs_the_local_aws_running(local_env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "mlops", "local", "plan"], env=local_env, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 1
     assert result.stderr.strip() == "error: the local AWS is not running (start it with `mlops local up`)"

@@ -1,29 +1,37 @@
-"""moto's DynamoDB and CloudWatch reads with `make_moto_reads_linear` (the local AWS runs with it): the same answers.
+"""moto's DynamoDB and CloudWatch reads with `moto_patches.reads_linear` (the local AWS runs with it): the same answers.
 
 The patch changes how moto builds a DynamoDB response (only the members an AttributeValue has are
 serialized), where a Query on the table key starts (its partition, not every item of the table) and which
 points a GetMetricData query is compared with (those of its metric). These tests read back every attribute
 type through each read the project uses, and metrics of several tenants side by side, so a patch that
-dropped, mangled or mixed up anything fails them.
+dropped, mangled or mixed up anything fails them. Each test applies the adapters in a fixture that undoes
+them, and the last tests prove the undo gives moto back its own methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 
-from mlops.local.lambda_runtime import make_moto_reads_linear
+from mlops.local import moto_patches
 
 REGION = "us-east-1"
 ITEM = {"n": {"N": "2.5"}, "b": {"B": b"\x00\x01"}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"x"]},
         "m": {"M": {"x": {"L": [{"S": "y"}, {"NULL": True}, {"BOOL": False}]}}}, "t": {"BOOL": True}}
 
 
+@pytest.fixture(name="linear")
+def _linear() -> Iterator[None]:
+    """moto with `reads_linear` for this test only."""
+    with moto_patches.patched(moto_patches.reads_linear):
+        yield
+
+
 @pytest.fixture(name="table")
-def _table(aws):  # type: ignore[no-untyped-def]  # pylint: disable=unused-argument
-    make_moto_reads_linear()
+def _table(aws, linear):  # type: ignore[no-untyped-def]  # pylint: disable=unused-argument
     client = boto3.client("dynamodb", region_name=REGION)
     client.create_table(TableName="reads", BillingMode="PAY_PER_REQUEST",
                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -73,8 +81,7 @@ def test_projection_index_and_scan_still_see_everything(table) -> None:  # type:
     assert len(scanned) == 36
 
 
-def test_metric_data_per_query_is_its_own_metric_only(aws) -> None:  # type: ignore[no-untyped-def]  # pylint: disable=W0613
-    make_moto_reads_linear()
+def test_metric_data_per_query_is_its_own_metric_only(aws, linear) -> None:  # type: ignore[no-untyped-def]  # pylint: disable=W0613
     client = boto3.client("cloudwatch", region_name=REGION)
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     client.put_metric_data(Namespace="ns", MetricData=[
@@ -93,3 +100,39 @@ def test_metric_data_per_query_is_its_own_metric_only(aws) -> None:  # type: ign
     values = {r["Id"]: sum(r["Values"]) for r in results}
     assert [r["Id"] for r in results] == ["q0", "q1", "q2", "q5", "all"]  # the order asked
     assert values == {"q0": 20, "q1": 100 * 3 + 30, "q2": 3, "q5": 0, "all": 12}
+
+
+def _moto_methods() -> dict[str, object]:
+    """The class attributes the adapters replace, as moto's classes hold them now (own attributes only)."""
+    from moto.cloudwatch.models import CloudWatchBackend
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+    from moto.sqs.models import Queue, SQSBackend
+
+    return {f"{cls.__name__}.{name}": cls.__dict__.get(name) for cls in (CloudWatchBackend, BaseJSONSerializer, DynamoDBBackend,
+                                                                        Table, Queue, SQSBackend) for name in dir(cls)}
+
+
+def test_the_adapters_are_undone_and_moto_is_as_it_was() -> None:
+    stock = _moto_methods()
+    with moto_patches.patched(moto_patches.atomic, moto_patches.reads_linear):
+        patched = _moto_methods()
+        assert patched["DynamoDBBackend.transact_write_items"] is not stock["DynamoDBBackend.transact_write_items"]
+        assert patched["Table.query"] is not stock["Table.query"] and patched["Queue.messages"] is not stock["Queue.messages"]
+        moto_patches.atomic()()  # applied again: that undo does nothing
+        moto_patches.reads_linear()()
+        assert _moto_methods() == patched
+    assert _moto_methods() == stock
+
+
+def test_an_undo_leaves_no_trace_and_runs_once() -> None:
+    stock = _moto_methods()
+    undo = moto_patches.atomic()
+    undo()
+    undo()
+    assert _moto_methods() == stock
+    again = moto_patches.atomic()  # applies anew: the marker went with the undo
+    assert _moto_methods() != stock
+    again()
+    assert _moto_methods() == stock

@@ -22,10 +22,10 @@ from typing import Any
 
 import boto3
 import pytest
+from support.trigger_stack import provision, subscriptions
 
 from mlops.config.tenants import load_registry
 from mlops.local.lambda_runtime import sqs_event
-from mlops.local.trigger_stack import provision, subscriptions
 from mlops.packaging import build_packages
 
 ROOT = Path(__file__).resolve().parents[2]

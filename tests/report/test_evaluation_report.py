@@ -16,7 +16,8 @@ import pytest
 from gitlab_stub import GitLabNotes, serve
 from mlops.cli import main
 from mlops.pipeline.progress import Status
-from mlops.report import Evaluation, MetricRule, markdown_note, openmetrics, parse_evaluation
+from mlops.gate import Candidate, MetricRule, decide
+from mlops.report import Evaluation, markdown_note, openmetrics, parse_evaluation, text_report
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/mlops-demo-churn/execution/abc"
@@ -142,13 +143,25 @@ def test_openmetrics_report_has_one_gauge_family_per_metric_labelled_by_tenant_a
 def test_markdown_note_puts_the_contract_metric_first_and_escapes_cells() -> None:
     evaluations = [Evaluation("acme", "churn", "0.2.0", "Succeeded", {"accuracy": 0.8, "auc": 0.851}, model_package_arn="arn:p"),
                    Evaluation("globex", "churn", "0.2.0", "Failed", {"auc": 0.83}, failure_reason="a | b")]
-    note = markdown_note(evaluations, MetricRule("auc", "maximize", 0.7), {"ml-ops pipeline": "https://gitlab.example/p/1"})
+    note = markdown_note(evaluations, MetricRule("auc", "maximize", threshold=0.7), {"ml-ops pipeline": "https://gitlab.example/p/1"})
     assert note.startswith("<!-- mlops-evaluation-report -->\n**ml-ops evaluation of churn 0.2.0**")
     assert "| Tenant | Result | auc | accuracy |" in note
     assert "| acme | registered | 0.851 | 0.8 |" in note
     assert "| globex | failed: a \\| b | 0.83 |  |" in note
     assert "Registration threshold: `auc >= 0.7`." in note
     assert "[ml-ops pipeline](https://gitlab.example/p/1)" in note
+
+
+@pytest.mark.parametrize(("direction", "threshold", "value"), [
+    ("maximize", 0.7, 0.7), ("maximize", 0.7, 0.7 - 1e-12), ("maximize", 0.1 + 0.2, 0.3), ("maximize", 0.7, 0.6999),
+    ("minimize", 0.3, 0.1 + 0.2), ("minimize", 12.5, 12.5 + 1e-12), ("minimize", 12.5, 12.5001),
+])
+def test_the_report_and_the_gate_give_one_verdict_at_the_threshold(direction: str, threshold: float, value: float) -> None:
+    rule = MetricRule("auc", direction, threshold=threshold)  # type: ignore[arg-type]
+    deployed = decide(Candidate("0.2.0", {"auc": value}), None, rule).deploy
+    line = text_report([Evaluation("acme", "churn", "0.2.0", "Succeeded", {"auc": value})], rule).splitlines()[-1]
+    assert line.endswith("(meets)" if deployed else "(does not meet)"), (line, deployed)
+    assert deployed == (abs(value - threshold) < 1e-9), "at the threshold, within float noise, meets; clearly past it, does not"
 
 
 # -- the command ----------------------------------------------------------------------------------------

@@ -14,14 +14,10 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
 
-from mlops import builds
-from mlops.builds import Outcome
-from mlops.cli.retrain import InProcessTrigger, LambdaTrigger
-from mlops.requests import RejectedRequest
-
 from mlops.cli import cli
 from mlops.errors import MlopsError
 from mlops.retrain import RetrainRequest, Submitted
+from mlops.trigger_client import TriggerClient, TriggerRequester
 
 
 class FakeTrigger:
@@ -125,38 +121,54 @@ def test_bad_input_is_one_line(aws, registry, args, message) -> None:  # pylint:
         _run(*args)
 
 
-def test_lambda_trigger_batches_requests_in_one_invocation() -> None:
+def _payload(document: object) -> dict:
+    body = json.dumps(document).encode()
+    return {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(body), len(body))}
+
+
+def test_the_trigger_requester_batches_requests_in_one_invocation() -> None:
     client = boto3.client("lambda", region_name="us-east-1")
-    answer = json.dumps({"results": [{"result": "started", "execution_id": "acme-churn-1"},
-                                     {"result": "rejected", "detail": "unknown model"}]}).encode()
     now = datetime(2026, 6, 1, tzinfo=timezone.utc)
     with Stubber(client) as stub:
-        stub.add_response("invoke", {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(answer), len(answer))},
+        stub.add_response("invoke", _payload({"results": [{"result": "started", "execution_id": "acme-churn-1"},
+                                                          {"result": "rejected", "detail": "unknown model"}]}),
                           {"FunctionName": "mlops-demo-trigger", "Payload": ANY})
-        stub.add_client_error("invoke", "TooManyRequestsException")
-        trigger = LambdaTrigger(client, "mlops-demo-trigger", now)
+        stub.add_client_error("invoke", "TooManyRequestsException", "Rate exceeded")
+        stub.add_response("invoke", _payload({"results": [{"result": "error", "detail": "DynamoDB throttled (send it again)"}]}),
+                          {"FunctionName": "mlops-demo-trigger", "Payload": ANY})
+        trigger = TriggerRequester(TriggerClient(client, "mlops-demo-trigger"), now)
         trigger.batch = 2
-        requests = [RetrainRequest("acme", m, "1.0.0", ("max-age",), "retrain-check: old", "k") for m in ("churn", "nope", "house-prices")]
+        requests = [RetrainRequest("acme", m, "1.0.0", ("max-age",), "retrain-check: old", "k")
+                    for m in ("churn", "nope", "house-prices", "x", "y")]
         done = trigger.submit(requests)
-    assert [(d.model, d.result) for d in done] == [("churn", "started"), ("nope", "rejected"), ("house-prices", "failed")]
-    assert "TooManyRequestsException" in (done[2].detail or "")
+    assert [(d.model, d.result) for d in done] == [("churn", "started"), ("nope", "rejected"), ("house-prices", "failed"),
+                                                   ("x", "failed"), ("y", "failed")]
+    assert (done[2].detail or "").startswith("cannot invoke the trigger mlops-demo-trigger: TooManyRequestsException: Rate exceeded")
+    assert done[4].detail == "DynamoDB throttled (send it again)" and not done[4].accepted  # not recorded: a failure
 
 
-def test_in_process_trigger_uses_the_build_service() -> None:
-    class Service:  # the part of mlops.builds.BuildService the requester uses
-        """Starts churn, rejects the rest."""
+@pytest.mark.parametrize(("answer", "message"), [
+    pytest.param({"FunctionError": "Unhandled", "document": {"errorType": "KeyError", "errorMessage": "'requests'"}},
+                 "the trigger mlops-demo-trigger failed: KeyError: 'requests'", id="function-error"),
+    pytest.param({"document": {"results": []}}, "the trigger mlops-demo-trigger gave an unexpected answer", id="too-few-results"),
+    pytest.param({"document": "null"}, "the trigger mlops-demo-trigger gave an unexpected answer", id="not-an-object"),
+])
+def test_a_failed_invocation_is_one_line(answer: dict, message: str) -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    response = _payload(answer["document"])
+    if "FunctionError" in answer:
+        response["FunctionError"] = answer["FunctionError"]
+    with Stubber(client) as stub, pytest.raises(MlopsError) as caught:
+        stub.add_response("invoke", response, {"FunctionName": "mlops-demo-trigger", "Payload": ANY})
+        TriggerClient(client, "mlops-demo-trigger").invoke([{"source": "ci"}])
+    assert caught.value.message.startswith(message)
+    assert "\n" not in caught.value.one_line() and "/aws/lambda/mlops-demo-trigger" in (caught.value.hint or "")
 
-        def submit(self, request):  # type: ignore[no-untyped-def]
-            """Like BuildService.submit."""
-            if request.model != "churn":
-                raise RejectedRequest("tenant 'acme' does not train model 'x'")
-            return Outcome(request.execution_id, "started", "STARTING")
 
-    builds.use_service(lambda: (Service(), None))
-    try:
-        now = datetime(2026, 6, 1, tzinfo=timezone.utc)
-        done = InProcessTrigger(now).submit([RetrainRequest("acme", m, "1.0.0", ("max-age",), "r", "k") for m in ("churn", "xx")])
-    finally:
-        builds.use_service(None)
-    assert [(d.result, bool(d.execution_id)) for d in done] == [("started", True), ("rejected", False)]
-    assert done[0].execution_id.startswith("acme-churn-")
+def test_access_denied_names_the_permission() -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub, pytest.raises(MlopsError) as caught:
+        stub.add_client_error("invoke", "AccessDeniedException", "not authorized to perform lambda:InvokeFunction")
+        TriggerClient(client, "mlops-demo-trigger").invoke([{"source": "ci"}])
+    assert caught.value.message == "not allowed to invoke the trigger mlops-demo-trigger: AccessDeniedException"
+    assert "lambda:InvokeFunction" in (caught.value.hint or "")

@@ -1,8 +1,11 @@
 """The retraining check with the real trigger on moto: the ledger the trigger writes is what the check reads,
-`--apply` goes through `BuildService.submit`, and the build it starts holds back the next check."""
+`--apply` goes through the trigger client to the trigger's handler (`BuildService.submit`), and the build it
+starts holds back the next check. In-process moto runs no function: the injected requester's Lambda client
+calls the handler in this process."""
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import CliRunner
+from support.trigger_stack import MotoPipelineStarter, provision, subscriptions
 
 from mlops import builds
 from mlops.aws.ledger import Ledger
@@ -17,15 +21,17 @@ from mlops.aws.queues import Queues
 from mlops.aws.slots import Slots
 from mlops.cli import cli
 from mlops.config.tenants import load_registry
-from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
-from mlops.local.trigger_stack import MotoPipelineStarter, provision, subscriptions
+from mlops.local import moto_patches
 from mlops.requests import BuildRequest, PipelineStatusEvent
+from mlops.trigger_client import TriggerClient, TriggerRequester
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def service(aws, registry_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]  # pylint: disable=unused-argument
     """The trigger's build service on moto for the repository's registry, installed as the current one."""
-    make_moto_dynamodb_atomic()
+    undo_patches = moto_patches.atomic()  # moto atomic per call, as AWS is, for this test only
     monkeypatch.setenv("MLOPS_ROOT", str(registry_dir))
     registry = load_registry(registry_dir / "platform.yaml", registry_dir / "tenants")
     names = registry.names()
@@ -44,6 +50,7 @@ def service(aws, registry_dir: Path, monkeypatch: pytest.MonkeyPatch):  # type: 
     builds.use_service(lambda: (built, None))
     yield built
     builds.use_service(None)
+    undo_patches()
 
 
 def _trained(service: builds.BuildService, tenant: str, model: str, days: float) -> str:
@@ -56,8 +63,25 @@ def _trained(service: builds.BuildService, tenant: str, model: str, days: float)
     return outcome.execution_id
 
 
-def _check(*args: str) -> dict:
-    result = CliRunner().invoke(cli, ["retrain-check", "--json", "--data-from", "ledger", *args])
+class HandlerLambda:
+    """A Lambda client whose `invoke` runs the trigger's handler in this process, with the installed service."""
+
+    def invoke(self, FunctionName: str, Payload: bytes) -> dict:  # pylint: disable=invalid-name  # boto3's parameter names
+        """Lambda Invoke, RequestResponse."""
+        from mlops.local.lambda_runtime import LambdaContext, load_handler  # pylint: disable=import-outside-toplevel
+
+        answer = load_handler(ROOT / "lambda", "trigger")(json.loads(Payload), LambdaContext(FunctionName))
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode())}
+
+
+def _through_the_trigger() -> dict:
+    """The `obj` of a check whose --apply reaches the trigger's handler through the trigger client."""
+    client = TriggerClient(HandlerLambda(), "mlops-demo-trigger")
+    return {"build_requester": TriggerRequester(client, datetime.now(timezone.utc))}
+
+
+def _check(*args: str, obj: dict | None = None) -> dict:
+    result = CliRunner().invoke(cli, ["retrain-check", "--json", "--data-from", "ledger", *args], obj=obj)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return json.loads(result.stdout)
@@ -68,7 +92,7 @@ def test_stale_model_is_retrained_once_through_the_trigger(service) -> None:
     _trained(service, "acme", "churn", days=20)  # acme keeps the default 30
     _trained(service, "acme", "house-prices", days=1)
 
-    first = _check("--apply", "--trigger", "in-process")
+    first = _check("--apply", obj=_through_the_trigger())
     decisions = {(d["tenant"], d["model"]): d for d in first["decisions"]}
     assert decisions[("globex", "churn")]["action"] == "retrain"
     assert decisions[("globex", "churn")]["live_version"] == "1.0.0"
@@ -79,7 +103,7 @@ def test_stale_model_is_retrained_once_through_the_trigger(service) -> None:
     retrain = [i for i in service.ledger.scan(tenant="globex") if i.get("source") == "retrain"]
     assert len(retrain) == 1 and retrain[0]["version"] == "1.0.0" and "max age 14 days" in retrain[0]["reason"]
 
-    second = _check("--apply", "--trigger", "in-process")  # the same day: the build now holds it back
+    second = _check("--apply", obj=_through_the_trigger())  # the same day: the build now holds it back
     globex = next(d for d in second["decisions"] if d["tenant"] == "globex")
     assert globex["action"] == "wait" and globex["reasons"][0]["code"] == "running"
     assert not second["applied"]
@@ -143,7 +167,7 @@ def test_a_scheduled_tenant_upload_is_recorded_and_the_check_starts_it_as_new_da
     assert [i["execution_id"] for i in service.ledger.scan(tenant="globex")] == [trained]  # recorded, no build started
     assert _state(service, "globex", "churn")["uploaded_at"].startswith(later.isoformat()[:16])
 
-    first = _check("--apply", "--trigger", "in-process", "--tenant", "globex")
+    first = _check("--apply", "--tenant", "globex", obj=_through_the_trigger())
     (decision,) = first["decisions"]
     assert decision["action"] == "retrain" and [r["code"] for r in decision["reasons"]] == ["new-data"]
     assert first["applied"][0]["request"].split()[0] in {"started", "queued"}

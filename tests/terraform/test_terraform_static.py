@@ -11,7 +11,8 @@ import pytest
 from mlops.errors import MlopsError
 from mlops.packaging import FUNCTIONS, build_packages, sha256_of
 from mlops.settings import Settings
-from mlops.terraform import Workspace, cli_config, last_error, resource_changes
+from mlops.plans import resource_changes
+from mlops.terraform import Workspace, cli_config, last_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +114,7 @@ def test_missing_handler_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_summarise_counts_by_tenant_platform_and_ci_and_sets_known_drift_apart() -> None:
-    from mlops.terraform import component, summarise
+    from mlops.plans import component, summarise
 
     def change(address: str, kind: str, actions: list[str], before: dict | None = None, after: dict | None = None) -> dict:
         return {"address": address, "type": kind, "change": {"actions": actions, "before": before, "after": after}}

@@ -1,4 +1,4 @@
-"""Helpers of the Terraform tests: the known moto drift (from mlops.terraform) and generated tenant files."""
+"""Helpers of the Terraform tests: the known moto drift (from mlops.plans) and generated tenant files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from mlops.terraform import KNOWN_MOTO_DRIFT as KNOWN_DRIFT
-from mlops.terraform import changed_attributes, is_known_drift
+from mlops.plans import KNOWN_MOTO_DRIFT as KNOWN_DRIFT
+from mlops.plans import changed_attributes, is_known_drift
 
 __all__ = ["KNOWN_DRIFT", "changed_attributes", "is_known_drift", "write_tenants"]
 

@@ -129,7 +129,8 @@ def test_registration_carries_metrics_and_metadata(churn_definition: str) -> Non
 
 
 def test_the_sdk_is_only_imported_by_the_builder() -> None:
-    modules = ["mlops.pipeline.start", "mlops.pipeline.progress", "mlops.aws.sagemaker", "mlops.local.engine", "mlops.cli.train"]
+    modules = ["mlops.pipeline.start", "mlops.pipeline.progress", "mlops.pipeline.upsert", "mlops.aws.sagemaker", "mlops.local.engine",
+               "mlops.cli.train", "mlops.trigger_client"]
     code = "import sys, " + ", ".join(modules) + "; print('sagemaker' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

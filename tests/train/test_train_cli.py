@@ -1,4 +1,5 @@
-"""`mlops train --wait` end to end on a moto server: the engine runs detached, the CLI follows its record.
+"""`mlops train --wait` end to end on a moto server: the trigger function runs on Lambda Invoke, the engine
+runs detached, the CLI follows its record and the ledger the status function keeps.
 
 Both example models (a classifier that maximises auc, a regression that minimises rmse) run through the
 same code for two tenants on two tiers; a broken model shows its reason in the output.
@@ -46,6 +47,7 @@ def test_examples_train_to_a_registered_model_package(server_env: LocalAws, tmp_
         PipelineExecutionArn=result["execution_arn"])["PipelineParameters"]}
     assert parameters["InstanceType"] == instance_type
     assert parameters["InputDataUri"] == f"s3://{NAMES.tenant_bucket(tenant)}/data/{model}/"
+    assert result["trigger"] == "started" and result["ledger"]["status"] == "SUCCEEDED" and "note" not in result["ledger"]
 
 
 def test_wait_shows_each_step_and_the_failure_reason(server_env: LocalAws, tiny_repo: Callable[..., Path]) -> None:
@@ -55,6 +57,7 @@ def test_wait_shows_each_step_and_the_failure_reason(server_env: LocalAws, tiny_
     assert "  Preprocess               Succeeded" in out.stderr
     assert "reason: step Train failed: the script exited with code 1: RuntimeError: learning rate exploded: loss is NaN" in out.stderr
     assert "    | RuntimeError: learning rate exploded: loss is NaN" in out.stderr
+    assert " FAILED" in out.stderr.splitlines()[-1] and out.stderr.splitlines()[-1].startswith("ledger: globex-churn-")
 
 
 def test_a_metric_below_threshold_is_reported_and_not_registered(server_env: LocalAws, tiny_repo: Callable[..., Path]) -> None:
@@ -69,3 +72,13 @@ def test_an_unknown_tenant_is_a_one_line_error(server_env: LocalAws) -> None:  #
     out = mlops("train", "--tenant", "nobody", "--model", "churn", "--wait")
     assert out.returncode != 0
     assert out.stderr.strip().startswith("error: unknown tenant 'nobody'")
+
+
+def test_a_request_the_trigger_function_refuses_is_a_one_line_error(server_env: LocalAws, registry_dir: Path) -> None:  # pylint: disable=unused-argument
+    # A tenant added to the registry after the trigger was deployed: the CLI knows it, the function does not.
+    (registry_dir / "tenants" / "initech.yaml").write_text(
+        "id: initech\ndisplay_name: Initech\ntier: bronze\nmodels: [churn]\ntags:\n  cost-center: cc-3003\n  customer: initech\n")
+    out = mlops("train", "--tenant", "initech", "--model", "churn", "--version", "1.0.0")
+    assert out.returncode != 0
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("error: the trigger rejected the build request: unknown tenant 'initech'"), line

@@ -1,4 +1,4 @@
-"""Shared helpers of the train-stage tests: names, provisioning with boto3, tenant data uploads."""
+"""Shared helpers of the train-stage tests: names, provisioning with boto3, the trigger function, tenant data uploads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from support.lambda_functions import deploy_function, function_zip, publish_image
 
 from mlops.naming import Names
 
@@ -20,9 +21,16 @@ TENANTS = ("acme", "globex")
 MODELS = ("churn", "house-prices")
 
 
+#: The version of the image each model has in ECR (what the trigger starts when no --version is given).
+RELEASED = "1.0.0"
+
+
 def provision(session: boto3.session.Session, tenants: tuple[str, ...] = TENANTS, models: tuple[str, ...] = MODELS) -> None:
-    """What Terraform creates for the train stage: artifacts bucket, tenant buckets, model package groups."""
+    """What Terraform creates for the train stage: artifacts bucket, tenant buckets, model package groups, and a
+    released image of each model in ECR."""
     s3, sm = session.client("s3"), session.client("sagemaker")
+    for model in models:
+        publish_image(session.client("ecr"), NAMES, model, RELEASED)
     for bucket in (NAMES.artifacts_bucket(), *(NAMES.tenant_bucket(t) for t in tenants)):
         try:
             s3.create_bucket(Bucket=bucket)
@@ -34,6 +42,14 @@ def provision(session: boto3.session.Session, tenants: tuple[str, ...] = TENANTS
             group = NAMES.model_package_group(tenant, model)
             if group not in existing:
                 sm.create_model_package_group(ModelPackageGroupName=group)
+
+
+def deploy_trigger(session: boto3.session.Session, registry_dir: Path) -> str:
+    """The trigger function with the environment Terraform gives it (terraform/modules/platform)."""
+    environment = {"MLOPS_PROJECT": NAMES.project, "MLOPS_ROOT": "/var/task/registry",
+                   "MLOPS_LEDGER_TABLE": NAMES.ledger_table(), "MLOPS_SLOTS_TABLE": NAMES.slots_table(),
+                   "MLOPS_ARTIFACTS_BUCKET": NAMES.artifacts_bucket()}
+    return deploy_function(session, NAMES, NAMES.lambda_function("trigger"), function_zip(registry_dir), environment)
 
 
 def upload_tiny_data(s3: Any, tenant: str, model: str = "churn", rows: int = 30) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.trigger_stack import MotoPipelineStarter, provision, subscriptions
 from trigger_helpers import Stack, write_registry
 
 from mlops.config.tenants import load_registry
-from mlops.local.lambda_runtime import make_moto_dynamodb_atomic
-from mlops.local.trigger_stack import MotoPipelineStarter, provision, subscriptions
+from mlops.local import moto_patches
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def stack_factory(aws: None, tmp_path: Path) -> Iterator[Any]:
     del aws
     import boto3
 
-    make_moto_dynamodb_atomic()
+    undo_patches = moto_patches.atomic()  # moto atomic per call, as AWS is, for this test only
 
     def build(tenants: dict[str, str], overrides: dict[str, dict] | None = None) -> Stack:
         root = write_registry(tmp_path / "reg", tenants, overrides)
@@ -31,6 +31,7 @@ def stack_factory(aws: None, tmp_path: Path) -> Iterator[Any]:
         return Stack(registry, names, dynamodb, sqs, sagemaker, MotoPipelineStarter(sagemaker, names), urls)
 
     yield build
+    undo_patches()
 
 
 @pytest.fixture

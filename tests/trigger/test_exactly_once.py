@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from trigger_helpers import Stack, request
 
-from mlops.aws.ledger import EXECUTING, STARTING, SUCCEEDED
+from mlops.statuses import EXECUTING, STARTING, SUCCEEDED
 from mlops.requests import parse_status_event, status_event
 
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.stub import Stubber
 from trigger_helpers import LAMBDA_DIR, Stack, request
 
-from mlops.aws.ledger import EXECUTING, FAILED, QUEUED, SUCCEEDED
+from mlops.statuses import EXECUTING, FAILED, QUEUED, SUCCEEDED
 from mlops.aws.queues import REASON_ATTRIBUTE
 from mlops.errors import MlopsError
 from mlops.requests import PipelineStatusEvent, StartRejected
@@ -40,7 +40,7 @@ class FlakyStarter:
 
 def _service(stack: Stack, starter: Any, **kwargs: Any) -> Any:
     service = stack.service(**kwargs)
-    service.start, service.find = starter, starter.find
+    service.context.start, service.context.find = starter, starter.find
     return service
 
 
@@ -201,7 +201,7 @@ def test_a_queued_request_started_elsewhere_leaves_no_count_behind(stack: Stack)
 
 def test_drifted_counts_are_corrected_by_the_recount(stack: Stack) -> None:
     service = stack.service(lease_seconds=0, handover=False)
-    service.settings = dataclasses.replace(service.settings, recount_every_seconds=0)  # at every run
+    service.context.settings = dataclasses.replace(service.context.settings, recount_every_seconds=0)  # at every run
     running = service.submit(request("umbrella", 1))
     assert running.result == "started"
     # Counts gone wrong (a lost write of an older release, a hand edit): two in flight, five waiting, three
@@ -210,9 +210,9 @@ def test_drifted_counts_are_corrected_by_the_recount(stack: Stack) -> None:
                                UpdateExpression="SET inflight = :i, waiting = :w, unfiled = :u",
                                ExpressionAttributeValues={":i": {"N": "2"}, ":w": {"N": "5"}, ":u": {"N": "3"}})
     first = service.dispatch().recounted
-    assert first == {"bronze/#COUNTER.inflight": [2, 1], "bronze/#COUNTER.waiting": [5, 3]}, "unfiled: not on one look"
+    assert first == {"bronze/tier.inflight": [2, 1], "bronze/tier.waiting": [5, 3]}, "unfiled: not on one look"
     second = service.dispatch().recounted
-    assert second == {"bronze/#COUNTER.waiting": [3, 0], "bronze/#COUNTER.unfiled": [3, 0]}, "two empty looks in a row"
+    assert second == {"bronze/tier.waiting": [3, 0], "bronze/tier.unfiled": [3, 0]}, "two empty looks in a row"
     assert service.dispatch().recounted == {}
     service.record_status(PipelineStatusEvent(execution_id=running.execution_id, status="Succeeded",
                                               pipeline_execution_arn=running.pipeline_execution_arn, at="2026-01-01T00:10:00Z"))

@@ -6,7 +6,7 @@ from typing import Any
 
 from trigger_helpers import Stack, request
 
-from mlops.aws.ledger import EXECUTING, QUEUED, STARTING, SUCCEEDED
+from mlops.statuses import EXECUTING, QUEUED, STARTING, SUCCEEDED
 from mlops.builds import DispatchReport
 from mlops.requests import parse_status_event, status_event
 

@@ -17,10 +17,11 @@ from botocore.exceptions import ClientError
 from trigger_helpers import Stack, request
 
 from mlops.aws.dynamo import from_attrs
-from mlops.aws.ledger import EXECUTING, QUEUED, STARTING, SUCCEEDED, state_key
+from mlops.aws.ledger import state_key
 from mlops.builds import DispatchReport
 from mlops.errors import MlopsError
 from mlops.requests import execution_description, parse_status_event, status_event
+from mlops.statuses import EXECUTING, QUEUED, STARTING, SUCCEEDED
 
 
 def _end(service: Any, started: Any, ended_at: str = "2026-01-01T00:10:00Z", described: bool = True,

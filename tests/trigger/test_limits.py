@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.trigger_stack import SimulatedSageMaker
 from trigger_helpers import LAMBDA_DIR, Stack, request
 
 from mlops.builds import BuildService, HandlerConfig, use_service
 from mlops.local.lambda_runtime import EventSourceMapping, load_handler
-from mlops.local.trigger_stack import SimulatedSageMaker
 
 TENANTS = {**{f"g{i}": "gold" for i in range(4)}, **{f"s{i}": "silver" for i in range(3)}, **{f"b{i}": "bronze" for i in range(3)}}
 LIMITS = {"gold": 3, "silver": 2, "bronze": 1}

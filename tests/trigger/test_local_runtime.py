@@ -6,11 +6,11 @@ import json
 import time
 from typing import Any
 
+from support.trigger_stack import SimulatedSageMaker
 from trigger_helpers import LAMBDA_DIR, Stack, request, upload_event
 
 from mlops.builds import HandlerConfig, use_service
 from mlops.local.lambda_runtime import standard_runtime
-from mlops.local.trigger_stack import SimulatedSageMaker
 
 
 def test_uploads_and_queued_requests_run_to_the_ledger_through_the_runtime(stack: Stack) -> None:

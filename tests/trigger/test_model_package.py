@@ -15,9 +15,10 @@ import pytest
 from botocore.stub import Stubber
 from trigger_helpers import Stack, upload_event
 
-from mlops.aws.ledger import SUCCEEDED
 from mlops.pipeline.progress import model_package_port
-from mlops.requests import parse_status_event, parse_upload_event, status_event
+from mlops.requests import parse_status_event, status_event
+from mlops.statuses import SUCCEEDED
+from mlops.uploads import parse_upload_event
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/trig-globex-churn/3"
 

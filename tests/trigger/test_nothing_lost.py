@@ -140,7 +140,7 @@ def test_the_real_pipeline_port_loads_without_sagemaker() -> None:
 ])
 def test_a_malformed_status_record_loses_none_of_the_good_ones_in_its_batch(stack: Stack, poison: Any, reason: str) -> None:
     """The poison record goes to the DLQ with its reason at once; the batch's good events are all applied."""
-    from mlops.aws.ledger import SUCCEEDED
+    from mlops.statuses import SUCCEEDED
     from mlops.local.lambda_runtime import LambdaContext, sqs_event
     from mlops.requests import status_event
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from trigger_helpers import LAMBDA_DIR, Stack, upload_event
 
-from mlops.aws.ledger import REJECTED
+from mlops.statuses import REJECTED
 from mlops.builds import HandlerConfig, use_service
 from mlops.cli import cli
 from mlops.local.lambda_runtime import EventSourceMapping, load_handler

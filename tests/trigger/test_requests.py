@@ -8,7 +8,8 @@ import pytest
 from trigger_helpers import request, upload_event
 
 from mlops.naming import Names
-from mlops.requests import BuildRequest, RejectedRequest, parse_message, parse_status_event, status_event
+from mlops.requests import BuildRequest, RejectedRequest, parse_status_event, status_event
+from mlops.uploads import parse_message
 
 NAMES = Names(project="trig")
 TENANTS = ["acme", "globex"]

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from trigger_helpers import request
 
-import mlops.builds
+import mlops.builds.dispatcher
 from mlops.aws.slots import Slots
 
 
 def test_the_largest_round_fits_in_one_transaction() -> None:
     from mlops.aws.ledger import Ledger
 
-    k = mlops.builds.MAX_ADMISSIONS_PER_ROUND
+    k = mlops.builds.dispatcher.MAX_ADMISSIONS_PER_ROUND
     ledger, slots = Ledger(None, "ledger"), Slots(None, "slots", account_quota=500)
     admits = [(f"tenant{i}", f"tenant{i}-churn-{i:012x}", f"{i:012d}#t#e{i}") for i in range(k)]  # all different tenants
     items = [ledger.start_item(eid, "now") for _, eid, _ in admits]
@@ -24,7 +24,7 @@ def test_the_largest_round_fits_in_one_transaction() -> None:
 
 
 def test_more_free_slots_than_a_round_holds_are_filled_by_the_next_runs(stack_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mlops.builds, "MAX_ADMISSIONS_PER_ROUND", 2)
+    monkeypatch.setattr(mlops.builds.dispatcher, "MAX_ADMISSIONS_PER_ROUND", 2)
     stack = stack_factory({"alpha": "gold", "bravo": "gold", "charlie": "gold"})
     service = stack.service(direct_start=False)
     for tenant in ("alpha", "bravo", "charlie"):

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from support.trigger_stack import MotoPipelineStarter
 
-from mlops.aws.ledger import Ledger
+from mlops.aws.build_store import DynamoBuildStore
 from mlops.aws.queues import Queues
-from mlops.aws.slots import Slots
 from mlops.builds import BuildService, DispatchSettings
 from mlops.config.tenants import Registry
-from mlops.local.trigger_stack import MotoPipelineStarter
 from mlops.naming import Names
 from mlops.requests import BuildRequest
 
@@ -56,11 +55,11 @@ class Stack:
         """A service with its own clients (as each Lambda container has)."""
         import boto3
 
-        dynamodb = boto3.client("dynamodb")
+        names = self.names
+        store = DynamoBuildStore.of(boto3.client("dynamodb"), names.ledger_table(), names.slots_table(), account_quota)
         service = BuildService(
-            registry=self.registry, ledger=Ledger(dynamodb, self.names.ledger_table()),
-            slots=Slots(dynamodb, self.names.slots_table(), account_quota), queues=Queues(boto3.client("sqs")),
-            start=self.starter, find=getattr(self.starter, "find", None),
+            registry=self.registry, store=store, queues=Queues(boto3.client("sqs")), start=self.starter,
+            find=getattr(self.starter, "find", None),
             settings=DispatchSettings(lease_seconds=lease_seconds, tier_lease_ms=tier_lease_ms, handover=handover),
             direct_start=direct_start, **kwargs)
         self.services.append(service)

@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from support.lambda_functions import publish_image
 
 from mlops.aws.ledger import Ledger
 from mlops.aws.slots import Slots
@@ -83,6 +84,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
                    AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1", MLOPS_LOCAL="1")
         upsert = _mlops(env, "pipeline", "upsert", "--repo", str(ROOT / "examples" / "churn"))
         assert upsert.returncode == 0, upsert.stderr
+        # a released image for the builds to resolve, as `mlops image publish` leaves it
+        publish_image(boto3.client("ecr", endpoint_url=state["endpoint"], region_name="us-east-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing"), NAMES, "churn", "1.0.0")
         yield Local(env, json.loads((state_dir / "local" / "state.json").read_text(encoding="utf-8")))
     finally:
         log = state_dir / "local" / "runtime.log"

@@ -1,9 +1,9 @@
 """The trigger's AWS resources on moto, for tests and benches that do not run Terraform.
 
-`provision` creates what `terraform/modules/platform` creates for the trigger (both tables with the
-`pk`/`sk` schema, every tier/event queue with its DLQ and redrive policy, one SageMaker pipeline per tenant
-and model, as `mlops pipeline upsert` makes them)
-with the same names. `MotoPipelineStarter` is a stand-in of the pipeline start port backed by moto: it
+`provision` creates the trigger's tables and queues exactly as `trigger_resources.json` describes them
+(generated from the Terraform root: `support.trigger_resources`), with the names `mlops.naming` gives, and
+one SageMaker pipeline per tenant and model, as `mlops pipeline upsert` makes them.
+`MotoPipelineStarter` is a stand-in of the pipeline start port backed by moto: it
 really calls StartPipelineExecution (moto records the execution) and counts starts per execution id, so a
 duplicate start would be visible. moto ignores ClientRequestToken, so nothing here relies on it.
 """
@@ -14,11 +14,17 @@ import json
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from mlops.naming import Names
+from mlops.naming import Names, iam_role_arn
 from mlops.requests import BuildRequest, execution_description, status_event, utc_now
 
+#: The trigger's tables and queues as the Terraform root declares them (generated: support.trigger_resources).
+RESOURCES = Path(__file__).with_name("trigger_resources.json")
+#: What a table's description passes to CreateTable as it is.
+_CREATE_TABLE = ("BillingMode", "KeySchema", "AttributeDefinitions", "ProvisionedThroughput", "GlobalSecondaryIndexes",
+                 "LocalSecondaryIndexes")
 _DEFINITION = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": []})
 
 
@@ -27,28 +33,28 @@ def subscriptions(registry: Any) -> dict[str, list[str]]:
     return {tenant_id: list(tenant.models) for tenant_id, tenant in registry.tenants.items()}
 
 
-def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list[str], tenants: dict[str, list[str]],
-              tier_max_receives: int = 50, event_max_receives: int = 5) -> dict[str, str]:
-    """Create tables, queues (with DLQs) and pipelines; returns queue URLs by name."""
-    for table in (names.ledger_table(), names.slots_table()):
-        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                    {"AttributeName": "sk", "AttributeType": "S"}])
+def provision(dynamodb: Any, sqs: Any, sagemaker: Any, names: Names, tiers: list[str], tenants: dict[str, list[str]]) -> dict[str, str]:
+    """Create the tables and queues (with DLQs) of `trigger_resources.json`, and the pipelines; returns queue URLs by name."""
+    described = json.loads(RESOURCES.read_text(encoding="utf-8"))
+    for table in described["tables"]:
+        name = getattr(names, table["naming"])()
+        dynamodb.create_table(TableName=name, **{key: value for key, value in table.items() if key in _CREATE_TABLE})
+        if "TimeToLive" in table:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, **table["TimeToLive"]})
     urls: dict[str, str] = {}
-    queues = [(names.tier_queue(t), tier_max_receives) for t in tiers]
-    queues += [(names.events_queue(p), event_max_receives) for p in ("uploads", "status")]
-    for queue, max_receives in queues:
-        dlq = Names.dead_letter_queue(queue)
-        urls[dlq] = sqs.create_queue(QueueName=dlq)["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        urls[queue] = sqs.create_queue(QueueName=queue, Attributes={
-            "VisibilityTimeout": "180",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
+    for queue in described["queues"]:
+        naming = getattr(names, queue["naming"])
+        for name in [naming(tier) for tier in tiers] if "argument" not in queue else [naming(queue["argument"])]:
+            dlq = getattr(Names, queue["dead_letter"]["naming"])(name)
+            urls[dlq] = sqs.create_queue(QueueName=dlq, Attributes=queue["dead_letter"]["Attributes"])["QueueUrl"]
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=urls[dlq], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            urls[name] = sqs.create_queue(QueueName=name, Attributes={
+                **queue["Attributes"],
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue["maxReceiveCount"]})})["QueueUrl"]
     for tenant, models in tenants.items():
         for model in models:
             sagemaker.create_pipeline(PipelineName=names.pipeline(tenant, model), PipelineDefinition=_DEFINITION,
-                                      RoleArn=f"arn:aws:iam::{names.account_id}:role/{names.pipeline_role(tenant)}")
+                                      RoleArn=iam_role_arn(names, names.pipeline_role(tenant)))
     return urls
 
 
