@@ -34,6 +34,7 @@ import click
 
 from mlops.config.contract import load_contract
 from mlops.settings import Settings
+from mlops.statuses import TERMINAL
 
 EXAMPLE = "churn"
 #: A model repository written only for SageMaker's own container contract, trained and served unchanged.
@@ -196,7 +197,7 @@ class Demo:
         while time.monotonic() < deadline:
             items = self.run_quiet("executions", "list", "--json") or []
             items = [i for i in items if i.get("status") != "REJECTED"]  # refused uploads are no builds
-            done = [i for i in items if i.get("status") in ("SUCCEEDED", "FAILED", "STOPPED")]
+            done = [i for i in items if i.get("status") in TERMINAL]
             if len(items) >= count and len(done) == len(items):
                 break
             time.sleep(2)

@@ -140,7 +140,7 @@ class Names:  # pylint: disable=too-many-public-methods  # one method per kind o
 
     def log_group(self, function: str) -> str:
         """CloudWatch log group of a Lambda function."""
-        return _check("log group", f"/aws/lambda/{self.lambda_function(function)}", _LOG_GROUP)
+        return lambda_log_group(self.lambda_function(function))
 
     def ci_role(self, purpose: str) -> str:
         """IAM role that GitLab CI assumes with its OIDC token (`build`, `train`, `infra`; deploys: `deploy_role`)."""
@@ -303,3 +303,19 @@ def code_prefix(model: str, digest: str) -> str:
 def code_pointer_key(model: str) -> str:
     """The key of the pointer to a model's latest upserted sources (what a start without a code URI uses)."""
     return f"code/{model}/current.json"
+
+
+def lambda_log_group(function_name: str) -> str:
+    """The CloudWatch log group Lambda writes a function's logs to (`function_name`: the full name)."""
+    return _check("log group", f"/aws/lambda/{function_name}", _LOG_GROUP)
+
+
+def drift_namespace(names: Names) -> str:
+    """The CloudWatch namespace the retraining check reads drift metrics from by default (`<project>/Monitoring`)."""
+    return f"{names.project}/Monitoring"
+
+
+def definition_name(project: str, model: str) -> str:
+    """The name a printed pipeline definition carries when no tenant is given (`<project>-<model>`); each tenant's
+    registered pipeline is `Names.pipeline`."""
+    return f"{project}-{model}"

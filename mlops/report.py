@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops.gate import MetricRule
+from mlops.statuses import SM_SUCCEEDED
 
 #: Marks the notes this module writes (an HTML comment: invisible in the rendered note).
 NOTE_MARKER = "<!-- mlops-evaluation-report -->"
@@ -43,13 +44,13 @@ class Evaluation:  # pylint: disable=too-many-instance-attributes  # one flat re
     @property
     def registered(self) -> bool:
         """Whether the build ended with a registered model package."""
-        return self.status == "Succeeded" and bool(self.model_package_arn)
+        return self.status == SM_SUCCEEDED and bool(self.model_package_arn)
 
     def outcome(self) -> str:
         """One phrase: registered, not registered, failed (with the reason), or no result."""
         if self.registered:
             return "registered"
-        if self.status == "Succeeded":
+        if self.status == SM_SUCCEEDED:
             return "succeeded, no model package registered"
         if self.failure_reason:
             return f"{self.status.lower()}: {self.failure_reason}"

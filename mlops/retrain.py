@@ -27,7 +27,7 @@ from semver import Version
 
 from mlops import statuses, versioning
 from mlops.errors import MlopsError
-from mlops.naming import Names
+from mlops.naming import Names, model_package_group_prefix
 
 RETRAIN, KEEP, WAIT, SKIP = "retrain", "keep", "wait", "skip"
 
@@ -378,7 +378,7 @@ def check(
             else:
                 mine.append(Decision(tenant.id, model, SKIP, (Reason("disabled", "tenant is disabled in the registry"),)))
         decisions.extend(mine)
-    decisions.extend(_leftovers(by_id, platform_models, histories, inventory, groups, f"{names.project}-"))
+    decisions.extend(_leftovers(by_id, platform_models, histories, inventory, groups, model_package_group_prefix(names)))
     return Report(now=now, decisions=decisions, problems=problems)
 
 

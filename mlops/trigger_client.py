@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops.errors import MlopsError
+from mlops.naming import lambda_log_group
 from mlops.retrain import RetrainRequest, Submitted
 
 #: Requests per invocation of the retraining check (a payload of 25 requests is a few KB).
@@ -57,7 +58,7 @@ class TriggerClient:
             body = json.loads(raw or b"null")
         except ValueError:
             body = raw[:300].decode("utf-8", errors="replace")
-        logs = f"see its log in CloudWatch Logs, group /aws/lambda/{self.function}"
+        logs = f"see its log in CloudWatch Logs, group {lambda_log_group(self.function)}"
         if response.get("FunctionError"):
             error = body if isinstance(body, dict) else {}
             text = " ".join(f"{error.get('errorType', response['FunctionError'])}: {error.get('errorMessage', body)}".split())

@@ -81,6 +81,7 @@ def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies
     """Scan AWS and apply the policy: the report (only the asked-for tenant/model) and the call counter."""
     from mlops.aws.scan import CloudWatchDrift, ScanOptions, gather
     from mlops.config.tenants import load_from_settings
+    from mlops.naming import drift_namespace
     from mlops.retrain import TenantInfo, check
 
     registry = load_from_settings()
@@ -96,7 +97,7 @@ def _run_check(tenant_id: str | None, model: str | None, now: datetime, policies
     models = [m for m in registry.platform.models if not model or m == model]
     drift_keys = [(t.id, m) for t in scanned for m in t.models
                   if m in models and policies.get(m) is not None and policies[m].drift_threshold is not None]
-    drift = CloudWatchDrift(cloudwatch, scan["drift_namespace"] or f"{names.project}/Monitoring", scan["drift_metric"])
+    drift = CloudWatchDrift(cloudwatch, scan["drift_namespace"] or drift_namespace(names), scan["drift_metric"])
     options = ScanOptions(ledger=scan["ledger"], data_from=scan["data_from"], registry=scan["registry"])
     inventory = gather(clients, names, scanned, models, options, drift=drift, drift_keys=drift_keys, now=now)
     report = check(tenants, registry.platform.models, inventory, policies, now, names)

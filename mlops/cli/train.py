@@ -23,7 +23,7 @@ import click
 
 from mlops.cli.output import emit, fmt_number, fmt_seconds, info, json_option
 from mlops.errors import MlopsError
-from mlops.statuses import TERMINAL
+from mlops.statuses import SM_EXECUTING, SM_FAILED, SM_SUCCEEDED, TERMINAL
 
 _repo_option = click.option("--repo", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
                             envvar="MLOPS_MODEL_REPO", help="Model repository holding mlops.yaml [MLOPS_MODEL_REPO].")
@@ -45,10 +45,11 @@ def pipeline() -> None:
 @json_option
 def definition(repo: Path, model: str | None, pipeline_name: str | None, as_json: bool) -> None:
     """Print the pipeline definition JSON (tenant values are parameters, never baked in; JSON with or without --json)."""
+    from mlops.naming import definition_name
     from mlops.pipeline.upsert import contract_of, definition as build_definition
 
     contract = contract_of(repo, model)
-    name = pipeline_name or f"{contract.project}-{contract.model}"
+    name = pipeline_name or definition_name(contract.project, contract.model)
     emit(json.loads(build_definition(contract, name)), as_json, lambda data: click.echo(json.dumps(data, indent=2)))
 
 
@@ -97,11 +98,11 @@ def _git_commit(repo: Path) -> str | None:
 def _print_step(_status: Any, step: dict[str, Any]) -> None:
     state = step.get("StepStatus", "")
     line = f"  {step['StepName']:<24} {state:<10}"
-    if step.get("Seconds") is not None and state in ("Succeeded", "Failed"):
+    if step.get("Seconds") is not None and state in (SM_SUCCEEDED, SM_FAILED):
         line += f" {fmt_seconds(step['Seconds'])}"
-    if state == "Succeeded" and "Condition" in step.get("Metadata", {}):
+    if state == SM_SUCCEEDED and "Condition" in step.get("Metadata", {}):
         line += f" outcome {step['Metadata']['Condition']['Outcome']}"
-    if state == "Failed" and step.get("FailureReason"):
+    if state == SM_FAILED and step.get("FailureReason"):
         line += f" {step['FailureReason']}"
     info(line)
 
@@ -110,7 +111,7 @@ def _render(data: dict[str, Any]) -> None:
     info(f"execution {data['execution_arn']}: {data['status']}")
     if data.get("failure_reason"):
         info(f"  reason: {data['failure_reason']}")
-    failed = [s for s in data.get("steps", []) if s.get("StepStatus") == "Failed" and s.get("StderrTail")]
+    failed = [s for s in data.get("steps", []) if s.get("StepStatus") == SM_FAILED and s.get("StderrTail")]
     for step in failed:
         info(f"  last output of {step['StepName']} ({step.get('LogFile', '')}):")
         for line in step["StderrTail"].splitlines()[-10:]:
@@ -119,7 +120,7 @@ def _render(data: dict[str, Any]) -> None:
         info("  metrics: " + ", ".join(f"{k}={fmt_number(v)}" for k, v in data["metrics"].items()))
     if data.get("model_package_arn"):
         info(f"  registered model package: {data['model_package_arn']}")
-    elif data.get("status") == "Succeeded":
+    elif data.get("status") == SM_SUCCEEDED:
         info("  no model package was registered")
     ledger = data.get("ledger")
     if ledger:
@@ -198,7 +199,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
         raise MlopsError(f"--version {version!r} is not a version as images are tagged", "use semver, e.g. 0.3.0 or 0.3.0-mr.4")
     import boto3
 
-    from mlops.aws.ledger import Ledger
+    from mlops.builds import ledger_from_env
     from mlops.config.tenants import load_from_settings
     from mlops.pipeline import progress
     from mlops.pipeline.start import pipeline_names
@@ -213,7 +214,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
         else:
             registry.tenant(tenant)  # the model comes from --repo's mlops.yaml, checked when it is read
     names = pipeline_names(session, registry)
-    ledger, execution_id, extra = Ledger(session.client("dynamodb"), names.ledger_table()), None, {}
+    ledger, execution_id, extra = ledger_from_env(), None, {}
     if follow_arn:
         arn = follow_arn
     else:
@@ -221,7 +222,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
         execution_id = request.execution_id
         arn, extra = _request_start(session, names, registry, request)
         if not wait:
-            emit({"execution_arn": arn, "status": "Executing" if arn else "Queued", **extra}, as_json, lambda d: None)
+            emit({"execution_arn": arn, "status": SM_EXECUTING if arn else "Queued", **extra}, as_json, lambda d: None)
             return
         if not arn:
             item = _await_start(ledger, execution_id, extra["tier"], timeout)
@@ -238,7 +239,7 @@ def train(  # pylint: disable=too-many-locals,too-many-arguments,too-many-positi
     if execution_id:
         data["ledger"] = _ledger_result(ledger, execution_id, final)
     emit(data, as_json, _render)
-    if final.status != "Succeeded":
+    if final.status != SM_SUCCEEDED:
         raise SystemExit(1)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlops import evaluation
 from mlops.config._yaml import problems_from, read_yaml
 from mlops.errors import ConfigError
+from mlops.gate import MetricRule
 from mlops.naming import MODEL_MAX, PROJECT_MAX, SLUG
 
 CONTRACT_FILE = "mlops.yaml"
@@ -61,8 +62,8 @@ class Metric(BaseModel):
         return evaluation.metric_path(self.name, self.problem_type, self.path)
 
     def passes(self, value: float) -> bool:
-        """Whether `value` meets the registration threshold."""
-        return value >= self.threshold if self.direction == "maximize" else value <= self.threshold
+        """Whether `value` meets the registration threshold: `mlops.gate.MetricRule`'s comparison, the one there is."""
+        return MetricRule.from_contract(self).meets_threshold(value)
 
 
 class Retraining(BaseModel):

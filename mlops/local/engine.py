@@ -35,6 +35,7 @@ from mlops.aws import errors
 from mlops.local import container
 from mlops.local.engine_expressions import Context, ExpressionError, evaluate_condition, execution_order, parameter_values, resolve
 from mlops.naming import sagemaker_job_arn
+from mlops.statuses import SAGEMAKER_TERMINAL
 
 RECORD_PREFIX = "local-engine"
 HEARTBEAT_SECONDS = 5.0
@@ -44,7 +45,6 @@ DEFAULT_STEP_TIMEOUT = 3600.0
 EXECUTION_EVENT = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_EVENT = "SageMaker Model Building Pipeline Execution Step Status Change"
 EVENT_SOURCE = "aws.sagemaker"
-TERMINAL = ("Succeeded", "Failed", "Stopped")
 
 # CreateModelPackage takes these keys of a RegisterModel step's arguments (the SDK adds a few of its own).
 _MODEL_PACKAGE_KEYS = ("ModelPackageGroupName", "ModelPackageDescription", "InferenceSpecification", "ModelApprovalStatus",
@@ -87,7 +87,7 @@ def read_record(s3: Any, bucket: str, execution_arn: str) -> dict[str, Any] | No
 
 def is_stale(record: dict[str, Any], at: datetime | None = None) -> bool:
     """An Executing record whose engine stopped writing (crashed or killed) long ago."""
-    if record.get("PipelineExecutionStatus") in TERMINAL:
+    if record.get("PipelineExecutionStatus") in SAGEMAKER_TERMINAL:
         return False
     beat = datetime.fromisoformat(str(record.get("LastHeartbeat", record.get("StartTime"))).replace("Z", "+00:00"))
     if ((at or now()) - beat).total_seconds() < STALE_SECONDS:
@@ -171,7 +171,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
         self.record["LastModifiedTime"] = _iso(now())
         if reason:
             self.record["FailureReason"] = reason
-        if status in TERMINAL:
+        if status in SAGEMAKER_TERMINAL:
             self.record["EndTime"] = self.record["LastModifiedTime"]
         self.save()
         self._event(EXECUTION_EVENT, {
@@ -222,7 +222,7 @@ class Engine:  # pylint: disable=too-many-instance-attributes  # the clients and
             self.set_status("Failed", f"local engine error: {type(exc).__name__}: {exc}")
         finally:
             stop.set()
-            if self.record.get("PipelineExecutionStatus") not in TERMINAL:
+            if self.record.get("PipelineExecutionStatus") not in SAGEMAKER_TERMINAL:
                 self.set_status("Failed", "the local engine stopped before the execution finished")
         return self.record
 

@@ -53,6 +53,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from mlops.local.wsgi import Answer, answer_of
+
 LOG = logging.getLogger("mlops.local.lambda_api")
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
 #: Lambda's limit of a synchronous invocation's request and response payloads.
@@ -261,22 +263,8 @@ class LambdaApi:
                         memory=int(held.memory_size or 128), environment=dict(held.environment_vars or {}),
                         code=bytes(getattr(held, "code_bytes", b"") or b""), package_type=held.package_type or "Zip")
 
-    def _inner(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-        answer: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            del exc_info
-            answer.update(status=status, headers=headers)
-            return lambda data: None
-
-        chunks = self.app(environ, start_response)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-        return answer["status"], answer["headers"], body
+    def _inner(self, environ: dict[str, Any]) -> Answer:
+        return answer_of(self.app, environ)
 
     # -- running a function -------------------------------------------------------------------------
     def task_root(self, function: Function) -> Path:

@@ -99,7 +99,7 @@ def aws_status(sm: Any, s3: Any, arn: str, logs: Any = None) -> Status:
     described = adapter.describe_execution(sm, arn)
     steps = [_step(s) for s in adapter.list_execution_steps(sm, arn)]
     for step in steps:
-        if step.get("StepStatus") == "Failed" and not step.get("StderrTail"):
+        if step.get("StepStatus") == SM_FAILED and not step.get("StderrTail"):
             tail = job_log_tail(logs, step)
             if tail:
                 step["LogFile"], step["StderrTail"] = tail
@@ -157,9 +157,9 @@ def failure_reader(*, session: Any = None) -> Callable[[str], dict[str, Any] | N
 
 def failure(status: Status) -> dict[str, Any] | None:
     """Why a failed execution failed: the first failed step, its reason (else the execution's) and its log tail."""
-    if status.status not in (SM_FAILED, SM_STOPPED) and not any(s.get("StepStatus") == "Failed" for s in status.steps):
+    if status.status not in (SM_FAILED, SM_STOPPED) and not any(s.get("StepStatus") == SM_FAILED for s in status.steps):
         return None
-    step = next((s for s in status.steps if s.get("StepStatus") == "Failed"), {})
+    step = next((s for s in status.steps if s.get("StepStatus") == SM_FAILED), {})
     found = {"step": step.get("StepName"), "reason": step.get("FailureReason") or status.failure_reason,
              "log": step.get("LogFile"), "log_tail": step.get("StderrTail")}
     return {k: v for k, v in found.items() if v}

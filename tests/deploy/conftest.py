@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import textwrap
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.archives import tar_gz_of
 
 from mlops.config.tenants import load_registry
 
@@ -62,16 +62,6 @@ INFERENCE = textwrap.dedent('''
     def output_fn(prediction, accept):
         return json.dumps({"predictions": prediction})
 ''')
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def model_bytes(constant: float) -> bytes:
@@ -121,15 +111,15 @@ class Packages:
         files = {} if broken else {"model.joblib": model_bytes(constant if constant is not None else float(version.split(".")[0]))}
         if code == "model-tar":
             files["code/inference.py"] = INFERENCE.encode()
-        self.s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=_tar(files))
+        self.s3.put_object(Bucket=bucket, Key=f"{prefix}/model.tar.gz", Body=tar_gz_of(files))
         env: dict[str, str] = {}
         # The keys the pipeline's RegisterModel step writes (mlops/pipeline/builder.py).
         meta = {"semantic_version": version, "tenant": tenant, "git_commit": "abc1234", "image_digest": "sha256:00"}
         if code == "submit-dir":
-            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/sourcedir.tar.gz", Body=_tar({"src/inference.py": INFERENCE.encode()}))
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/sourcedir.tar.gz", Body=tar_gz_of({"src/inference.py": INFERENCE.encode()}))
             env = {"SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/{prefix}/sourcedir.tar.gz", "SAGEMAKER_PROGRAM": "src/inference.py"}
         elif code == "source-uri":
-            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/source.tar.gz", Body=_tar({"src/inference.py": INFERENCE.encode()}))
+            self.s3.put_object(Bucket=bucket, Key=f"{prefix}/source.tar.gz", Body=tar_gz_of({"src/inference.py": INFERENCE.encode()}))
             meta["source_uri"] = f"s3://{bucket}/{prefix}/source.tar.gz"
         metrics = metrics or {}
         if in_metadata:

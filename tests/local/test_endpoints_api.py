@@ -7,11 +7,9 @@ shows their progress, InvokeEndpoint reaches the model through the runtime API.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import tarfile
 import textwrap
 import time
 import urllib.request
@@ -22,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from support.archives import tar_gz_of
 
 from mlops.aws.endpoints import invoke_endpoint
 from mlops.errors import MlopsError
@@ -62,16 +61,6 @@ INFERENCE = textwrap.dedent('''
 ''')
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 class Aws:
     """Clients of the server, and models made the way SageMaker users make them."""
 
@@ -87,7 +76,7 @@ class Aws:
         files = {"code/inference.py": INFERENCE.encode()}
         if constant is not None:
             files["model.json"] = json.dumps({"constant": constant}).encode()
-        self.s3.put_object(Bucket=BUCKET, Key=f"{name}/model.tar.gz", Body=_tar(files))
+        self.s3.put_object(Bucket=BUCKET, Key=f"{name}/model.tar.gz", Body=tar_gz_of(files))
         container: dict[str, Any] = {"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/serving:1",
                                      "ModelDataUrl": f"s3://{BUCKET}/{name}/model.tar.gz"}
         if package:  # as `mlops deploy` makes it: the model is the registered package
