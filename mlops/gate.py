@@ -1,6 +1,6 @@
 """The deployment gate: may a challenger model version replace the champion serving a tenant?
 
-Pure logic over plain data (no AWS, no boto3). The adapter (`mlops.aws.endpoints`) reads both model
+Pure logic over plain data (no AWS, no boto3). The deploy use case (`mlops.deploys`, over `mlops.aws.endpoints`) reads both model
 packages' evaluation metrics and the metric rule from `mlops.yaml`; this module decides. A challenger
 goes out only if it meets the metric's registration threshold and is at least `min_improvement` better
 than the champion in the metric's direction (so a regression that still passes the fixed threshold does

@@ -1,7 +1,7 @@
 """`mlops gate`, `mlops deploy`, `mlops reject` and `mlops invoke`: the deploy stage's commands.
 
 Wiring only: tenant and model are checked against the registry and every name comes from mlops.naming;
-the gate is `mlops.gate`, AWS work is `mlops.aws.endpoints` (SageMaker and its runtime API through boto3,
+the gate is `mlops.gate`, the deployment is `mlops.deploys` over `mlops.aws.endpoints` (SageMaker and its runtime API through boto3,
 the same calls against AWS and against the local AWS of `mlops local up`).
 """
 
@@ -41,7 +41,8 @@ class _Context:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from mlops.aws.endpoints import Deployer, JsonlDeploymentLog, LedgerDeploymentLog, Target
+        from mlops.aws.endpoints import JsonlDeploymentLog, LedgerDeploymentLog, Target
+        from mlops.deploys import Deployer
         from mlops.config.tenants import load_from_settings
         from mlops.settings import Settings
 

@@ -19,6 +19,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from mlops.aws import endpoints as ep
+from mlops.deploys import Deployer
 from mlops.errors import MlopsError
 from mlops.gate import Force, MetricRule
 
@@ -26,10 +27,10 @@ AUC = MetricRule(name="auc", direction="maximize", threshold=0.7)
 
 
 @pytest.fixture
-def deployer(packages: Any, tmp_path: Path) -> ep.Deployer:
+def deployer(packages: Any, tmp_path: Path) -> Deployer:
     """A deployer on in-process moto, logging to a file."""
     log = ep.JsonlDeploymentLog(tmp_path / "deployments.jsonl")
-    return ep.Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
+    return Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ class FakeSageMakerUpdate:
         return AWSResponse("https://sagemaker", 200, {}, None), {"EndpointArn": "arn"}
 
 
-def _serving(deployer: ep.Deployer, target: ep.Target) -> str | None:
+def _serving(deployer: Deployer, target: ep.Target) -> str | None:
     versions = ep.list_versions(deployer.sm, target.package_group)
     champion = deployer.champion(target, versions)
     return champion.version if champion else None
@@ -104,7 +105,7 @@ def test_deployments_recorded_in_the_ledger_table(packages: Any, target: ep.Targ
                                                 {"AttributeName": "sk", "AttributeType": "S"}])
     assert ep.LedgerDeploymentLog.exists(dynamodb, "mlops-demo-ledger")
     log = ep.LedgerDeploymentLog(dynamodb, "mlops-demo-ledger")
-    deployer = ep.Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
+    deployer = Deployer(packages.sm, packages.s3, boto3.client("cloudwatch"), log, poll=0.01)
     packages.register("acme", "churn", "1.0.0", {"auc": 0.9})
     deployer.deploy(target, AUC, actor="alice")
     packages.register("acme", "churn", "1.1.0", {"auc": 0.8})
@@ -122,7 +123,7 @@ def test_rule_can_travel_in_the_package_metadata(packages: Any, target: ep.Targe
     assert ep.rule_from_metadata(item) == MetricRule(name="rmse", direction="minimize", min_improvement=0.1, threshold=None)
 
 
-def test_first_deployment_creates_endpoint_alarms_and_approves(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_first_deployment_creates_endpoint_alarms_and_approves(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     arn = packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     result = deployer.deploy(target, AUC, strategy="canary", actor="alice")
     assert (result["outcome"], result["decision"]["outcome"], result["serving_version"]) == ("deployed", "first-deployment", "1.0.0")
@@ -138,7 +139,7 @@ def test_first_deployment_creates_endpoint_alarms_and_approves(packages: Any, de
 
 
 @pytest.mark.parametrize(("strategy", "routing"), [("canary", "CANARY"), ("linear", "LINEAR"), ("all-at-once", "ALL_AT_ONCE")])
-def test_update_is_blue_green_with_auto_rollback_on_the_alarms(packages: Any, deployer: ep.Deployer, target: ep.Target,
+def test_update_is_blue_green_with_auto_rollback_on_the_alarms(packages: Any, deployer: Deployer, target: ep.Target,
                                                               strategy: str, routing: str) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
@@ -154,7 +155,7 @@ def test_update_is_blue_green_with_auto_rollback_on_the_alarms(packages: Any, de
     assert _serving(deployer, target) == "1.1.0"
 
 
-def test_auto_rollback_on_aws_is_reported_and_recorded(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_auto_rollback_on_aws_is_reported_and_recorded(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     arn = packages.register("acme", "churn", "1.1.0", {"auc": 0.85})
@@ -166,7 +167,7 @@ def test_auto_rollback_on_aws_is_reported_and_recorded(packages: Any, deployer: 
     assert [e["outcome"] for e in deployer.log.events(target.endpoint)] == ["deployed", "rolled-back"]
 
 
-def test_missing_update_endpoint_is_an_explicit_error(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_missing_update_endpoint_is_an_explicit_error(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     packages.register("acme", "churn", "1.1.0", {"auc": 0.85})
@@ -175,7 +176,7 @@ def test_missing_update_endpoint_is_an_explicit_error(packages: Any, deployer: e
     assert "mlops local up" in (caught.value.hint or "")
 
 
-def test_gate_refuses_a_worse_challenger_and_force_overrides_it(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_gate_refuses_a_worse_challenger_and_force_overrides_it(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.9})
     deployer.deploy(target, AUC)
     packages.register("acme", "churn", "1.1.0", {"auc": 0.8})
@@ -190,7 +191,7 @@ def test_gate_refuses_a_worse_challenger_and_force_overrides_it(packages: Any, d
     assert history == [("deployed", False), ("refused", False), ("deployed", True)]
 
 
-def test_reject_a_version_that_is_not_live(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_reject_a_version_that_is_not_live(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     arn = packages.register("acme", "churn", "1.1.0", {"auc": 0.7})
@@ -204,7 +205,7 @@ def test_reject_a_version_that_is_not_live(packages: Any, deployer: ep.Deployer,
     assert deployer.deploy(target, AUC)["outcome"] == "unchanged", "the newest version not rejected is the live one"
 
 
-def test_a_rejection_can_be_reverted_with_a_reason(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_a_rejection_can_be_reverted_with_a_reason(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     arn = packages.register("acme", "churn", "1.1.0", {"auc": 0.7})
@@ -222,7 +223,7 @@ def test_a_rejection_can_be_reverted_with_a_reason(packages: Any, deployer: ep.D
     assert kinds[-2:] == [("reject", "rejected", "1.1.0"), ("revert-rejection", "reverted", "1.1.0")]
 
 
-def test_reverting_the_rejection_of_a_live_version_approves_it_again(packages: Any, deployer: ep.Deployer,
+def test_reverting_the_rejection_of_a_live_version_approves_it_again(packages: Any, deployer: Deployer,
                                                                       target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
@@ -237,7 +238,7 @@ def test_reverting_the_rejection_of_a_live_version_approves_it_again(packages: A
     assert deployer.deploy(target, AUC)["serving_version"] == "1.1.0", "deployable again"
 
 
-def test_reject_the_live_version_restores_the_previous_approved(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_reject_the_live_version_restores_the_previous_approved(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     FakeSageMakerUpdate(packages.sm)
@@ -250,7 +251,7 @@ def test_reject_the_live_version_restores_the_previous_approved(packages: Any, d
     assert kinds[-2:] == [("reject", "rolled-back", "1.1.0"), ("rollback", "deployed", "1.0.0")]
 
 
-def test_reject_the_only_live_version_says_it_still_serves(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_reject_the_only_live_version_says_it_still_serves(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     deployer.deploy(target, AUC)
     with pytest.raises(MlopsError, match="still serves .* no earlier approved version"):
@@ -258,7 +259,7 @@ def test_reject_the_only_live_version_says_it_still_serves(packages: Any, deploy
     assert deployer.log.events(target.endpoint)[-1]["outcome"] == "rejected"
 
 
-def test_an_endpoint_not_made_by_mlops_is_not_a_champion(packages: Any, deployer: ep.Deployer, target: ep.Target) -> None:
+def test_an_endpoint_not_made_by_mlops_is_not_a_champion(packages: Any, deployer: Deployer, target: ep.Target) -> None:
     packages.register("acme", "churn", "1.0.0", {"auc": 0.8})
     packages.sm.create_model(ModelName="hand-made", ExecutionRoleArn=target.role_arn, PrimaryContainer={"Image": "x"})
     packages.sm.create_endpoint_config(EndpointConfigName="hand-made", ProductionVariants=[
@@ -268,7 +269,7 @@ def test_an_endpoint_not_made_by_mlops_is_not_a_champion(packages: Any, deployer
         deployer.gate(target, AUC)
 
 
-def test_aws_errors_become_one_line_errors(deployer: ep.Deployer, target: ep.Target) -> None:
+def test_aws_errors_become_one_line_errors(deployer: Deployer, target: ep.Target) -> None:
     def deny(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListModelPackages")
 
@@ -277,6 +278,6 @@ def test_aws_errors_become_one_line_errors(deployer: ep.Deployer, target: ep.Tar
         ep.list_versions(deployer.sm, target.package_group)
 
 
-def test_unknown_strategy_is_refused(deployer: ep.Deployer, target: ep.Target) -> None:
+def test_unknown_strategy_is_refused(deployer: Deployer, target: ep.Target) -> None:
     with pytest.raises(MlopsError, match="unknown strategy 'big-bang'"):
         deployer.deploy(target, AUC, strategy="big-bang")
