@@ -81,7 +81,7 @@ def environment(moto_server: str, registry_dir: Path) -> dict[str, Any]:
         provision(clients["dynamodb"], clients["sqs"], clients["sagemaker"], names, list(registry.platform.tiers), subscriptions(registry))
     return {"names": names, "env": {
         "AWS_ENDPOINT_URL": moto_server, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "MLOPS_LOCAL_ENGINE": "0",
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "MLOPS_LEDGER_TABLE": names.ledger_table(), "MLOPS_SLOTS_TABLE": names.slots_table(), "MLOPS_PROJECT": "pkgtest",
         "POWERTOOLS_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin",
     }}

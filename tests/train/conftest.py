@@ -63,8 +63,8 @@ def _route_status_events(session: boto3.session.Session) -> None:
     url = sqs.get_queue_url(QueueName=NAMES.events_queue("status"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     pattern = {"source": ["aws.sagemaker"], "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"]}
-    events.put_rule(Name=f"{NAMES.project}-pipeline-status", EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=f"{NAMES.project}-pipeline-status", Targets=[{"Id": "status-queue", "Arn": arn}])
+    events.put_rule(Name=NAMES.platform_rule("pipeline-status"), EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=NAMES.platform_rule("pipeline-status"), Targets=[{"Id": "status-queue", "Arn": arn}])
 
 
 @pytest.fixture
@@ -75,7 +75,6 @@ def server_env(moto_server: str, registry_dir: Path, tmp_path: Path, monkeypatch
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("MLOPS_ROOT", str(registry_dir))
     monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("MLOPS_LOCAL_ENGINE", raising=False)
     monkeypatch.delenv("CI_COMMIT_SHA", raising=False)
     session = boto3.session.Session(region_name="us-east-1")
     provision(session)
