@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError
 
 from mlops.aws import errors
 from mlops.build_ports import Message
-from mlops.errors import MlopsError
 from mlops.naming import Names
 
 REASON_ATTRIBUTE = "mlops-reject-reason"
@@ -41,16 +40,6 @@ class Queues:
     def send(self, queue: str, body: str) -> str:
         """Send one message; returns its id."""
         return self.client.send_message(QueueUrl=self.url(queue), MessageBody=body)["MessageId"]
-
-    def send_batch(self, queue: str, bodies: list[str]) -> None:
-        """Send many messages, ten per call; a partial failure is an error (nothing silently dropped)."""
-        for start in range(0, len(bodies), 10):
-            chunk = bodies[start:start + 10]
-            result = self.client.send_message_batch(
-                QueueUrl=self.url(queue), Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)])
-            if result.get("Failed"):
-                raise MlopsError(f"{len(result['Failed'])} message(s) not sent to {queue}: {result['Failed'][0]}",
-                                 "retry; nothing was lost, the senders keep their copy")
 
     def depth(self, queue: str) -> int:
         """Messages in a queue, visible, in flight or delayed (SQS's approximate counts)."""

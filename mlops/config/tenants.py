@@ -7,7 +7,6 @@ unknown tiers or models, duplicate ids, and ids that would make an invalid AWS r
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,12 +210,3 @@ def load_from_settings(settings=None) -> Registry:  # type: ignore[no-untyped-de
 
     settings = settings or Settings.from_env()
     return load_registry(settings.platform_file, settings.tenants_dir)
-
-
-def registry_as_json(registry: Registry) -> str:
-    """The registry as plain JSON (what `mlops tenants list --json` prints)."""
-    return json.dumps(
-        {tid: t.model_dump() | {"file": str(registry.files[tid])} for tid, t in registry.tenants.items()},
-        indent=2,
-        sort_keys=True,
-    )

@@ -108,8 +108,3 @@ def execution_parameters(names: Names, request: RunRequest) -> dict[str, str]:
     }
     assert set(values) == set(PARAMETERS)
     return values
-
-
-def as_api_list(values: dict[str, str]) -> list[dict[str, str]]:
-    """Parameters in the shape StartPipelineExecution takes."""
-    return [{"Name": name, "Value": str(value)} for name, value in values.items()]
